@@ -1,0 +1,60 @@
+"""The `wan-compat` command line (also `python -m wan_compat`).
+
+Each command lives in its own module and is imported only when it runs, so `wan-compat inspect`
+never pays for torch, diffusers or pydantic. Exit codes: 0 nothing of severity error, 1 an error
+was found (or the command failed), 2 usage errors.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
+    "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wan-compat",
+        description="Detect, check, load and run Wan 2.1 / 2.2 video models; see README.md.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def _module(module_name: str):  # noqa: ANN202 - a command module
+    return importlib.import_module(f".{module_name}", __name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    run: Callable[[argparse.Namespace], int] = _module(COMMANDS[args.command][0]).run
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the CLI never shows a raw traceback unless asked
+        if args.debug:
+            raise
+        from ..errors import WanCompatError
+
+        if isinstance(exc, WanCompatError):
+            print(exc.message(), file=sys.stderr)
+            return 2 if exc.code == "USAGE" else 1
+        print(f"wan-compat {args.command}: unexpected error: {type(exc).__name__}: {exc}\n"
+              "Run again with --debug for the traceback and report it.", file=sys.stderr)
+        return 1

@@ -1,0 +1,156 @@
+"""The registry of known Wan variants and components, read from `data/registry.json`.
+
+Variants are data (signature, config, requirements); matching is one function that compares a
+signature with the facts read from the weights and says which facts decided. Adding a variant means
+adding a row to the JSON file, never another branch here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+_DATA = Path(__file__).parent / "data" / "registry.json"
+
+# Facts named in signatures, and how to say them to a user.
+FACT_LABELS = {
+    "hidden": "hidden size",
+    "in_channels": "input channels",
+    "out_channels": "output channels",
+    "blocks": "transformer blocks",
+    "image_dim": "image-embedder width",
+    "flf_pos_embed": "first/last-frame position embedding",
+    "vace": "VACE blocks",
+    "markers": "special modules",
+    "z_dim": "latent channels",
+    "base_dim": "base width",
+    "d_model": "width",
+    "vocab": "vocabulary",
+    "layers": "layers",
+    "patch": "patch size",
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One known component variant (a transformer, VAE, text encoder or CLIP vision model)."""
+
+    id: str
+    name: str
+    kind: str
+    data: dict[str, Any] = field(repr=False, hash=False, compare=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    @property
+    def signature(self) -> dict[str, Any]:
+        return self.data["signature"]
+
+    @property
+    def requires(self) -> dict[str, Any]:
+        return self.data.get("requires") or {}
+
+
+@dataclass
+class Match:
+    """The outcome of matching facts against every variant of one kind."""
+
+    candidates: list[Variant]
+    evidence: list[str]
+    closest: Variant | None = None
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def unique(self) -> Variant | None:
+        return self.candidates[0] if len(self.candidates) == 1 else None
+
+
+@lru_cache(maxsize=1)
+def _raw() -> dict[str, Any]:
+    return json.loads(_DATA.read_text(encoding="utf-8"))
+
+
+_SECTIONS = {
+    "transformer": "transformers",
+    "vae": "vaes",
+    "text_encoder": "text_encoders",
+    "clip_vision": "clip_visions",
+}
+
+
+@lru_cache(maxsize=None)
+def variants(kind: str) -> tuple[Variant, ...]:
+    return tuple(Variant(row["id"], row["name"], kind, row) for row in _raw()[_SECTIONS[kind]])
+
+
+def by_id(variant_id: str) -> Variant:
+    for kind in _SECTIONS:
+        for variant in variants(kind):
+            if variant.id == variant_id:
+                return variant
+    raise KeyError(variant_id)
+
+
+def naming() -> dict[str, Any]:
+    return _raw()["naming"]
+
+
+def other_families() -> list[dict[str, Any]]:
+    return _raw()["other_families"]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(sorted(str(v) for v in value)) or "none"
+    return str(value)
+
+
+def _fact_equal(key: str, expected: Any, found: Any) -> bool:
+    if key == "markers":
+        return set(expected or ()) == set(found or ())
+    return expected == found
+
+
+def match(kind: str, facts: dict[str, Any]) -> Match:
+    """Every variant of `kind` whose signature agrees with `facts` on every signature field.
+
+    A signature without `markers` requires that no special module is present, so an Animate or S2V
+    model never passes for plain I2V. When nothing matches, the closest variant and the facts that
+    differ are returned, so a pruned or custom model is reported against its nearest relative.
+    """
+    candidates: list[Variant] = []
+    best: tuple[int, Variant | None, list[str]] = (10**6, None, [])
+    for variant in variants(kind):
+        signature = dict(variant.signature)
+        signature.setdefault("markers", [])
+        diffs = [
+            f"{FACT_LABELS.get(key, key)}: expected {_fmt(expected)}, found {_fmt(facts.get(key))}"
+            for key, expected in signature.items()
+            if not _fact_equal(key, expected, facts.get(key))
+        ]
+        if not diffs:
+            candidates.append(variant)
+        elif len(diffs) < best[0]:
+            best = (len(diffs), variant, diffs)
+    evidence = []
+    if candidates:
+        keys = [k for k in candidates[0].signature if k != "markers" or facts.get("markers")]
+        decided = ", ".join(f"{FACT_LABELS.get(k, k)} {_fmt(facts.get(k))}" for k in keys)
+        names = " or ".join(v.name for v in candidates)
+        evidence.append(f"{decided} -> {names}")
+    return Match(candidates, evidence, closest=None if candidates else best[1], differences=[] if candidates else best[2])
+
+
+def size_for_hidden(hidden: int | None) -> str | None:
+    """Parameter class of a Wan transformer by its hidden size (for marker-only variants)."""
+    return {1536: "1.3B", 3072: "5B", 5120: "14B"}.get(hidden or 0)

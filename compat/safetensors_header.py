@@ -1,0 +1,221 @@
+"""Read and validate a safetensors header without touching the tensor data.
+
+The safetensors library maps the whole file (and fails past RAM size) and reports every problem as
+one `SafetensorError` with prose that changes between releases. Detection only needs names, dtypes
+and shapes, so we read the 8-byte length and the JSON header ourselves (about 2 ms for a 14B file)
+and check everything the format promises: size limits, known dtypes, offsets that tile the data
+region exactly, no duplicate names.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from math import prod
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFileError
+
+# Same cap as the Rust reader; real Wan headers are 100-250 KB.
+MAX_HEADER_BYTES = 100 * 1000 * 1000
+# A 14B Wan transformer has ~1300 tensors, UMT5-XXL 243; a million zero-size tensors is an attack.
+MAX_TENSORS = 200_000
+
+# safetensors dtype -> (bits per element, name users know)
+DTYPES: dict[str, tuple[int, str]] = {
+    "BOOL": (8, "bool"),
+    "F4": (4, "fp4_e2m1"),
+    "F6_E2M3": (6, "fp6_e2m3"),
+    "F6_E3M2": (6, "fp6_e3m2"),
+    "U8": (8, "uint8"),
+    "I8": (8, "int8"),
+    "F8_E5M2": (8, "fp8_e5m2"),
+    "F8_E4M3": (8, "fp8_e4m3fn"),
+    "F8_E8M0": (8, "fp8_e8m0"),
+    "F8_E4M3FNUZ": (8, "fp8_e4m3fnuz"),
+    "F8_E5M2FNUZ": (8, "fp8_e5m2fnuz"),
+    "I16": (16, "int16"),
+    "U16": (16, "uint16"),
+    "F16": (16, "fp16"),
+    "BF16": (16, "bf16"),
+    "I32": (32, "int32"),
+    "U32": (32, "uint32"),
+    "F32": (32, "fp32"),
+    "C64": (64, "complex64"),
+    "F64": (64, "fp64"),
+    "I64": (64, "int64"),
+    "U64": (64, "uint64"),
+}
+
+# Dtypes that hold model weights (as opposed to integer buffers or embedded blobs).
+FLOAT_DTYPES = frozenset(k for k in DTYPES if k.startswith(("F", "BF")))
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.end - self.start
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+
+@dataclass
+class SafetensorsHeader:
+    path: Path
+    file_size: int
+    header_size: int
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data_size(self) -> int:
+        return self.file_size - 8 - self.header_size
+
+    def dtype_bytes(self) -> dict[str, int]:
+        """Bytes per friendly dtype name, largest first."""
+        totals: dict[str, int] = {}
+        for info in self.tensors.values():
+            name = DTYPES[info.dtype][1]
+            totals[name] = totals.get(name, 0) + info.nbytes
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+def _bad(code: str, path: Path, detail: str) -> ModelFileError:
+    return ModelFileError(code, f"{path.name}: {detail}", path=str(path))
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(dup)
+    return out
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def read_header(
+    path: str | os.PathLike[str],
+    *,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_tensors: int = MAX_TENSORS,
+) -> SafetensorsHeader:
+    """Parse and validate the header of a safetensors file; raises ModelFileError with a stable code."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        file_size = os.fstat(fh.fileno()).st_size
+        if file_size == 0:
+            raise _bad("FILE_EMPTY", path, "0 bytes")
+        prefix = fh.read(8)
+        if len(prefix) < 8:
+            raise _bad("SAFETENSORS_TRUNCATED", path, f"only {file_size} bytes, shorter than the 8-byte length field")
+        (header_size,) = struct.unpack("<Q", prefix)
+        if header_size > max_header_bytes:
+            raise _bad(
+                "SAFETENSORS_HEADER_TOO_LARGE",
+                path,
+                f"header length field says {header_size} bytes; the limit is {max_header_bytes}",
+            )
+        if 8 + header_size > file_size:
+            raise _bad(
+                "SAFETENSORS_TRUNCATED",
+                path,
+                f"header needs {8 + header_size} bytes but the file has {file_size}",
+            )
+        raw = fh.read(header_size)
+    return parse_header(raw, path=path, file_size=file_size, max_tensors=max_tensors)
+
+
+def parse_header(raw: bytes, *, path: Path, file_size: int, max_tensors: int = MAX_TENSORS) -> SafetensorsHeader:
+    """Validate header bytes already read from `path` (whose size is `file_size`)."""
+    header_size = len(raw)
+    if not raw.lstrip(b" ").startswith(b"{"):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header does not start with '{'")
+    try:
+        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except _DuplicateKey as dup:
+        raise _bad("SAFETENSORS_DUPLICATE_KEY", path, f"'{dup.key}' appears more than once") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"the header is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header is not a JSON object")
+
+    metadata = doc.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, "__metadata__ must map strings to strings")
+    if len(doc) > max_tensors:
+        raise _bad("SAFETENSORS_TOO_MANY_TENSORS", path, f"{len(doc)} tensors; the limit is {max_tensors}")
+
+    tensors = {name: _tensor_info(name, entry, path) for name, entry in doc.items()}
+    _check_offsets(tensors, path, data_size=file_size - 8 - header_size)
+    return SafetensorsHeader(path, file_size, header_size, tensors, metadata)
+
+
+def _tensor_info(name: str, entry: Any, path: Path) -> TensorInfo:
+    if not isinstance(entry, dict):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"entry '{name}' is not an object")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in DTYPES:
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name}' has unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name}' has invalid shape {shape!r}")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int and o >= 0 for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise _bad("SAFETENSORS_BAD_OFFSETS", path, f"tensor '{name}' has invalid data_offsets {offsets!r}")
+    bits = prod(shape) * DTYPES[dtype][0]
+    if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
+        raise _bad(
+            "SAFETENSORS_BAD_OFFSETS",
+            path,
+            f"tensor '{name}' ({dtype} {shape}) needs {bits / 8:g} bytes but its offsets span {offsets[1] - offsets[0]}",
+        )
+    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _check_offsets(tensors: dict[str, TensorInfo], path: Path, data_size: int) -> None:
+    """The data region must be tiled exactly: sorted spans start at 0, touch, and end at the file end."""
+    position = 0
+    for name, info in sorted(tensors.items(), key=lambda kv: (kv[1].start, kv[1].end)):
+        if info.start != position:
+            kind = "overlaps the previous tensor" if info.start < position else f"leaves a gap of {info.start - position} bytes"
+            raise _bad("SAFETENSORS_BAD_OFFSETS", path, f"tensor '{name}' starts at {info.start}: it {kind}")
+        position = info.end
+    if position > data_size:
+        raise _bad(
+            "SAFETENSORS_TRUNCATED",
+            path,
+            f"the tensors need {position} bytes of data but the file holds {max(data_size, 0)}",
+        )
+    if position < data_size:
+        raise _bad("SAFETENSORS_BAD_OFFSETS", path, f"{data_size - position} bytes after the last tensor belong to no tensor")
+
+
+def encode_header(entries: dict[str, dict[str, Any]], metadata: dict[str, str] | None = None) -> bytes:
+    """Serialise a header (length prefix included), padded to 8 bytes like the reference writer."""
+    doc: dict[str, Any] = {}
+    if metadata:
+        doc["__metadata__"] = metadata
+    doc.update(entries)
+    raw = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw

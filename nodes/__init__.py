@@ -1,0 +1,20 @@
+"""ComfyUI nodes: one module per stage, each a thin layer over `compat/` and `encoders/`.
+
+Each stage module exports `NODES` (class name -> class) and `DISPLAY_NAMES`; adding a stage
+means adding its module name to `_STAGE_MODULES`.
+"""
+from __future__ import annotations
+
+import importlib
+
+_STAGE_MODULES = (
+    "detect",
+)
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+
+for _name in _STAGE_MODULES:
+    _module = importlib.import_module(f".{_name}", __name__)
+    NODE_CLASS_MAPPINGS.update(_module.NODES)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)

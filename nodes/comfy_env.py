@@ -1,0 +1,134 @@
+"""The only place that touches ComfyUI itself (folder_paths, progress bar, interrupt, output folder).
+
+Every function falls back to plain behaviour outside ComfyUI, so the nodes run in pytest and in
+scripts unchanged. Imports of ComfyUI modules are absolute on purpose (they are ComfyUI's
+top-level modules) and happen inside the functions.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+NONE = "none"
+# ComfyUI model-folder keys for each choice list, in the order shown to users.
+MODEL_FOLDERS = {
+    "model": ("diffusers", "diffusion_models"),
+    "vae": ("vae",),
+    "text_encoder": ("text_encoders",),
+    "clip_vision": ("clip_vision",),
+}
+
+
+def _folder_paths() -> ModuleType | None:
+    try:
+        import folder_paths  # ComfyUI's module
+    except ImportError:
+        return None
+    return folder_paths
+
+
+def in_comfyui() -> bool:
+    return _folder_paths() is not None
+
+
+def _diffusers_folders(fp: ModuleType) -> list[str]:
+    """Folders under models/diffusers that hold a model_index.json (relative names)."""
+    found: list[str] = []
+    for base in fp.get_folder_paths("diffusers"):
+        if not os.path.isdir(base):
+            continue
+        for current, dirs, files in os.walk(base, followlinks=True):
+            if "model_index.json" in files:
+                found.append(os.path.relpath(current, base))
+                dirs.clear()
+    return sorted(set(found))
+
+
+def model_choices(slot: str) -> list[str]:
+    """Combo entries `<folder key>/<name>` for a slot; empty outside ComfyUI."""
+    fp = _folder_paths()
+    if fp is None:
+        return []
+    choices: list[str] = []
+    for key in MODEL_FOLDERS[slot]:
+        try:
+            names = _diffusers_folders(fp) if key == "diffusers" else fp.get_filename_list(key)
+        except Exception:  # a folder key this ComfyUI does not know
+            continue
+        choices += [f"{key}/{name}" for name in names]
+    return choices
+
+
+def resolve_choice(choice: str) -> Path | None:
+    """The absolute path behind a combo entry, or None for `none`/unknown entries."""
+    if not choice or choice == NONE:
+        return None
+    fp = _folder_paths()
+    key, _, name = choice.partition("/")
+    if fp is None or not name:
+        return None
+    if key == "diffusers":
+        for base in fp.get_folder_paths("diffusers"):
+            candidate = Path(base) / name
+            if (candidate / "model_index.json").is_file():
+                return candidate
+        return None
+    full = fp.get_full_path(key, name)
+    return Path(full) if full else None
+
+
+def output_directory() -> Path:
+    fp = _folder_paths()
+    if fp is not None:
+        return Path(fp.get_output_directory())
+    return Path(os.environ.get("WAN_COMPAT_OUTPUT_DIR", Path(tempfile.gettempdir()) / "wan-compat-output"))
+
+
+def user_directory() -> Path | None:
+    fp = _folder_paths()
+    if fp is None or not hasattr(fp, "get_user_directory"):
+        return None
+    return Path(fp.get_user_directory())
+
+
+class _NoProgress:
+    def __init__(self, total: int) -> None:
+        self.total, self.current = total, 0
+
+    def update(self, value: int = 1) -> None:
+        self.current += value
+
+    def update_absolute(self, value: int, total: int | None = None, preview: Any = None) -> None:
+        self.current = value
+
+
+def progress_bar(total: int) -> Any:
+    """ComfyUI's ProgressBar (which also checks for interrupt), or a counter outside ComfyUI."""
+    try:
+        from comfy.utils import ProgressBar  # ComfyUI's module
+    except ImportError:
+        return _NoProgress(total)
+    return ProgressBar(total)
+
+
+def throw_if_interrupted() -> None:
+    try:
+        import comfy.model_management as mm  # ComfyUI's module
+    except ImportError:
+        return
+    mm.throw_exception_if_processing_interrupted()
+
+
+def send_progress_text(text: str, node_id: str | None) -> None:
+    if not node_id:
+        return
+    try:
+        from server import PromptServer  # ComfyUI's module
+    except ImportError:
+        return
+    instance = getattr(PromptServer, "instance", None)
+    if instance is not None and hasattr(instance, "send_progress_text"):
+        instance.send_progress_text(text, node_id)

@@ -1,0 +1,136 @@
+"""Wan Detect Architecture and Wan Check Compatibility nodes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import comfy_env
+from .comfy_env import NONE
+
+CATEGORY = "Wan Compat/1 detect"
+PATH_TOOLTIP = "An absolute path to a diffusers folder or a .safetensors file; when set it wins over the list above."
+
+
+def _resolve(choice: str, path: str) -> Path | None:
+    if path and path.strip():
+        return Path(os.path.expanduser(path.strip()))
+    return comfy_env.resolve_choice(choice)
+
+
+def _choices(slot: str, optional: bool) -> list[str]:
+    found = comfy_env.model_choices(slot)
+    return [NONE] + found if optional or not found else found
+
+
+def _file_fingerprint(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        targets = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".json", ".safetensors"))
+        return ";".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in targets)
+    except OSError:
+        return "missing"
+
+
+def verdict_ui(info: Any) -> dict[str, list[Any]]:
+    """What the web extension shows on the node: a short badge and the colour of the verdict."""
+    if info.family == "wan":
+        badge = " ".join(x for x in (f"Wan {info.version}" if info.version else "Wan ?", (info.task or "").upper(), info.size or "") if x)
+    else:
+        badge = info.family
+    status = "error" if not info.ok else ("warning" if any(p.severity == "warning" for p in info.problems) else "ok")
+    return {
+        "text": [info.summary()],
+        "wan_verdict": [{"badge": badge, "status": status, "problems": [p.to_dict() for p in info.problems]}],
+    }
+
+
+class WanDetectArchitecture:
+    DESCRIPTION = (
+        "Tells what a Wan model really is (version 2.1/2.2, task, size, MoE, dtype, naming) from its headers "
+        "and configs, without loading weights, and lists every problem with its fix."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("WAN_MODEL_INFO", "STRING")
+    RETURN_NAMES = ("model_info", "summary")
+    OUTPUT_TOOLTIPS = ("The detection report, for the Check, Safe Load and Diagnose nodes.", "The report as readable text.")
+    FUNCTION = "detect"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model": (_choices("model", optional=True), {"tooltip": "A diffusers folder (models/diffusers) or a single file (models/diffusion_models)."}),
+            },
+            "optional": {
+                "model_path": ("STRING", {"default": "", "tooltip": PATH_TOOLTIP}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "") -> bool | str:
+        path = _resolve(model, model_path)
+        if path is None:
+            return "Choose a model from the list or enter a model_path."
+        if not path.exists():
+            return f"The model path does not exist: {path}"
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, model: str = NONE, model_path: str = "") -> str:
+        return _file_fingerprint(_resolve(model, model_path))
+
+    def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
+        from ..compat.detect import ArchitectureDetector
+
+        info = ArchitectureDetector().inspect(_resolve(model, model_path) or Path(model_path or model))
+        summary = info.summary()
+        return {"ui": verdict_ui(info), "result": (info, summary)}
+
+
+class WanCheckCompatibility:
+    DESCRIPTION = (
+        "Checks that a Wan model and the VAE, text encoder and CLIP vision you picked fit together "
+        "(latent channels, text width, CLIP needed or not) before anything is loaded."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("WAN_MODEL_INFO", "STRING")
+    RETURN_NAMES = ("model_info", "summary")
+    OUTPUT_TOOLTIPS = ("The detection report with the compatibility findings added.", "The findings as readable text.")
+    FUNCTION = "check"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model_info": ("WAN_MODEL_INFO", {"tooltip": "The report from Wan Detect Architecture."}),
+                "vae": (_choices("vae", optional=True), {"tooltip": "A VAE from models/vae, or none to use the one in the model folder."}),
+                "text_encoder": (_choices("text_encoder", optional=True), {"tooltip": "A text encoder from models/text_encoders, or none."}),
+                "clip_vision": (_choices("clip_vision", optional=True), {"tooltip": "CLIP vision from models/clip_vision (Wan 2.1 I2V/FLF2V only), or none."}),
+            },
+            "optional": {
+                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file; wins over the list."}),
+                "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of a text-encoder file; wins over the list."}),
+                "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of a CLIP vision file; wins over the list."}),
+            },
+        }
+
+    def check(self, model_info: Any, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE,
+              vae_path: str = "", text_encoder_path: str = "", clip_vision_path: str = "") -> dict[str, Any]:
+        from ..compat.detect import ArchitectureDetector
+
+        parts = {
+            "vae": _resolve(vae, vae_path),
+            "text_encoder": _resolve(text_encoder, text_encoder_path),
+            "clip_vision": _resolve(clip_vision, clip_vision_path),
+        }
+        info = ArchitectureDetector().inspect(model_info.path, **parts)
+        summary = info.summary()
+        return {"ui": verdict_ui(info), "result": (info, summary)}
+
+
+NODES = {"WanDetectArchitecture": WanDetectArchitecture, "WanCheckCompatibility": WanCheckCompatibility}
+DISPLAY_NAMES = {"WanDetectArchitecture": "Wan Detect Architecture", "WanCheckCompatibility": "Wan Check Compatibility"}
