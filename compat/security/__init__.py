@@ -1,0 +1,1 @@
+"""Safety: what may be loaded (policy), pickle scanning, remote-code trust, path checks, sandbox."""

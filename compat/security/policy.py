@@ -1,0 +1,71 @@
+"""The security policy: part of the pack's settings, strict by default.
+
+Defaults: safetensors only; a pickle-based file loads only when its sha256 is allowlisted (and then
+only through `torch.load(weights_only=True)`); no remote or custom code; no network.
+"""
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class TrustedRepo(BaseModel):
+    """Custom code from a Hub repository, trusted at exactly one commit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo_id: str = Field(min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
+    revision: str = Field(description="the full 40-character commit hash")
+    note: str = ""
+
+    @field_validator("revision")
+    @classmethod
+    def _full_commit(cls, value: str) -> str:
+        value = value.lower()
+        if not _COMMIT.match(value):
+            raise ValueError("must be a full 40-character commit hash (a branch or tag can change under you)")
+        return value
+
+
+class TrustedFolder(BaseModel):
+    """Custom code in a local folder, trusted only while its code files keep these sha256 hashes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1)
+    code_sha256: dict[str, str] = Field(description="relative file path -> sha256 of its bytes")
+    note: str = ""
+
+    @field_validator("code_sha256")
+    @classmethod
+    def _hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k, v in value.items() if not _SHA256.match(v.lower())]
+        if bad:
+            raise ValueError(f"not sha256 hex digests: {', '.join(bad)}")
+        return {k: v.lower() for k, v in value.items()}
+
+
+class SecurityPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_pickle_sha256: list[str] = Field(default_factory=list, description="sha256 of pickle files the user allowed")
+    trusted_repos: list[TrustedRepo] = Field(default_factory=list)
+    trusted_folders: list[TrustedFolder] = Field(default_factory=list)
+    allow_network: bool = Field(default=False, description="may missing files be fetched from the Hub")
+    untrusted_code: Literal["refuse", "sandbox"] = Field(
+        default="refuse", description="'sandbox' runs trusted-but-unreviewed code in a bubblewrap subprocess"
+    )
+    extra_model_roots: list[str] = Field(default_factory=list, description="folders besides ComfyUI's models/ that may hold models")
+
+    @field_validator("allowed_pickle_sha256")
+    @classmethod
+    def _sha256_list(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _SHA256.match(v.lower())]
+        if bad:
+            raise ValueError(f"not sha256 hex digests: {', '.join(bad)}")
+        return [v.lower() for v in value]
