@@ -88,8 +88,12 @@ def _swap_head(path: str, table: Mapping[str, str]) -> str | None:
 
 
 # ---------------------------------------------------------------------- shared plumbing
+def _keys(names: Names) -> list[str]:
+    return list(names.keys()) if isinstance(names, Mapping) else list(names)
+
+
 def _apply(names: Names, rename: Callable[[str], str | None], strict: bool, what: str) -> Any:
-    keys = list(names.keys()) if isinstance(names, Mapping) else list(names)
+    keys = _keys(names)
     mapping: dict[str, str] = {}
     unknown: list[str] = []
     for key in keys:
@@ -106,27 +110,24 @@ def _apply(names: Names, rename: Callable[[str], str | None], strict: bool, what
         if new in seen:
             raise ModelFileError("KEY_NAMING_COLLISION", f"{seen[new]!r} and {old!r} both become {new!r}", what=what)
         seen[new] = old
+    return _rekeyed(names, [mapping[k] for k in keys])
+
+
+def _rekeyed(names: Names, new_keys: list[str]) -> Any:
+    """The same kind as `names` (list or dict of the same values) under `new_keys`, in order."""
     if isinstance(names, Mapping):
-        return {mapping[k]: names[k] for k in keys}
-    return [mapping[k] for k in keys]
+        return {new: names[old] for old, new in zip(_keys(names), new_keys)}
+    return new_keys
 
 
-def _keys(names: Names) -> list[str]:
-    return list(names.keys()) if isinstance(names, Mapping) else list(names)
-
-
-def _without_prefix(names: Names, prefix: str | None) -> tuple[Names, str]:
+def _without_prefix(names: Names, prefix: str | None) -> Any:
     """Drop a wrapper prefix: the given one, or (None) any the detector recognises."""
     keys = _keys(names)
     if prefix is None:
         prefix, _ = strip_prefix({k: () for k in keys})
     if not prefix:
-        return names, ""
-    n = len(prefix)
-    cut = {k: (k[n:] if k.startswith(prefix) else k) for k in keys}
-    if isinstance(names, Mapping):
-        return {cut[k]: names[k] for k in keys}, prefix
-    return [cut[k] for k in keys], prefix
+        return names
+    return _rekeyed(names, [k[len(prefix):] if k.startswith(prefix) else k for k in keys])
 
 
 # ---------------------------------------------------------------------- transformer
@@ -149,17 +150,12 @@ _TO_DIFFUSERS = _transformer_rename(_invert(_TRANSFORMER_TOP), _invert(_TRANSFOR
 def transformer_to_original(names: Names, prefix: str = "", *, strict: bool = True) -> Any:
     """diffusers -> original names; `prefix` (e.g. "model.diffusion_model.") is put before each."""
     renamed = _apply(names, _TO_ORIGINAL, strict, "Wan transformer (diffusers naming)")
-    if not prefix:
-        return renamed
-    if isinstance(renamed, dict):
-        return {prefix + k: v for k, v in renamed.items()}
-    return [prefix + k for k in renamed]
+    return _rekeyed(renamed, [prefix + k for k in _keys(renamed)]) if prefix else renamed
 
 
 def transformer_to_diffusers(names: Names, prefix: str | None = None, *, strict: bool = True) -> Any:
     """original -> diffusers names. `prefix=None` strips a wrapper such as `model.diffusion_model.`."""
-    stripped, _ = _without_prefix(names, prefix)
-    return _apply(stripped, _TO_DIFFUSERS, strict, "Wan transformer (original naming)")
+    return _apply(_without_prefix(names, prefix), _TO_DIFFUSERS, strict, "Wan transformer (original naming)")
 
 
 # ---------------------------------------------------------------------- VAE
