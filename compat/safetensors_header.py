@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from .errors import ModelFileError
 
@@ -53,12 +55,16 @@ DTYPES: dict[str, tuple[int, str]] = {
 FLOAT_DTYPES = frozenset(k for k in DTYPES if k.startswith(("F", "BF")))
 
 
-@dataclass(frozen=True)
 class TensorInfo:
-    dtype: str
-    shape: tuple[int, ...]
-    start: int
-    end: int
+    """One header entry: dtype, shape and the byte span of its data."""
+
+    __slots__ = ("dtype", "shape", "start", "end")
+
+    def __init__(self, dtype: str, shape: tuple[int, ...], start: int, end: int) -> None:
+        self.dtype, self.shape, self.start, self.end = dtype, shape, start, end
+
+    def __repr__(self) -> str:
+        return f"TensorInfo({self.dtype}, {list(self.shape)}, [{self.start}, {self.end}])"
 
     @property
     def nbytes(self) -> int:
@@ -69,13 +75,14 @@ class TensorInfo:
         return prod(self.shape)
 
 
-@dataclass
 class SafetensorsHeader:
-    path: Path
-    file_size: int
-    header_size: int
-    tensors: dict[str, TensorInfo]
-    metadata: dict[str, str] = field(default_factory=dict)
+    """A validated header: the tensors by name, the metadata, and the sizes they were checked against."""
+
+    def __init__(self, path: Path, file_size: int, header_size: int, tensors: dict[str, TensorInfo],
+                 metadata: dict[str, str] | None = None) -> None:
+        self.path, self.file_size, self.header_size = path, file_size, header_size
+        self.tensors = tensors
+        self.metadata = metadata or {}
 
     @property
     def data_size(self) -> int:
@@ -143,6 +150,9 @@ def read_header(
 def parse_header(raw: bytes, *, path: Path, file_size: int, max_tensors: int = MAX_TENSORS) -> SafetensorsHeader:
     """Validate header bytes already read from `path` (whose size is `file_size`)."""
     header_size = len(raw)
+    # Count entries before parsing: a header of a million tiny tensors costs seconds and GBs to parse.
+    if raw.count(b'"data_offsets"') > max_tensors:
+        raise _bad("SAFETENSORS_TOO_MANY_TENSORS", path, f"more than {max_tensors} tensors listed; the limit is {max_tensors}")
     if not raw.lstrip(b" ").startswith(b"{"):
         raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header does not start with '{'")
     try:

@@ -7,7 +7,6 @@ the tensors the index lists.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelFileError
@@ -16,12 +15,13 @@ from .safetensors_header import DTYPES, SafetensorsHeader, TensorInfo, read_head
 INDEX_SUFFIX = ".safetensors.index.json"
 
 
-@dataclass
 class WeightSet:
-    files: list[Path]
-    tensors: dict[str, TensorInfo]
-    metadata: dict[str, str] = field(default_factory=dict)
-    file_bytes: int = 0
+    """All tensors of one component, whichever files hold them."""
+
+    def __init__(self, files: list[Path], tensors: dict[str, TensorInfo], metadata: dict[str, str] | None = None,
+                 file_bytes: int = 0) -> None:
+        self.files, self.tensors, self.file_bytes = files, tensors, file_bytes
+        self.metadata = metadata or {}
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
