@@ -148,3 +148,16 @@ def test_scan_a_comfyui_models_folder(sparse_file, sparse_pipeline, tmp_path: Pa
 def test_scan_missing_folder_exit_1(tmp_path: Path) -> None:
     run = cli("scan", str(tmp_path / "nope"))
     assert run.returncode == 1 and "Traceback" not in run.stderr
+
+
+def test_fixtures_command_then_scan(tmp_path: Path) -> None:
+    run = cli("fixtures", str(tmp_path / "try"), "--json")
+    assert run.returncode == 0, run.stderr
+    models = json.loads(run.stdout)["models"]
+    scan = cli("scan", models, "--json")
+    results = json.loads(scan.stdout)
+    assert scan.returncode == 0 and len(results) >= 40
+    assert all(r["family"] in ("wan", "umt5", "clip_vision") for r in results)
+    assert all(r["version"] for r in results if r["kind"] in ("pipeline", "transformer", "vae"))
+    again = cli("fixtures", str(tmp_path / "try"))
+    assert again.returncode == 2 and "not empty" in again.stderr
