@@ -169,3 +169,13 @@ def test_sparse_27_gib_file_is_read_without_touching_data(sparse_file) -> None:
     assert path.stat().st_blocks * 512 < 2 * 2**20  # the hole is still a hole
     header = read_header(path)
     assert len(header.tensors) == 1095
+
+
+def test_duplicate_key_inside_one_entry(tmp_path: Path) -> None:
+    raw = b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4], "data_offsets": [0, 8]}}'
+    assert _code(_write(tmp_path / "dup2.safetensors", raw, data=b"\0" * 4)) == "SAFETENSORS_DUPLICATE_KEY"
+
+
+def test_a_tensor_named_like_a_field_is_not_a_duplicate(tmp_path: Path) -> None:
+    header = {"__metadata__": {"data_offsets": "x"}, "data_offsets": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+    assert set(read_header(_write(tmp_path / "odd.safetensors", header, data=b"\0" * 4)).tensors) == {"data_offsets"}
