@@ -15,7 +15,7 @@ from .model_info import ModelInfo
 from .safetensors_header import read_header
 from .sniff import FileFormat, sniff
 from .validate import Part
-from .weights import INDEX_SUFFIX, WeightSet, from_header, read_folder, read_sharded
+from .weights import INDEX_SUFFIX, WeightSet, from_header, read_folder, read_gguf, read_sharded
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,7 +107,9 @@ class ArchitectureDetector:
                 info.add(problem("PICKLE_NOT_INSPECTED", path.name))
         elif fmt is FileFormat.GGUF:
             info.format = "gguf"
-            info.add(problem("GGUF_NOT_SUPPORTED", path.name))
+            self._analyse_weights(read_gguf(path), info, path)
+            info.quantization = "gguf"
+            info.add(problem("GGUF_LOAD_ELSEWHERE", path.name))
         elif fmt is FileFormat.EMPTY:
             info.add(problem("FILE_EMPTY", path.name))
         else:

@@ -51,8 +51,12 @@ DTYPES: dict[str, tuple[int, str]] = {
     "U64": (64, "uint64"),
 }
 
-# Dtypes that hold model weights (as opposed to integer buffers or embedded blobs).
-FLOAT_DTYPES = frozenset(k for k in DTYPES if k.startswith(("F", "BF")))
+def friendly_dtype(dtype: str) -> str:
+    """The name users know: bf16, fp8_e4m3fn, or a GGUF quantization such as q4_k."""
+    entry = DTYPES.get(dtype)
+    return entry[1] if entry else dtype.lower()
+
+
 
 
 class TensorInfo:
@@ -92,7 +96,7 @@ class SafetensorsHeader:
         """Bytes per friendly dtype name, largest first."""
         totals: dict[str, int] = {}
         for info in self.tensors.values():
-            name = DTYPES[info.dtype][1]
+            name = friendly_dtype(info.dtype)
             totals[name] = totals.get(name, 0) + info.nbytes
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 

@@ -176,11 +176,43 @@ def test_plain_pickle_checkpoint_is_reported_not_loaded(tmp_path: Path) -> None:
     assert [(p.code, p.severity) for p in info.problems] == [("PICKLE_NOT_INSPECTED", "warning")] and info.ok
 
 
-def test_gguf_is_recognised(tmp_path: Path) -> None:
-    path = tmp_path / "wan2.1-t2v-14b-Q4_K_M.gguf"
-    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 0))
+@pytest.mark.parametrize(("variant", "quant", "expected"), [
+    ("wan2.1-t2v-1.3b", "Q4_K", ("2.1", "t2v", "1.3B")),
+    ("wan2.2-ti2v-5b", "Q8_0", ("2.2", "ti2v", "5B")),
+    ("wan2.1-i2v-14b-480p", "Q5_K", ("2.1", "i2v", "14B")),
+])
+def test_gguf_quantizations_are_detected(tmp_path: Path, variant: str, quant: str, expected: tuple) -> None:
+    from wan_compat.compat.fixtures.sparse import write_sparse_gguf
+
+    info = DETECT.inspect(write_sparse_gguf(tmp_path / f"model-{quant}.gguf", variant, quant))
+    assert (info.format, info.kind, info.quantization, info.dtype) == ("gguf", "transformer", "gguf", quant.lower())
+    assert (info.version, info.task, info.size) == expected
+    # orig_shape metadata restored the 5-D patch embedding that GGUF stores flattened
+    assert info.components["transformer"]["patch_size"] == [1, 2, 2]
+    assert [(p.code, p.severity) for p in info.problems] == [("GGUF_LOAD_ELSEWHERE", "info")]
+
+
+def test_truncated_gguf(tmp_path: Path) -> None:
+    from wan_compat.compat.fixtures.sparse import write_sparse_gguf
+
+    path = write_sparse_gguf(tmp_path / "cut.gguf", "wan2.1-t2v-1.3b", "Q8_0")
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size // 3)
     info = DETECT.inspect(path)
-    assert info.format == "gguf" and [p.code for p in info.problems] == ["GGUF_NOT_SUPPORTED"]
+    assert [p.code for p in info.problems] == ["GGUF_INVALID"] and "truncated" in info.problems[0].detail
+
+
+@pytest.mark.parametrize("content", [
+    b"GGUF" + struct.pack("<I", 99) + b"\0" * 16,                     # unknown version
+    b"GGUF" + struct.pack("<IQQ", 3, 10**9, 0),                     # absurd tensor count
+    b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**40),  # absurd string length
+    b"GGUF" + struct.pack("<IQQ", 3, 1, 0),                         # ends inside the tensor table
+])
+def test_broken_gguf_headers(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(content)
+    info = DETECT.inspect(path)
+    assert [p.code for p in info.problems] == ["GGUF_INVALID"] and not info.ok
 
 
 @pytest.mark.parametrize(
