@@ -51,12 +51,11 @@ DTYPES: dict[str, tuple[int, str]] = {
     "U64": (64, "uint64"),
 }
 
+
 def friendly_dtype(dtype: str) -> str:
     """The name users know: bf16, fp8_e4m3fn, or a GGUF quantization such as q4_k."""
     entry = DTYPES.get(dtype)
     return entry[1] if entry else dtype.lower()
-
-
 
 
 class TensorInfo:
