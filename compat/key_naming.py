@@ -72,7 +72,7 @@ _BLOCK_KEY = re.compile(r"^((vace_)?blocks\.\d+\.)(.+)$")
 _RESNET = {"norm1": "residual.0", "conv1": "residual.2", "norm2": "residual.3", "conv2": "residual.6", "conv_shortcut": "shortcut"}
 _VAE_TOP = {"quant_conv": "conv1", "post_quant_conv": "conv2"}
 _CODER_TOP = {"conv_in": "conv1", "norm_out": "head.0", "conv_out": "head.2"}
-_RESAMPLE_PARTS = ("resample", "time_conv")
+_RESAMPLE_PARTS = ("resample.", "time_conv.")
 
 
 def _invert(table: dict[str, str]) -> dict[str, str]:
