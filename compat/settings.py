@@ -279,7 +279,7 @@ class SettingsStore:
         A missing file is an empty document. Raises SettingsError for unreadable or unknown files."""
         try:
             raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {"version": CURRENT_VERSION}, None
         except OSError as exc:
             raise SettingsError("SETTINGS_FILE_CORRUPT", f"{self.path}: {exc.strerror or exc}", path=str(self.path)) from None
@@ -328,13 +328,13 @@ class SettingsStore:
         settings = validate(doc, path=str(self.path))
         if corrupt:
             self.backup()
-        self.save(settings, explicit=doc)
+        self.save(settings, only_set=True)
         return settings
 
-    def save(self, settings: Settings, *, explicit: Mapping[str, Any] | None = None) -> Path:
-        """Write atomically. With `explicit`, only the keys present there are written (defaults stay
-        defaults, so a later release can improve them)."""
-        data = settings.model_dump(mode="json", exclude_unset=explicit is not None)
+    def save(self, settings: Settings, *, only_set: bool = False) -> Path:
+        """Write atomically. With `only_set`, only the values given explicitly are written (defaults
+        stay defaults, so a later release can improve them)."""
+        data = settings.model_dump(mode="json", exclude_unset=only_set)
         data["version"] = CURRENT_VERSION
         text = json.dumps(data, indent=2, sort_keys=False) + "\n"
         try:
@@ -355,19 +355,24 @@ class SettingsStore:
 
     def backup(self) -> Path:
         """Keep the current file as settings.json.bak (.bak.1, .bak.2 ... if taken); never overwrites."""
-        for n in range(0, 1000):
+        n = 0
+        while True:
             target = self.path.with_name(FILE_NAME + (".bak" if n == 0 else f".bak.{n}"))
+            n += 1
             try:
                 os.link(self.path, target)
+                return target
             except FileExistsError:
                 continue
-            except OSError:  # file systems without hard links
+            except OSError as exc:
                 if target.exists():
                     continue
-                self.path.rename(target)
-                return target
-            return target
-        raise SettingsError("SETTINGS_WRITE_FAILED", "too many .bak files", directory=str(self.directory))
+                try:  # file systems without hard links
+                    self.path.rename(target)
+                    return target
+                except OSError:
+                    raise SettingsError("SETTINGS_WRITE_FAILED", f"cannot keep {self.path} as {target.name}: {exc.strerror or exc}",
+                                        directory=str(self.directory)) from None
 
 
 def load_settings(user_dir: str | os.PathLike[str] | None = None) -> Settings:

@@ -61,6 +61,11 @@ class DiagnosticCollector:
         entry.summary = summary() if callable(summary) else (summary if isinstance(summary, str) else None)
         entry.problems = list(report.problems)
 
+    def add_data(self, stage: str, data: dict[str, Any], summary: str | None = None) -> None:
+        """A stage that hands plain data instead of a report object (shown, but has no typed problems)."""
+        entry = self._entry(stage)
+        entry.data, entry.summary = dict(data), summary
+
     def add_error(self, exc: BaseException, stage: str | None = None) -> WanCompatError:
         """Record an error; raw exceptions are translated into catalogue errors first."""
         error = translate_or_wrap(exc, stage=stage)

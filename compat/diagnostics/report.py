@@ -93,7 +93,8 @@ class DiagnosticReport:
 
     # ------------------------------------------------------------------ text
     def _what(self) -> str:
-        """What was checked, for the first sentence: the model and the device."""
+        """What was checked, for the first sentence: the model and the device, e.g.
+        " (Wan 2.2 TI2V 5B, CPU only, no NVIDIA GPU)"; empty when neither is known."""
         parts = []
         detect = next((e for e in self.stages.values() if e.data.get("family") is not None and "path" in e.data), None)
         if detect is not None:
@@ -103,15 +104,15 @@ class DiagnosticReport:
             else:
                 parts.append(f"a {d.get('family')} model")
         if self.system:
-            parts.append("on " + self.system["gpu"]["summary"])
-        return " ".join(parts)
+            parts.append(self.system["gpu"]["summary"])
+        return f" ({', '.join(parts)})" if parts else ""
 
     def basic(self) -> str:
         errors, warnings = self._by_severity("error"), self._by_severity("warning")
         what = self._what()
         if errors:
             n = len(errors)
-            lead = f"Not working yet{': ' + what if what else ''}. {n} problem{'s' if n > 1 else ''} must be fixed."
+            lead = f"Not working yet{what}: {n} problem{'s' if n > 1 else ''} must be fixed."
             items = [
                 f"({i}) {_sentence(f.problem.summary)}" + (f" Found: {_sentence(f.problem.detail)}" if f.problem.detail else "")
                 + f" Fix: {_sentence(f.problem.fix)}"
@@ -124,7 +125,7 @@ class DiagnosticReport:
                 tail.append(f"There {'is' if len(warnings) == 1 else 'are'} also {len(warnings)} warning(s) in the detailed report.")
             tail.append("Fix these in this order, then run Wan Diagnose again.")
             return " ".join([lead, *items, *tail])
-        lead = f"Your setup works{': ' + what if what else ''}."
+        lead = f"Your setup works{what}."
         if warnings:
             first = warnings[0].problem
             more = f" ({len(warnings) - 1} more warning(s) in the detailed report)" if len(warnings) > 1 else ""

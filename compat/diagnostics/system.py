@@ -118,7 +118,7 @@ def torch_info() -> dict[str, Any]:
 def gpu_summary(nvml: dict[str, Any], torch: dict[str, Any]) -> str:
     devices = nvml.get("devices") or torch.get("devices") or []
     if not devices:
-        return "no NVIDIA GPU (CPU only)"
+        return "CPU only, no NVIDIA GPU"
     first = devices[0]
     text = f"{first['name']} ({first['memory_total_bytes'] / GIB:.1f} GiB"
     if first.get("compute_capability"):
