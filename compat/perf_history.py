@@ -228,3 +228,27 @@ class PerfHistory:
             found = self.check(run, threshold=threshold, min_runs=min_runs)
             if found is not None:
                 yield found
+
+
+def record_run(run: PerfRun, *, user_dir: str | os.PathLike[str] | None = None, settings: Any = None) -> Regression | None:
+    """What a stage calls after a generation: store `run` in the user's history (unless the settings
+    say `performance.record_history: false`) and return a Regression if it is one.
+
+    Fills `settings_hash` and `versions` when the caller left them empty. A broken settings file
+    falls back to the defaults here: the run's figures matter more than the preferences."""
+    from .errors import SettingsError
+    from .settings import Settings, SettingsStore, settings_dir
+
+    if settings is None:
+        try:
+            settings = SettingsStore(user_dir=user_dir).load().settings
+        except SettingsError:
+            settings = Settings()
+    if not settings.performance.record_history:
+        return None
+    run.settings_hash = run.settings_hash or settings.digest()
+    run.versions = run.versions or current_versions()
+    history = PerfHistory.in_directory(settings_dir(user_dir))
+    history.record(run)
+    return history.check(run, threshold=settings.performance.regression_threshold,
+                         min_runs=settings.performance.min_comparable_runs)

@@ -158,3 +158,24 @@ def test_perf_cli_lists_runs_and_regressions(tmp_path, monkeypatch, capsys):
     assert main(["perf"]) == 0
     out = capsys.readouterr().out
     assert "wan2.2-ti2v-5b" in out and "no regressions (threshold +300%" in out
+
+
+def test_record_run_uses_the_settings_folder_threshold_and_switch(tmp_path, monkeypatch):
+    from wan_compat.compat.perf_history import record_run
+    from wan_compat.compat.settings import SettingsStore
+
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "cfg"))
+    for i in range(3):
+        assert record_run(run(1.0, created=float(i), settings_hash=None, versions={})) is None
+    stored = PerfHistory.in_directory(tmp_path / "cfg").runs()
+    assert len(stored) == 3 and stored[0].settings_hash and stored[0].versions["torch"]
+    assert record_run(run(1.5, created=10.0)) is not None  # +50 % > 25 %
+    SettingsStore().set("performance.regression_threshold", 1.0)
+    assert record_run(run(1.5, created=11.0)) is None
+    SettingsStore().set("performance.record_history", False)
+    assert record_run(run(9.0, created=12.0)) is None
+    assert len(PerfHistory.in_directory(tmp_path / "cfg").runs()) == 5
+    (tmp_path / "cfg" / "settings.json").write_text("{broken")  # defaults apply; the file is kept
+    assert record_run(run(1.0, created=13.0)) is None
+    assert (tmp_path / "cfg" / "settings.json").read_text() == "{broken"
+    assert len(PerfHistory.in_directory(tmp_path / "cfg").runs()) == 6
