@@ -3,22 +3,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-import _sparse  # noqa: E402
-
-from wan_compat.compat import ffmpeg_probe  # noqa: E402
-from wan_compat.compat.detect import ArchitectureDetector  # noqa: E402
-from wan_compat.compat.diagnostics import DiagnosticCollector, StageReport  # noqa: E402
-from wan_compat.compat.diagnostics.report_file import write_report  # noqa: E402
-from wan_compat.compat.errors import Problem, SecurityError, UsageError, catalogue, problem  # noqa: E402
-from wan_compat.compat.perf_history import PerfHistory, PerfRun  # noqa: E402
+from wan_compat.compat import ffmpeg_probe
+from wan_compat.compat.detect import ArchitectureDetector
+from wan_compat.compat.diagnostics import DiagnosticCollector, StageReport
+from wan_compat.compat.diagnostics.report_file import write_report
+from wan_compat.compat.errors import Problem, SecurityError, UsageError, catalogue, problem
+from wan_compat.compat.fixtures import sparse
+from wan_compat.compat.perf_history import PerfHistory, PerfRun
 
 FAKE_TOKEN = "hf_PlantedFakeTokenAbCdEfGhIjKlMnOpQr"
 OTHER_SECRET = "s3cr3t-value-of-a-custom-api-key"
@@ -41,8 +38,8 @@ def wrong_vae_info(isolated):
     """A real detector verdict: the Wan 2.2 TI2V-5B transformer with the Wan 2.1 VAE (sparse real-size files)."""
     models = isolated / "home" / "ComfyUI" / "models"
     models.mkdir(parents=True)
-    transformer = _sparse.ti2v_5b_transformer(models / "wan2.2_ti2v_5B_fp16.safetensors")
-    vae = _sparse.wan21_vae(models / "wan_2.1_vae.safetensors")
+    transformer = sparse.write_single_file(models / "wan2.2_ti2v_5B_fp16.safetensors", "wan2.2-ti2v-5b", "fp16")
+    vae = sparse.write_single_file(models / "wan_2.1_vae.safetensors", "wan2.1-vae", "bf16")
     info = ArchitectureDetector().inspect(transformer, vae=vae)
     assert [p.code for p in info.problems] == ["WRONG_VAE"]
     return info

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from concurrent.futures import ProcessPoolExecutor
+import subprocess
+import sys
 
 import pytest
 
@@ -88,27 +89,34 @@ def test_a_run_not_yet_recorded_is_compared_with_everything_before_it(history):
     assert history.check(run(2.0, created=10.0)) is not None
 
 
-def _record_many(args: tuple[str, int]) -> int:
-    path, worker = args
-    history = PerfHistory(path)
-    for i in range(25):
-        history.record(run(1.0 + i / 100, extra={"worker": worker}))
-    return worker
+WRITER = """
+import sys
+from wan_compat.compat.perf_history import PerfHistory, PerfRun
+history = PerfHistory(sys.argv[1])
+for i in range(25):
+    history.record(PerfRun(model="m", device="cpu", width=64, height=64, frames=5, steps=2,
+                           seconds_per_step=1.0 + i / 100, extra={"worker": sys.argv[2]}))
+"""
+
+
+def write_concurrently(path, workers: int) -> None:
+    """Separate Python processes inserting at the same time, as ComfyUI and the CLI would."""
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w)], stderr=subprocess.PIPE) for w in range(workers)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * workers, errors
 
 
 def test_concurrent_writers_in_separate_processes(history):
-    history.record(run(1.0))  # the schema exists; the workers race on inserts only
-    with ProcessPoolExecutor(max_workers=4) as pool:
-        assert sorted(pool.map(_record_many, [(str(history.path), w) for w in range(4)])) == [0, 1, 2, 3]
+    history.record(run(1.0))  # the schema exists; the writers race on inserts only
+    write_concurrently(history.path, 4)
     runs = history.runs(limit=None)
-    assert len(runs) == 101
-    assert len({r.id for r in runs}) == 101
+    assert len(runs) == 101 and len({r.id for r in runs}) == 101
+    assert sorted({r.extra.get("worker") for r in runs if r.extra}) == ["0", "1", "2", "3"]
 
 
 def test_concurrent_first_use_creates_the_schema_once(tmp_path):
     path = tmp_path / "fresh.sqlite3"
-    with ProcessPoolExecutor(max_workers=3) as pool:
-        list(pool.map(_record_many, [(str(path), w) for w in range(3)]))
+    write_concurrently(path, 3)
     assert len(PerfHistory(path).runs(limit=None)) == 75
 
 
