@@ -31,6 +31,8 @@ PACKAGES: tuple[tuple[str, str | None, str, bool], ...] = (
     ("imageio-ffmpeg", "0.5", "bundle the ffmpeg used for encoding", True),
     ("numpy", "1.24", "convert frames", True),
     ("pillow", "10.0", "read and write images", True),
+    ("sentencepiece", "0.1.99", "build the tokenizer of the built-in demo and test models", True),
+    ("ftfy", "6.0", "clean prompts (diffusers' Wan image-to-video pipeline calls it)", True),
     ("nvidia-ml-py", "12.535", "read GPU memory and the driver version", False),
     ("accelerate", None, "offload models to the CPU", False),
 )

@@ -33,6 +33,7 @@ class Rule:
     error: type[WanCompatError]
     pattern: re.Pattern[str]
     context: Callable[[re.Match[str]], dict[str, Any]] = lambda m: {}
+    applies: Callable[[re.Match[str]], bool] = lambda m: True  # a second look at what matched
 
 
 def _groups(match: re.Match[str]) -> dict[str, Any]:
@@ -48,6 +49,11 @@ def _channels(match: re.Match[str]) -> dict[str, Any]:
     return {"expected": g.get("expected") or g.get("b"), "found": g.get("found") or g.get("a")}
 
 
+def _latent_counts(match: re.Match[str]) -> bool:
+    """Only Wan's channel counts mean parts that do not fit; other sizes are a shape bug elsewhere."""
+    return set(_channels(match).values()) <= LATENT_CHANNELS
+
+
 def _missing_components(match: re.Match[str]) -> dict[str, Any]:
     expected = re.findall(r"'(\w+)'", match.group("expected"))
     passed = set(re.findall(r"'(\w+)'", match.group("passed")))
@@ -59,12 +65,13 @@ RULES: tuple[Rule, ...] = (
     # torch, aten/src/ATen/native/Convolution.cpp (check_input_shape_forward):
     # "Given groups=1, weight of size [8, 16, 1, 1, 1], expected input[1, 48, 1, 2, 2] to have 16 channels, but got 48 channels instead"
     Rule("LATENT_CHANNEL_MISMATCH", CompatibilityError,
-         re.compile(r"expected input\[[^\]]*\] to have (?P<expected>\d+) channels, but got (?P<found>\d+) channels"), _channels),
+         re.compile(r"expected input\[[^\]]*\] to have (?P<expected>\d+) channels, but got (?P<found>\d+) channels"),
+         _channels, _latent_counts),
     # torch broadcasting (aten/src/ATen/ExpandUtils.cpp, infer_size_impl), e.g. latents (48) against the
     # 2.1 VAE's latents_mean (16): "The size of tensor a (48) must match the size of tensor b (16) at non-singleton dimension 1"
     Rule("LATENT_CHANNEL_MISMATCH", CompatibilityError,
          re.compile(r"The size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\) at non-singleton dimension 1\b"),
-         _channels),
+         _channels, _latent_counts),
     # diffusers models/model_loading_utils.py, load_model_dict_into_meta:
     # "Cannot load {name} because {param} expected shape {shape}, but got {shape}. ..."
     Rule("WEIGHT_SHAPE_MISMATCH", LoadError,
@@ -144,9 +151,7 @@ def translate(exc: BaseException, *, stage: str | None = None) -> WanCompatError
     else:
         for rule in RULES:
             match = rule.pattern.search(text)
-            if match and rule.code == "LATENT_CHANNEL_MISMATCH" and not set(_channels(match).values()) <= LATENT_CHANNELS:
-                continue  # a shape bug elsewhere, not parts that do not fit
-            if match:
+            if match and rule.applies(match):
                 error = rule.error(rule.code, _short(text), **rule.context(match))
                 break
         if error is None and isinstance(exc, MemoryError):
