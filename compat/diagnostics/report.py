@@ -169,8 +169,8 @@ class DiagnosticReport:
         if st.get("overrides"):
             line += ", overridden by " + ", ".join(sorted(st["overrides"].values()))
         opt, enc = v["optimization"], v["encoder"]
-        return [line, f"  optimization: " + ", ".join(f"{k}={opt[k]}" for k in opt),
-                f"  encoder: " + ", ".join(f"{k}={enc[k]}" for k in enc)]
+        return [line, "  optimization: " + ", ".join(f"{k}={opt[k]}" for k in opt),
+                "  encoder: " + ", ".join(f"{k}={enc[k]}" for k in enc)]
 
     def _performance_lines(self) -> list[str]:
         perf = self.performance
