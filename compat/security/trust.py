@@ -230,7 +230,7 @@ def shipped_class(library: str, class_name: str) -> type | None:
     import importlib
     import inspect
 
-    if library not in ALLOWED_LIBRARIES or not isinstance(class_name, str) or not class_name.isidentifier():
+    if library not in ALLOWED_LIBRARIES or not isinstance(class_name, str) or not class_name.isidentifier() or class_name.startswith("_"):
         return None
     module = importlib.import_module(library)
     try:
@@ -239,7 +239,8 @@ def shipped_class(library: str, class_name: str) -> type | None:
         return None
     if not inspect.isclass(found) or not (found.__module__ or "").startswith(library + "."):
         return None
-    return found
+    # Loadable components only: models, schedulers, tokenizers, processors all have from_pretrained.
+    return found if callable(getattr(found, "from_pretrained", None)) else None
 
 
 def require_shipped_classes(index: dict[str, Any]) -> dict[str, type]:
