@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
 from . import configs, hints, registry, validate
-from .errors import WanCompatError, problem
+from .errors import ModelFileError, WanCompatError, problem
 from .facts import Facts, classify
 from .model_info import ModelInfo
-from .registry import Variant
 from .safetensors_header import read_header
 from .sniff import FileFormat, sniff
 from .validate import Part
-from .weights import INDEX_SUFFIX, WeightSet, from_header, read_folder, read_sharded
+from .weights import INDEX_SUFFIX, WeightSet, from_header, read_folder, read_gguf, read_sharded
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .registry import Variant
 
 # model_index component names and the kind of weights each holds.
 WEIGHT_COMPONENTS = {
@@ -88,6 +91,9 @@ class ArchitectureDetector:
         info.files = [path.name]
         info.size_bytes = path.stat().st_size
         claims_safetensors = path.suffix.lower() == ".safetensors"
+        if fmt is FileFormat.UNKNOWN and claims_safetensors and info.size_bytes >= 9:
+            head = path.open("rb").read(9)
+            raise ModelFileError("SAFETENSORS_HEADER_INVALID", f"{path.name} does not start like a safetensors file (first bytes {head!r})")
         if fmt is FileFormat.SAFETENSORS or (fmt is FileFormat.UNKNOWN and claims_safetensors):
             info.format = "single_file"
             # read_header gives the precise reason when the bytes are not valid safetensors.
@@ -101,7 +107,9 @@ class ArchitectureDetector:
                 info.add(problem("PICKLE_NOT_INSPECTED", path.name))
         elif fmt is FileFormat.GGUF:
             info.format = "gguf"
-            info.add(problem("GGUF_NOT_SUPPORTED", path.name))
+            self._analyse_weights(read_gguf(path), info, path)
+            info.quantization = "gguf"
+            info.add(problem("GGUF_LOAD_ELSEWHERE", path.name))
         elif fmt is FileFormat.EMPTY:
             info.add(problem("FILE_EMPTY", path.name))
         else:
@@ -139,12 +147,13 @@ class ArchitectureDetector:
             info.evidence.append("scaled_fp8 / .scale_weight tensors -> ComfyUI scaled-fp8 checkpoint")
         elif info.dtype and info.dtype.startswith("fp8"):
             info.quantization = "fp8"
-        component = {"class": COMPONENT_CLASSES.get(facts.kind), **facts.values}
+        component = {"class": COMPONENT_CLASSES.get(facts.kind) if facts.naming else None, **facts.values}
         info.components = {facts.kind: component} if facts.kind != "unknown" else {}
         name_text = hints.name_text(path, weights.metadata)
-        if facts.kind == "transformer":
+        recognised = facts.naming is not None  # read by one of our readers, not only by a marker key
+        if recognised and facts.kind == "transformer":
             self._verdict_transformer(facts, info, name_text)
-        elif facts.kind in ("vae", "text_encoder", "clip_vision"):
+        elif recognised:
             self._verdict_component(facts, info)
         else:
             info.family = facts.family or "unknown"

@@ -7,10 +7,12 @@ adding a row to the JSON file, never another branch here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _DATA = Path(__file__).parent / "data" / "registry.json"
 
@@ -33,14 +35,16 @@ FACT_LABELS = {
 }
 
 
-@dataclass(frozen=True)
 class Variant:
     """One known component variant (a transformer, VAE, text encoder or CLIP vision model)."""
 
-    id: str
-    name: str
-    kind: str
-    data: dict[str, Any] = field(repr=False, hash=False, compare=False)
+    __slots__ = ("id", "name", "kind", "data")
+
+    def __init__(self, id: str, name: str, kind: str, data: dict[str, Any]) -> None:  # noqa: A002
+        self.id, self.name, self.kind, self.data = id, name, kind, data
+
+    def __repr__(self) -> str:
+        return f"Variant({self.id!r})"
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -57,14 +61,13 @@ class Variant:
         return self.data.get("requires") or {}
 
 
-@dataclass
 class Match:
     """The outcome of matching facts against every variant of one kind."""
 
-    candidates: list[Variant]
-    evidence: list[str]
-    closest: Variant | None = None
-    differences: list[str] = field(default_factory=list)
+    def __init__(self, candidates: list[Variant], evidence: list[str], closest: Variant | None = None,
+                 differences: list[str] | None = None) -> None:
+        self.candidates, self.evidence, self.closest = candidates, evidence, closest
+        self.differences = differences or []
 
     @property
     def unique(self) -> Variant | None:

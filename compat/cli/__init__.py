@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
+    "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),
 }
 
 
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    run: Callable[[argparse.Namespace], int] = _module(COMMANDS[args.command][0]).run
+    run = _module(COMMANDS[args.command][0]).run
     try:
         return run(args)
     except KeyboardInterrupt:
