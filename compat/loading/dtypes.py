@@ -4,8 +4,8 @@ declares must stay in fp32 kept in fp32.
 diffusers keeps `_keep_in_fp32_modules` (Wan: rope, time embedder, modulation tables, norms) in
 fp32 for any half dtype when loading a folder, but `from_single_file` honours it only for fp16 and
 then casts the whole model; transformers keeps its list for fp16 only (UMT5's `wo` overflows in
-fp16, not in bf16). `enforce_fp32` applies each library's rule after every load, restoring the
-values from the source tensors so no precision is lost on the way.
+fp16, not in bf16). `cast` applies each library's rule after every load, taking fp32 values from
+the source tensors so no precision is lost on the way.
 """
 from __future__ import annotations
 
@@ -60,26 +60,30 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(p in parts or ("." in p and p in name) for p in patterns)
 
 
-def enforce_fp32(model: Any, dtype: Any, source: Mapping[str, Any] | None = None) -> list[str]:
-    """Put every parameter and buffer of the fp32 modules in fp32; returns their names.
+def cast(model: Any, dtype: Any, source: Mapping[str, Any] | None = None) -> list[str]:
+    """Cast floating parameters and buffers to `dtype`, except those of the fp32 modules, which
+    become (or stay) fp32; returns the names kept in fp32.
 
-    Values come from `source` (the state dict that was loaded, in diffusers naming) when it has
-    them, so a tensor stored in fp32 is not rounded through `dtype` and back.
+    Values of fp32 tensors come from `source` (the state dict that was loaded, in diffusers
+    naming) when it has them, so a weight stored in fp32 is never rounded through `dtype` and back.
+    Casting tensor by tensor also avoids `model.to(dtype)`, which would cast the fp32 modules too.
     """
     import torch
 
     patterns = fp32_patterns(model, dtype)
-    if not patterns:
-        return []
     kept = []
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        if not _matches(name, patterns) or tensor.is_meta:
+        if tensor.is_meta or not tensor.is_floating_point():
             continue
-        if tensor.dtype != torch.float32 and tensor.is_floating_point():
-            original = source.get(name) if source is not None else None
-            value = original if original is not None and tuple(original.shape) == tuple(tensor.shape) else tensor.data
-            tensor.data = value.to(device=tensor.device, dtype=torch.float32)
-        kept.append(name)
+        keep = bool(patterns) and _matches(name, patterns)
+        target = torch.float32 if keep else dtype
+        if keep:
+            kept.append(name)
+        if tensor.dtype == target:
+            continue
+        original = source.get(name) if (keep and source is not None) else None
+        value = original if original is not None and tuple(original.shape) == tuple(tensor.shape) else tensor.data
+        tensor.data = value.to(device=tensor.device, dtype=target)
     return kept
 
 

@@ -64,13 +64,14 @@ def from_sentencepiece(model_proto: bytes) -> Any:
 
 
 def find_tokenizer(*, folder: Path | None, config_source: Path | None, text_encoder_state: Mapping[str, Any] | None) -> tuple[Any, str]:
-    """(tokenizer, where it came from), trying an explicit folder, the config source, the embedded model."""
+    """(tokenizer, where it came from): an explicit folder first, then the model embedded in the
+    text-encoder file (made for exactly that encoder), then the config source's tokenizer."""
     if folder is not None:
         sub = folder / "tokenizer"
         return from_folder(sub if is_tokenizer_folder(sub) else folder), str(folder)
-    if config_source is not None and is_tokenizer_folder(config_source / "tokenizer"):
-        return from_folder(config_source / "tokenizer"), str(config_source / "tokenizer")
     embedded = spiece_bytes(text_encoder_state) if text_encoder_state is not None else None
     if embedded:
         return from_sentencepiece(embedded), f"the {SPIECE_KEY} tensor of the text-encoder file"
+    if config_source is not None and is_tokenizer_folder(config_source / "tokenizer"):
+        return from_folder(config_source / "tokenizer"), str(config_source / "tokenizer")
     raise LoadError("TOKENIZER_NOT_FOUND", "no tokenizer folder was given and the text-encoder file has no spiece_model tensor")

@@ -69,7 +69,8 @@ def _real(path: Path) -> str:
 
 
 def resolve_inside(path: str | os.PathLike[str], roots: list[str], *, expect: str) -> Path:
-    """The real path of `path`, which must lie inside `roots` and be a `file` or a `folder`."""
+    """The real path of `path`, which must lie inside `roots` and be a `file`, a `folder` or `any`
+    of the two."""
     given = Path(os.path.expanduser(str(path)))
     real = _real(given)
     if not is_inside(real, roots):
@@ -79,6 +80,8 @@ def resolve_inside(path: str | os.PathLike[str], roots: list[str], *, expect: st
         raise SecurityError("PATH_NOT_A_FILE", f"{given} is {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}", path=str(given))
     if expect == "folder" and not stat.S_ISDIR(mode):
         raise SecurityError("PATH_NOT_A_FOLDER", f"{given} is not a directory", path=str(given))
+    if expect == "any" and not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise SecurityError("PATH_NOT_A_FILE", f"{given} is not a regular file (device, socket or pipe)", path=str(given))
     return Path(real)
 
 
