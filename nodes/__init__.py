@@ -9,6 +9,7 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "safe_load",
 )
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
