@@ -86,10 +86,11 @@ def from_loading_info(info: Mapping[str, Any]) -> KeyDiff:
     return KeyDiff(sorted(info.get("missing_keys") or ()), sorted(info.get("unexpected_keys") or ()), mismatched)
 
 
-def verify_loaded(model: Any, component: str, provided: Iterable[str], loading_info: Mapping[str, Any] | None = None) -> None:
+def verify_loaded(model: Any, component: str, provided: Shapes, loading_info: Mapping[str, Any] | None = None) -> None:
     """After loading: raise when anything in `model` did not come from the file's tensors.
 
-    `provided` is every state-dict name the file supplied (after key conversion).
+    `provided` maps every state-dict name the file supplied (after key conversion) to its shape;
+    a parameter whose name is there with another shape was not loaded from it either.
     """
     if loading_info is not None:
         diff = from_loading_info(loading_info)
@@ -101,7 +102,9 @@ def verify_loaded(model: Any, component: str, provided: Iterable[str], loading_i
     on_meta = sorted(name for name, tensor in state.items() if getattr(tensor, "is_meta", False))
     if on_meta:
         raise LoadError("LOAD_META_PARAMETERS", f"{len(on_meta)} on meta: {_names(on_meta)}", component=component)
-    provided = set(provided)
+    mismatched = [(name, tuple(t.shape), tuple(provided[name])) for name, t in state.items()
+                  if name in provided and tuple(provided[name]) != tuple(t.shape)]
+    KeyDiff(mismatched=mismatched).raise_if_any(component)
     loaded_storages = {t.untyped_storage().data_ptr() for name, t in state.items() if name in provided}
     uninitialised = sorted(
         name for name, tensor in state.items()

@@ -92,7 +92,7 @@ def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tup
         raise
     except Exception as exc:  # the libraries raise ValueError/OSError/RuntimeError with prose
         raise _translate(exc, name) from None
-    checks.verify_loaded(model, name, found.keys(), info)
+    checks.verify_loaded(model, name, found, info)
     return _finish(model, name, cls, dtype, report, started, storage=storage)
 
 
@@ -110,7 +110,7 @@ def load_from_state_dict(cls: type, config: Mapping[str, Any], tensors: dict[str
             model.tie_weights()
     except Exception as exc:
         raise _translate(exc, name) from None
-    checks.verify_loaded(model, name, found.keys())
+    checks.verify_loaded(model, name, found)
     return _finish(model, name, cls, dtype, report, started, source=tensors, storage=storage)
 
 
@@ -118,9 +118,11 @@ def expected_class(slot: str, class_name: str, variant_class: str | None = None)
     """COMPONENT_CLASS_UNEXPECTED unless `class_name` is what this slot of a Wan pipeline holds."""
     if slot == "scheduler":
         if not class_name.endswith("Scheduler"):
-            raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}", component=slot, found=class_name, expected="a diffusers scheduler")
+            raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}; this model needs a diffusers scheduler", component=slot,
+                            found=class_name, expected="a diffusers scheduler")
         return
     allowed = (variant_class,) if variant_class and slot.startswith("transformer") else SLOT_CLASSES.get(slot)
     if allowed is not None and class_name not in allowed:
-        raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}", component=slot, found=class_name,
-                        expected=" or ".join(allowed))
+        expected = " or ".join(allowed)
+        raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}; this model needs {expected}", component=slot,
+                        found=class_name, expected=expected)

@@ -25,6 +25,7 @@ from ..errors import LoadError, ModelFileError, UsageError, WanCompatError
 from ..facts import classify
 from ..model_info import ModelInfo
 from ..security import paths
+from ..safetensors_header import read_header
 from ..security.pinned import snapshot, verify_snapshot
 from ..security.policy import SecurityPolicy
 from ..security.trust import decide_folder_code, require_shipped_classes, shipped_class
@@ -253,6 +254,8 @@ class _SingleFileLoader:
             with open(path, "rb") as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
             sources.check_format(path, fmt, self.report, slot)
+            if not fmt.is_pickle:
+                read_header(path)  # the precise error for a truncated or malformed file, before detection
             if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
                 self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
             self.files[slot] = path
