@@ -9,6 +9,7 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "safe_load",
     "diagnose",
 )
 
