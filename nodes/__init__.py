@@ -10,6 +10,9 @@ import importlib
 _STAGE_MODULES = (
     "detect",
     "safe_load",
+    "vae_fix",
+    "optimize",
+    "sample",
     "diagnose",
 )
 

@@ -100,6 +100,12 @@ def model_roots() -> list[str]:
     return list(dict.fromkeys(roots))
 
 
+def model_files(slot: str) -> list[Path]:
+    """The absolute path of every model in a slot's folders (e.g. every file in models/vae); empty
+    outside ComfyUI."""
+    return [path for path in (resolve_choice(choice) for choice in model_choices(slot)) if path is not None]
+
+
 def output_directory() -> Path:
     fp = _folder_paths()
     if fp is not None:

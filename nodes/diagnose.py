@@ -19,7 +19,8 @@ STAGE_INPUTS: dict[str, tuple[str, str, str]] = {
     "any_report": ("*", "extra", "Any other stage report or error, from this pack or another."),
 }
 # Attributes of a composite object (e.g. a pipeline handle) that may hold stage reports.
-NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("plan", "plan"), ("stats", "sample"))
+NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("vae_report", "vae"), ("plan", "plan"),
+                  ("stats", "sample"))
 
 
 def _add_any(collector: Any, value: Any, stage: str) -> None:

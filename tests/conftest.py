@@ -86,3 +86,21 @@ def tiny_pipelines(tiny_path: Callable[[str], Path]) -> dict[str, Path]:
 
 
 # ======================================================================== end tiny Wan pipelines
+
+
+# ==================================================================== loaded tiny pipelines (WAN_PIPELINE)
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_path: Callable[[str], Path]) -> Callable[..., object]:
+    """`tiny_loaded("wan2.1-t2v", dtype="fp32")` -> a fresh WAN_PIPELINE handle (Wan Safe Load's loader).
+    Fresh on every call: tests may corrupt weights or offload without touching other tests."""
+    from wan_compat.compat.loading import LoadOptions, load_pipeline
+
+    return lambda variant, dtype="fp32": load_pipeline(tiny_path(variant), options=LoadOptions(dtype=dtype))
+
+
+@pytest.fixture
+def private_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings and the performance history in this test's tmp dir."""
+    folder = tmp_path / "wan-compat-settings"
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(folder))
+    return folder

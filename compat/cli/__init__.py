@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),
+    "smoke": ("smoke_cmd", "a minimal generation through every stage: checks the frames, reports time and memory"),
     "doctor": ("doctor_cmd", "check the environment: versions, ffmpeg and encoders, GPU, memory, settings"),
     "config": ("config_cmd", "show, set or validate the settings"),
     "perf": ("perf_cmd", "recent runs' speed and memory, and regressions"),

@@ -1,0 +1,321 @@
+"""Wan Optimize's backend: a plan from the machine, the model and the video size, and applying it.
+
+`OptimizationManager(resources, preferences).plan(handle, sizes)` decides precision, offload, VAE
+tiling/slicing and chunked decode, each with the reason and where it came from (`auto`, the
+user's settings, or an explicit choice in Wan VAE Fix). Only what works on the machine is chosen:
+on a CPU-only machine model and sequential offload raise "requires accelerator" in diffusers, so
+the plan never picks them there and says so when the user asked for them. `apply(handle, plan)`
+casts, offloads and sets the VAE flags, and returns a handle copy carrying the plan.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem, ResourceError, problem
+from ..handles import derive, require_wan_pipeline
+from ..vae.decode import DecodeOptions, apply_flags
+from .estimate import MemoryEstimate, ModelShape, Sizes, estimate
+from .resources import GIB, SystemResources
+
+OFFLOADS = ("none", "model", "group", "sequential")  # from fastest to the least memory
+SAFETY = 0.9  # plan for at most this share of the free memory
+_APPLIED = "_wan_compat_offload"  # attribute on a pipeline: the offload applied to it
+
+
+@dataclass
+class Choice:
+    name: str
+    value: Any
+    reason: str
+    source: str = "auto"  # auto | settings | vae_fix
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class OptimizationPlan:
+    """The plan and its memory estimate (a stage report for Wan Diagnose)."""
+
+    stage = "plan"
+    device: str
+    precision: str
+    offload: str
+    decode: DecodeOptions
+    sizes: Sizes
+    estimate: MemoryEstimate
+    budget: dict[str, int]
+    choices: list[Choice] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate.device_peak <= self.budget["device_bytes"] and self.estimate.ram_peak <= self.budget["ram_bytes"]
+
+    def choice(self, name: str) -> Choice:
+        return next(c for c in self.choices if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "precision": self.precision, "offload": self.offload, "decode": self.decode.to_dict(),
+                "sizes": self.sizes.to_dict(), "estimate": self.estimate.to_dict(), "budget": self.budget, "fits": self.fits,
+                "choices": [c.to_dict() for c in self.choices], "resources": self.resources,
+                "problems": [p.to_dict() for p in self.problems]}
+
+    def summary(self) -> str:
+        e, s = self.estimate, self.sizes
+        lines = [f"plan for {s.width}x{s.height}, {s.num_frames} frames x {s.videos} on {self.device}: "
+                 f"estimate {e.device_peak / GIB:.2f} GiB on the device, {e.ram_peak / GIB:.2f} GiB RAM "
+                 f"(budget {self.budget['device_bytes'] / GIB:.2f} / {self.budget['ram_bytes'] / GIB:.2f} GiB): "
+                 + ("fits" if self.fits else "does NOT fit")]
+        lines += [f"- {c.name}: {c.value} ({c.source}) - {c.reason}" for c in self.choices]
+        lines += [p.text() for p in self.problems]
+        return "\n".join(lines)
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.2f} GiB"
+
+
+class OptimizationManager:
+    """Plans and applies memory/speed settings for one machine and one user's preferences."""
+
+    def __init__(self, resources: SystemResources | None = None, preferences: Any = None) -> None:
+        if resources is None:
+            from .resources import probe
+
+            resources = probe()
+        if preferences is None:
+            from ..settings import OptimizationPreferences
+
+            preferences = OptimizationPreferences()
+        self.resources, self.preferences = resources, preferences
+
+    # ------------------------------------------------------------------ budget
+    def budget(self, resident_ram: int = 0) -> dict[str, int]:
+        """Usable bytes: free memory (plus what the loaded model already holds in RAM) times the
+        safety share, capped by the user's max_vram_gb / max_ram_gb."""
+        prefs, res = self.preferences, self.resources
+        ram = int((res.ram_available_bytes + resident_ram) * SAFETY)
+        if prefs.max_ram_gb:
+            ram = min(ram, int(prefs.max_ram_gb * GIB))
+        acc = res.accelerator
+        device = int(acc.total_bytes * SAFETY) if acc else ram
+        if acc and prefs.max_vram_gb:
+            device = min(device, int(prefs.max_vram_gb * GIB))
+        return {"device_bytes": device, "ram_bytes": ram}
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, handle_or_shape: Any, sizes: Sizes, decode_choices: dict[str, str] | None = None,
+             previous: DecodeOptions | None = None) -> OptimizationPlan:
+        """A plan for `sizes` on this machine. `handle_or_shape`: a WAN_PIPELINE handle (its loaded
+        modules), a ModelInfo (headers only) or a ModelShape. `decode_choices`: explicit on/off
+        choices made in Wan VAE Fix, which are kept."""
+        shape, resident, decode_choices, previous = self._shape(handle_or_shape, decode_choices, previous)
+        res, prefs = self.resources, self.preferences
+        acc = res.accelerator
+        device = acc.device if acc else "cpu"
+        budget = self.budget(resident if acc is None else 0)
+        problems: list[Problem] = []
+        choices: list[Choice] = []
+
+        precision = self._precision(shape, sizes, budget, choices, problems)
+        decode = DecodeOptions(**(previous.to_dict() if previous else {}))
+        self._decode_choice("chunked", decode, decode_choices, choices,
+                            "chunked temporal decode: bit-identical frames to a full decode, without the 3 extra copies of the video a full decode holds")
+        offload = self._offload(shape, sizes, precision, decode, budget, choices, problems)
+        untiled = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked).phases["vae_decode"]
+        needs_tiling = untiled > budget["device_bytes"]
+        self._decode_choice("tiling", decode, decode_choices, choices,
+                            f"the untiled decode phase needs {_gib(untiled)} at {sizes.width}x{sizes.height}, over the budget of {_gib(budget['device_bytes'])}"
+                            if needs_tiling else f"the untiled decode phase ({_gib(untiled)}) fits; tiling would blend tile seams",
+                            auto_value=needs_tiling, pref=prefs.vae_tiling)
+        self._decode_choice("slicing", decode, decode_choices, choices,
+                            f"{sizes.videos} videos per prompt and a full decode: decode one video at a time"
+                            if sizes.videos > 1 and not decode.chunked else "chunked decode already decodes one video at a time" if decode.chunked
+                            else "one video per prompt: nothing to slice",
+                            auto_value=sizes.videos > 1 and not decode.chunked, pref=prefs.vae_slicing)
+        est = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked, tiling=decode.tiling)
+        plan = OptimizationPlan(device=device, precision=precision, offload=offload, decode=decode, sizes=sizes, estimate=est,
+                                budget=budget, choices=choices, resources=res.to_dict(), problems=problems)
+        if not plan.fits:
+            problems.append(problem("PLAN_EXCEEDS_MEMORY", f"estimate {_gib(est.device_peak)} on {device} / {_gib(est.ram_peak)} RAM, "
+                                    f"budget {_gib(budget['device_bytes'])} / {_gib(budget['ram_bytes'])}", severity="warning",
+                                    need=_gib(max(est.device_peak, est.ram_peak)), budget=_gib(budget["device_bytes"])))
+        return plan
+
+    def _shape(self, source: Any, decode_choices: dict[str, str] | None, previous: DecodeOptions | None) -> tuple[ModelShape, int, dict[str, str], DecodeOptions | None]:
+        if isinstance(source, ModelShape):
+            return source, sum(source.loaded_bytes.values()), decode_choices or {}, previous
+        if hasattr(source, "pipeline"):
+            pipeline = require_wan_pipeline(source, "Wan Optimize")
+            shape = ModelShape.from_pipeline(pipeline)
+            vae_report = getattr(source, "vae_report", None)
+            choices = decode_choices if decode_choices is not None else dict(getattr(vae_report, "choices", {}) or {})
+            on_cpu = {n: b for n, b in shape.loaded_bytes.items() if _device_of(getattr(pipeline, n)) == "cpu"}
+            return shape, sum(on_cpu.values()), choices, previous or getattr(source, "decode", None)
+        return ModelShape.from_model_info(source), 0, decode_choices or {}, previous
+
+    def _precision(self, shape: ModelShape, sizes: Sizes, budget: dict[str, int], choices: list[Choice], problems: list[Problem]) -> str:
+        acc, wanted = self.resources.accelerator, self.preferences.precision
+        if acc is None:
+            fp32 = estimate(shape, sizes, precision="fp32").device_peak
+            auto, reason = ("fp32", "CPU: fp32 is the fast and exact path on CPUs") if fp32 <= budget["device_bytes"] else (
+                "bf16", f"fp32 would need {_gib(fp32)}, over the RAM budget of {_gib(budget['device_bytes'])}; bf16 halves the weights (slower on CPU)")
+        elif acc.bf16:
+            auto, reason = "bf16", f"{acc.name} (compute {acc.compute_capability}) runs bf16 natively"
+        else:
+            auto, reason = "fp16", f"{acc.name} has no bf16 kernels (compute {acc.compute_capability or 'n/a'} < 8.0); fp16 with the fp32 modules Wan needs"
+        if wanted == "auto":
+            choices.append(Choice("precision", auto, reason))
+            return auto
+        if wanted == "bf16" and acc is not None and not acc.bf16:
+            problems.append(problem("PRECISION_UNAVAILABLE", f"bf16 requested; {acc.name} has no bf16 kernels", severity="warning",
+                                    requested="bf16", used="fp16"))
+            choices.append(Choice("precision", "fp16", f"settings asked for bf16, which {acc.name} cannot run", "settings"))
+            return "fp16"
+        choices.append(Choice("precision", wanted, "optimization.precision in the settings", "settings"))
+        return wanted
+
+    def _offload(self, shape: ModelShape, sizes: Sizes, precision: str, decode: DecodeOptions, budget: dict[str, int],
+                 choices: list[Choice], problems: list[Problem]) -> str:
+        acc, wanted = self.resources.accelerator, self.preferences.offload
+        device = acc.device if acc else "cpu"
+
+        def peak(mode: str) -> int:
+            return estimate(shape, sizes, precision=precision, device=device, offload=mode, chunked_decode=decode.chunked).device_peak
+
+        if acc is None:
+            if wanted in ("model", "sequential"):
+                problems.append(problem("OFFLOAD_UNAVAILABLE", f"{wanted} offload moves weights to an accelerator; this machine has none "
+                                        "(diffusers raises 'requires accelerator')", severity="warning", requested=wanted, used="none"))
+                choices.append(Choice("offload", "none", f"settings asked for {wanted} offload, which needs a GPU", "settings"))
+                return "none"
+            if wanted in ("none", "group"):
+                reason = ("block-level group offload to a temporary folder on disk: only two blocks of the running expert stay in RAM"
+                          if wanted == "group" else "settings: no offload")
+                choices.append(Choice("offload", wanted, reason, "settings"))
+                return wanted
+            need = peak("none")
+            if need <= budget["device_bytes"]:
+                choices.append(Choice("offload", "none", f"CPU only: everything stays in RAM ({_gib(need)} of {_gib(budget['device_bytes'])}); "
+                                      "model/sequential offload need an accelerator"))
+                return "none"
+            choices.append(Choice("offload", "group", f"{_gib(need)} exceeds the RAM budget of {_gib(budget['device_bytes'])}: block-level "
+                                  "group offload to disk keeps two transformer blocks in RAM (slow, but it runs)"))
+            return "group"
+        if wanted != "auto":
+            choices.append(Choice("offload", wanted, "optimization.offload in the settings", "settings"))
+            return wanted
+        for mode in OFFLOADS:
+            need = peak(mode)
+            if need <= budget["device_bytes"]:
+                reason = {"none": f"everything fits on {acc.name} ({_gib(need)} of {_gib(budget['device_bytes'])})",
+                          "model": f"all weights would not fit ({_gib(peak('none'))}); one component at a time does ({_gib(need)})",
+                          "group": f"one whole component would not fit ({_gib(peak('model'))}); two transformer blocks at a time do ({_gib(need)})",
+                          "sequential": f"only layer-by-layer offload fits ({_gib(need)}); expect slow steps"}[mode]
+                choices.append(Choice("offload", mode, reason))
+                return mode
+        choices.append(Choice("offload", "sequential", f"nothing fits the budget of {_gib(budget['device_bytes'])}; sequential offload needs the least"))
+        return "sequential"
+
+    @staticmethod
+    def _decode_choice(name: str, decode: DecodeOptions, explicit: dict[str, str], choices: list[Choice], reason: str,
+                       auto_value: bool = True, pref: str = "auto") -> None:
+        """An explicit choice in Wan VAE Fix wins, then the settings, then `auto_value` for `reason`."""
+        if name in explicit:
+            value, why, source = explicit[name] == "on", f"set to {explicit[name]} in Wan VAE Fix", "vae_fix"
+        elif pref in ("on", "off"):
+            value, why, source = pref == "on", f"optimization.vae_{name} in the settings", "settings"
+        else:
+            value, why, source = auto_value, reason, "auto"
+        setattr(decode, name, value)
+        choices.append(Choice(name, value, why, source))
+
+    # ------------------------------------------------------------------ apply
+    @staticmethod
+    def apply(handle: Any, plan: OptimizationPlan) -> Any:
+        """Cast, offload and set the VAE flags as planned; returns a handle copy with `plan`,
+        `decode` and `dtype` set. The modules are shared with the input handle (never copied)."""
+        import torch
+
+        from ..loading import dtypes
+
+        pipeline = require_wan_pipeline(handle, "Wan Optimize")
+        current = getattr(pipeline, _APPLIED, "none")
+        if current != plan.offload and current == "group":
+            raise ResourceError("OFFLOAD_ALREADY_APPLIED", f"the pipeline has group offload; the plan asks for {plan.offload}",
+                                current=current, requested=plan.offload)
+        compute = dtypes.torch_dtype(plan.precision)
+        for name in ("transformer", "transformer_2", "text_encoder"):
+            module = getattr(pipeline, name, None)
+            if module is not None and _floating_dtype(module) != compute:
+                dtypes.cast(module, compute)
+        if current in ("model", "sequential") and plan.offload != current:
+            pipeline.remove_all_hooks()
+        if plan.offload != current:
+            OptimizationManager._offload_pipeline(pipeline, plan)
+        elif plan.offload == "none" and plan.device != "cpu":
+            pipeline.to(torch.device(plan.device))
+        setattr(pipeline, _APPLIED, plan.offload)
+        apply_flags(pipeline.vae, plan.decode)
+        return derive(handle, plan=plan, decode=plan.decode, dtype=plan.precision)
+
+    @staticmethod
+    def _offload_pipeline(pipeline: Any, plan: OptimizationPlan) -> None:
+        import torch
+
+        device = torch.device(plan.device)
+        if plan.offload == "none":
+            pipeline.to(device)
+        elif plan.offload == "model":
+            pipeline.enable_model_cpu_offload(device=device)
+        elif plan.offload == "sequential":
+            pipeline.enable_sequential_cpu_offload(device=device)
+        else:
+            from diffusers.hooks import apply_group_offloading
+
+            on_gpu = device.type != "cpu"
+            folder = None if on_gpu else tempfile.mkdtemp(prefix="wan-compat-offload-")
+            if folder is not None:  # the folder goes when the pipeline does
+                weakref.finalize(pipeline, shutil.rmtree, folder, True)
+            for name in ("transformer", "transformer_2", "text_encoder"):
+                module = getattr(pipeline, name, None)
+                if module is not None:
+                    apply_group_offloading(module, onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
+                                           num_blocks_per_group=1, use_stream=device.type == "cuda", offload_to_disk_path=folder)
+            for name in ("vae", "image_encoder"):
+                module = getattr(pipeline, name, None)
+                if module is not None:
+                    module.to(device)
+
+
+def _floating_dtype(module: Any) -> Any:
+    """The dtype of the module's largest floating parameters (fp32 keep-modules aside)."""
+    counts: dict[Any, int] = {}
+    for p in module.parameters():
+        if p.is_floating_point():
+            counts[p.dtype] = counts.get(p.dtype, 0) + p.numel()
+    return max(counts, key=counts.get) if counts else None
+
+
+def _device_of(module: Any) -> str:
+    try:
+        return next(module.parameters()).device.type
+    except (StopIteration, AttributeError):
+        return "cpu"
+
+
+def plan(handle: Any, width: int, height: int, num_frames: int, videos: int = 1, *, resources: SystemResources | None = None,
+         preferences: Any = None) -> OptimizationPlan:
+    """A plan for this machine and the user's settings (`preferences`: OptimizationPreferences)."""
+    return OptimizationManager(resources, preferences).plan(handle, Sizes(width, height, num_frames, videos))
+
+
+def apply_plan(handle: Any, plan: OptimizationPlan) -> Any:
+    """Apply `plan` (the plan carries the machine facts it was made for)."""
+    return OptimizationManager.apply(handle, plan)

@@ -1,0 +1,251 @@
+"""Wan Sample's backend: one generation with a diffusers Wan pipeline, watched step by step.
+
+Before any step: the request is validated against the model (frames 4k+1, sizes multiples of the
+spatial step, the inputs each mode needs) and the VAE against the transformer(s), so a wrong VAE
+is refused before the first denoising step instead of after the last. Each run uses its own
+pipeline object around the same modules (the mode's class, the requested flow shift and
+boundary ratio), so nothing of a run stays on the caller's pipeline.
+
+During the run `callback_on_step_end` times each step, refuses NaN/Inf latents naming the step,
+reports progress and checks for interrupt; forward pre-hooks on the transformers record which
+expert ran each step (Wan 2.2 MoE). The pipeline stops at latents; the VAE decode is ours
+(`vae.decode`: chunked by default, bit-identical to diffusers' decode) and writes IMAGE frames.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..diagnostics.translate import translate_or_wrap
+from ..errors import SampleError, WanCompatError, problem
+from ..handles import require_wan_pipeline
+from ..vae.checks import check_pipeline_vae
+from ..vae.decode import DecodeOptions, decode_to_frames, unnormalize
+from .images import check_frames, to_pil
+from .memory import PeakMemory
+from .request import Resolved, SampleRequest, resolve
+from .stats import SampleStats
+
+Progress = Callable[[int, int], None]
+ESTIMATE_TOLERANCE = 0.5  # report ESTIMATE_OFF beyond +-50 % ...
+ESTIMATE_SLACK = 64 * 2**20  # ... and 64 MiB (small runs are dominated by allocator noise)
+
+
+@dataclass
+class SampleResult:
+    frames: Any  # IMAGE: (videos * num_frames, H, W, 3) float32 in [0, 1]
+    stats: SampleStats
+
+
+class _StepWatch:
+    """The step callback and the expert hooks of one run."""
+
+    def __init__(self, pipeline: Any, total: int, on_progress: Progress | None, check_interrupt: Callable[[], None] | None) -> None:
+        self.total, self.on_progress, self.check_interrupt = total, on_progress, check_interrupt
+        self.step_seconds: list[float] = []
+        self.experts: list[str] = []
+        self.started: float | None = None
+        self.last = 0.0
+        self.raised: BaseException | None = None  # from the caller's progress / interrupt check: passed on unchanged
+        moe = pipeline.transformer_2 is not None
+        roles = {"transformer": "high_noise" if moe else "transformer", "transformer_2": "low_noise"}
+        self.hooks = [
+            module.register_forward_pre_hook(self._hook(role))
+            for name, role in roles.items()
+            if (module := getattr(pipeline, name, None)) is not None
+        ]
+
+    def _hook(self, role: str) -> Callable[..., None]:
+        def record(module: Any, args: Any) -> None:
+            if self.started is None:
+                self.started = self.last = time.perf_counter()
+            if len(self.experts) == len(self.step_seconds):  # first forward of this step (cond before uncond)
+                self.experts.append(role)
+        return record
+
+    def callback(self, pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        import torch
+
+        now = time.perf_counter()
+        self.step_seconds.append(now - self.last)
+        self.last = now
+        latents = tensors["latents"]
+        if not bool(torch.isfinite(latents).all()):
+            bad = int((~torch.isfinite(latents)).sum())
+            raise SampleError("SAMPLE_NONFINITE_LATENTS", f"step {step + 1} of {self.total} (timestep {float(timestep):g}): "
+                              f"{bad} of {latents.numel()} latent values are NaN/Inf after the {self.experts[-1] if self.experts else 'transformer'}",
+                              step=step + 1)
+        try:
+            if self.on_progress is not None:
+                self.on_progress(step + 1, self.total)
+            if self.check_interrupt is not None:
+                self.check_interrupt()
+        except BaseException as exc:
+            self.raised = exc
+            raise
+        return {}
+
+    def remove(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks = []
+
+
+def run_pipeline(pipeline: Any, resolved: Resolved) -> Any:
+    """The pipeline object this run calls: the mode's class around the same modules, with the
+    requested flow shift and boundary ratio. Never the caller's object, which stays untouched."""
+    from ..loading import assemble
+
+    parts = dict(pipeline.components)
+    scheduler = pipeline.scheduler
+    if resolved.shift is not None and resolved.shift != scheduler.config.get("flow_shift"):
+        parts["scheduler"] = type(scheduler).from_config(scheduler.config, flow_shift=resolved.shift)
+    scalars = {"boundary_ratio": resolved.boundary_ratio, "expand_timesteps": pipeline.config.get("expand_timesteps")}
+    run = assemble.assemble(resolved.pipeline_class, parts, scalars)
+    for attr in ("_all_hooks", "_offload_device", "_offload_gpu_id"):  # model CPU offload state
+        if hasattr(pipeline, attr):
+            setattr(run, attr, getattr(pipeline, attr))
+    run.set_progress_bar_config(disable=True)
+    return run
+
+
+def _estimate(handle: Any, pipeline: Any, resolved: Resolved, decode: DecodeOptions) -> dict[str, Any]:
+    """The plan's estimate for this request, with the weights already resident on the measured
+    device, so the measured increase during the run can be compared with the estimated one."""
+    from ..optimize.estimate import ModelShape, Sizes, estimate
+    from ..optimize.manager import _APPLIED
+
+    r = resolved.request
+    plan = getattr(handle, "plan", None)
+    device = pipeline._execution_device
+    precision = plan.precision if plan is not None else _dtype_name(pipeline)
+    est = estimate(ModelShape.from_pipeline(pipeline), Sizes(r.width, r.height, r.num_frames, r.videos), precision=precision,
+                   device=device.type, offload=getattr(pipeline, _APPLIED, "none"), chunked_decode=decode.chunked,
+                   tiling=decode.tiling).to_dict()
+    resident = sum(p.numel() * p.element_size() for m in pipeline.components.values() if hasattr(m, "parameters")
+                   for p in m.parameters() if p.device.type == device.type)
+    est["resident_weights_bytes"] = resident
+    est["increase_bytes"] = max(0, est["device_peak_bytes"] - resident)
+    return est
+
+
+def _dtype_name(pipeline: Any) -> str:
+    transformer = pipeline.transformer if pipeline.transformer is not None else pipeline.transformer_2
+    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(str(transformer.dtype).replace("torch.", ""), "fp32")
+
+
+def sample(
+    handle: Any,
+    request: SampleRequest,
+    *,
+    on_progress: Progress | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+    record: bool = True,
+    user_dir: str | Path | None = None,
+) -> SampleResult:
+    """Generate `request` with the `WAN_PIPELINE` handle; returns IMAGE frames and SampleStats.
+
+    `on_progress(done, total)` is called after every denoising step and every decoded chunk (total =
+    steps + chunks); `check_interrupt()` after every step: whatever either raises (ComfyUI's
+    interrupt) stops the run and is raised unchanged. Typed errors: SampleError (inputs, NaN/Inf
+    latents, bad frames), CompatibilityError / LoadError (VAE, weights), and translated raw errors.
+    """
+    import torch
+
+    started = time.perf_counter()
+    pipeline = require_wan_pipeline(handle, "Wan Sample")
+    info = handle.model_info
+    resolved = resolve(pipeline, request)
+    check_pipeline_vae(pipeline, info, vae_values=getattr(handle, "vae_report", None) is None)
+    r = resolved.request
+    images = {name: to_pil(getattr(r, name), name) for name in ("image", "last_image") if getattr(r, name) is not None}
+    decode = getattr(handle, "decode", None) or DecodeOptions()
+    estimate = _estimate(handle, pipeline, resolved, decode)
+    run = run_pipeline(pipeline, resolved)
+    latent_frames = (r.num_frames - 1) // resolved.temporal + 1
+    chunks = r.videos * -(-latent_frames // decode.chunk_latent_frames) if decode.chunked else 1
+    total = r.steps + chunks
+    watch = _StepWatch(run, total, on_progress, check_interrupt)
+    device = run._execution_device
+    kwargs: dict[str, Any] = dict(prompt=r.prompt, negative_prompt=r.negative_prompt, height=r.height, width=r.width,
+                                  num_frames=r.num_frames, num_inference_steps=r.steps, guidance_scale=r.cfg,
+                                  num_videos_per_prompt=r.videos, output_type="latent",
+                                  generator=torch.Generator(device=device).manual_seed(int(r.seed)),
+                                  callback_on_step_end=watch.callback, **images)
+    if resolved.moe:
+        kwargs["guidance_scale_2"] = resolved.cfg_2
+    try:
+        with PeakMemory(device) as peak, torch.no_grad():
+            latents = run(**kwargs).frames
+            denoised = time.perf_counter()
+            if watch.on_progress is not None and decode.chunked:
+                def on_chunk(done: int, _: int) -> None:
+                    watch.on_progress(r.steps + done, total)
+            else:
+                on_chunk = None
+            frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode, on_chunk)
+            del latents
+    except BaseException as exc:
+        if exc is watch.raised or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
+            raise
+        raise translate_or_wrap(exc, stage="decode" if watch.experts and len(watch.step_seconds) == r.steps else "sample") from exc
+    finally:
+        watch.remove()
+        if hasattr(run, "maybe_free_model_hooks"):
+            run.maybe_free_model_hooks()
+    finished = time.perf_counter()
+    check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
+    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate)
+    stats.prepare_seconds = (watch.started or denoised) - started
+    stats.decode_seconds = finished - denoised
+    stats.total_seconds = finished - started
+    if watch.on_progress is not None and not decode.chunked:
+        watch.on_progress(total, total)
+    if record:
+        _record(stats, info, user_dir)
+    return SampleResult(frames, stats)
+
+
+def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames: Any, mode: str, peak: PeakMemory,
+           estimate: dict[str, Any]) -> SampleStats:
+    r = resolved.request
+    info = handle.model_info
+    transformer = run.transformer if run.transformer is not None else run.transformer_2
+    switch = next((i + 1 for i, role in enumerate(watch.experts) if role == "low_noise"), None)
+    stats = SampleStats(
+        mode=resolved.mode, pipeline_class=type(run).__name__, model=info.variant or Path(str(info.path)).name,
+        device=str(run._execution_device), dtype=str(transformer.dtype).replace("torch.", ""),
+        width=r.width, height=r.height, num_frames=r.num_frames, videos=r.videos, steps=r.steps, seed=int(r.seed),
+        cfg=r.cfg, cfg_2=resolved.cfg_2, shift=resolved.shift, boundary_ratio=resolved.boundary_ratio,
+        frames_shape=list(frames.shape), fps=(info.requirements or {}).get("fps"),
+        step_seconds=watch.step_seconds, timesteps=[float(t) for t in run.scheduler.timesteps],
+        experts=watch.experts, switch_step=switch, decode_mode=mode,
+        peak_memory_bytes=peak.bytes, memory_baseline_bytes=peak.baseline, memory_method=peak.method,
+        estimate=estimate, problems=list(resolved.problems),
+    )
+    measured, expected = peak.bytes - peak.baseline, estimate["increase_bytes"]
+    if abs(measured - expected) > max(ESTIMATE_TOLERANCE * expected, ESTIMATE_SLACK):
+        stats.problems.append(problem("ESTIMATE_OFF", f"memory grew by {measured / 2**20:.0f} MiB during the run ({peak.method}); "
+                                      f"the estimate was {expected / 2**20:.0f} MiB above the resident weights",
+                                      severity="info", percent=int(ESTIMATE_TOLERANCE * 100)))
+    return stats
+
+
+def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
+    """Store the run in the performance history; a failure there is a warning, never a failed run."""
+    from ..perf_history import PerfRun, record_run
+
+    try:
+        regression = record_run(PerfRun(
+            model=stats.model, variant=info.variant, device=stats.device, width=stats.width, height=stats.height,
+            frames=stats.num_frames, steps=stats.steps, seconds_per_step=stats.seconds_per_step, total_seconds=stats.total_seconds,
+            peak_memory_bytes=stats.peak_memory_bytes, estimate_bytes=stats.estimate.get("device_peak_bytes"),
+            extra={"mode": stats.mode, "videos": stats.videos, "decode_mode": stats.decode_mode, "switch_step": stats.switch_step,
+                   "dtype": stats.dtype}), user_dir=user_dir)
+    except WanCompatError as err:
+        stats.problems.append(problem(err.code, err.detail, severity="warning", **err.problem.context))
+        return
+    if regression is not None:
+        stats.problems.append(regression.to_problem())

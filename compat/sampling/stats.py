@@ -1,0 +1,79 @@
+"""What one Wan Sample run did: the `WAN_SAMPLE_STATS` output (a stage report for Wan Diagnose)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem
+
+GIB = 1024**3
+
+
+@dataclass
+class SampleStats:
+    stage = "sample"
+    mode: str
+    pipeline_class: str
+    model: str
+    device: str
+    dtype: str
+    width: int
+    height: int
+    num_frames: int
+    videos: int
+    steps: int
+    seed: int
+    cfg: float
+    cfg_2: float | None
+    shift: float | None
+    boundary_ratio: float | None
+    frames_shape: list[int] = field(default_factory=list)
+    fps: float | None = None
+    step_seconds: list[float] = field(default_factory=list)
+    timesteps: list[float] = field(default_factory=list)
+    experts: list[str] = field(default_factory=list)  # which transformer ran each step
+    switch_step: int | None = None  # first step (1-based) of the low-noise expert, Wan 2.2 MoE
+    prepare_seconds: float = 0.0  # text (and image) encoding before the first step
+    decode_seconds: float = 0.0
+    total_seconds: float = 0.0
+    decode_mode: str = ""
+    peak_memory_bytes: int = 0
+    memory_baseline_bytes: int = 0
+    memory_method: str = ""
+    estimate: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return sum(self.step_seconds) / len(self.step_seconds) if self.step_seconds else 0.0
+
+    @property
+    def frames_note(self) -> str:
+        if self.videos == 1:
+            return f"{self.num_frames} frames"
+        return (f"{self.videos} videos of {self.num_frames} frames, concatenated along the frame axis "
+                f"(video k is frames k*{self.num_frames} to (k+1)*{self.num_frames}-1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        out.update(seconds_per_step=round(self.seconds_per_step, 6), frames_note=self.frames_note,
+                   step_seconds=[round(s, 6) for s in self.step_seconds],
+                   problems=[p.to_dict() for p in self.problems])
+        return out
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.mode.upper()} {self.width}x{self.height}, {self.frames_note}, {self.steps} steps, seed {self.seed}, "
+            f"cfg {self.cfg:g}" + (f" / {self.cfg_2:g}" if self.cfg_2 is not None else "") + f", shift {self.shift}",
+            f"time: {self.total_seconds:.2f} s ({self.seconds_per_step:.3f} s/step, prepare {self.prepare_seconds:.2f} s, "
+            f"decode {self.decode_seconds:.2f} s {self.decode_mode}) on {self.device} ({self.dtype})",
+            f"peak memory: {self.peak_memory_bytes / GIB:.2f} GiB ({self.memory_method})"
+            + (f"; estimate {self.estimate['device_peak_bytes'] / GIB:.2f} GiB" if self.estimate.get("device_peak_bytes") else ""),
+        ]
+        if self.switch_step is not None:
+            lines.append(f"experts: high-noise for steps 1-{self.switch_step - 1}, low-noise from step {self.switch_step} "
+                         f"(boundary_ratio {self.boundary_ratio})")
+        elif self.boundary_ratio is not None:
+            lines.append(f"experts: only {self.experts[0] if self.experts else '?'} ran (boundary_ratio {self.boundary_ratio})")
+        lines.extend(p.text() for p in self.problems)
+        return "\n".join(lines)

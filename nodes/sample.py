@@ -1,0 +1,95 @@
+"""Wan Sample: T2V, I2V, FLF2V, TI2V and Wan 2.2 MoE generation with ComfyUI's progress bar and
+interrupt, NaN/Inf checks per step and reproducible seeds. Backend: `compat/sampling`."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import comfy_env
+
+CATEGORY = "Wan Compat/4 sample"
+AUTO = -1.0
+MAX_SEED = 2**64 - 1
+
+
+class WanSample:
+    DESCRIPTION = (
+        "Generates a video with the loaded Wan pipeline: text-to-video, image-to-video (connect image), first/last "
+        "frame (image and last_image, Wan 2.1 FLF2V), TI2V-5B (image optional) and Wan 2.2 A14B's two experts (cfg "
+        "for the high-noise expert, cfg_2 for the low-noise one, boundary_ratio where they switch). Frame count and "
+        "size are checked against the model before anything runs, and a VAE that does not fit is refused before "
+        "the first step. The progress bar moves per step, Cancel stops between steps, NaN/Inf stops the run at the "
+        "step it appears, and the same seed gives the same frames."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "WAN_SAMPLE_STATS", "FLOAT", "STRING")
+    RETURN_NAMES = ("frames", "stats", "fps", "summary")
+    OUTPUT_TOOLTIPS = (
+        "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt are concatenated one after the other.",
+        "Run statistics: time per step, peak memory beside the estimate, the step where the experts switched, seed and sizes.",
+        "The model's frame rate (16 for Wan 2.1 and 2.2 A14B, 24 for TI2V-5B), for the video encoder.",
+        "The statistics as text.",
+    )
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "pipeline": ("WAN_PIPELINE", {"tooltip": "The pipeline from Wan Safe Load, Wan VAE Fix or Wan Optimize."}),
+                "prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "What the video shows."}),
+                "negative_prompt": ("STRING", {"multiline": True, "default": "", "tooltip": "What to avoid (used when cfg > 1)."}),
+                "width": ("INT", {"default": 832, "min": 16, "max": 4096, "step": 16, "tooltip": "Width in pixels: a multiple of 16 (32 for Wan 2.2 TI2V-5B)."}),
+                "height": ("INT", {"default": 480, "min": 16, "max": 4096, "step": 16, "tooltip": "Height in pixels: a multiple of 16 (32 for Wan 2.2 TI2V-5B)."}),
+                "num_frames": ("INT", {"default": 81, "min": 1, "max": 1025, "step": 4, "tooltip": "Frames in the video: 4k+1 (81 = 5 s at 16 fps; 121 for TI2V-5B at 24 fps)."}),
+                "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True, "tooltip": "The same seed, inputs and model give the same frames."}),
+                "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "Classifier-free guidance (the high-noise expert's, for Wan 2.2 A14B). 1 or less disables the negative prompt."}),
+                "shift": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 100.0, "step": 0.1, "tooltip": "Flow shift of the scheduler; -1: the model's own (3 for 480p, 5 for 720p Wan 2.1; 12 for T2V-A14B)."}),
+            },
+            "optional": {
+                "image": ("IMAGE", {"tooltip": "The first frame: required for I2V/FLF2V, optional for TI2V-5B, refused by T2V models."}),
+                "last_image": ("IMAGE", {"tooltip": "The last frame (Wan 2.1 FLF2V only)."}),
+                "cfg_2": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "Wan 2.2 A14B: guidance of the low-noise expert; -1: same as cfg."}),
+                "boundary_ratio": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 0.999, "step": 0.005, "tooltip": "Wan 2.2 A14B: the experts switch when the timestep falls below boundary_ratio x 1000; -1: the model's (0.875 T2V, 0.9 I2V)."}),
+                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480, **_: Any) -> bool | str:
+        if (num_frames - 1) % 4:
+            low = num_frames - (num_frames - 1) % 4
+            return f"num_frames must be 4k+1 (e.g. {low} or {low + 4}), got {num_frames}"
+        if width % 16 or height % 16:
+            return f"width and height must be multiples of 16, got {width}x{height}"
+        return True
+
+    def sample(self, pipeline: Any, prompt: str, negative_prompt: str = "", width: int = 832, height: int = 480,
+               num_frames: int = 81, steps: int = 30, seed: int = 0, cfg: float = 5.0, shift: float = AUTO,
+               image: Any = None, last_image: Any = None, cfg_2: float = AUTO, boundary_ratio: float = AUTO,
+               videos: int = 1) -> dict[str, Any]:
+        from ..compat.sampling import SampleRequest, sample
+
+        bar: Any = None
+
+        def on_progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = comfy_env.progress_bar(total)
+            bar.update_absolute(done, total)
+
+        request = SampleRequest(
+            prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, num_frames=num_frames, steps=steps,
+            seed=seed, cfg=cfg, shift=None if shift < 0 else shift, cfg_2=None if cfg_2 < 0 else cfg_2,
+            boundary_ratio=None if boundary_ratio < 0 else boundary_ratio, image=image, last_image=last_image, videos=videos,
+        )
+        user_dir = comfy_env.user_directory()
+        result = sample(pipeline, request, on_progress=on_progress, check_interrupt=comfy_env.throw_if_interrupted,
+                        user_dir=str(user_dir) if user_dir else None)
+        text = result.stats.summary()
+        fps = float(result.stats.fps or 16)
+        return {"ui": {"text": [text]}, "result": (result.frames, result.stats, fps, text)}
+
+
+NODES = {"WanSample": WanSample}
+DISPLAY_NAMES = {"WanSample": "Wan Sample"}

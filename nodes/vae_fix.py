@@ -1,0 +1,88 @@
+"""Wan VAE Fix: the VAE checked against the transformer(s), replaced when it does not fit, and how
+latents are decoded (tiling, slicing, chunked temporal decode). Backend: `compat/vae`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import comfy_env
+from .comfy_env import NONE
+from .detect import _choices, _file_fingerprint, _resolve
+
+CATEGORY = "Wan Compat/3 prepare"
+SWITCH = ["auto", "on", "off"]
+
+
+def _settings() -> Any:
+    from ..compat.settings import load_settings
+
+    return load_settings(comfy_env.user_directory())
+
+
+class WanVAEFix:
+    DESCRIPTION = (
+        "Checks the pipeline's VAE against its transformer(s) before any sampling: latent channels (z_dim vs "
+        "out_channels, in_channels z or 2z+4), latents_mean/std lengths, spatial scale, a 2D image VAE, a Wan 2.1 VAE "
+        "on Wan 2.2 TI2V-5B or the reverse, and weights left on meta, NaN or absurd. A VAE that does not fit is "
+        "replaced by one that does (the model folder's vae/, or models/vae); when none is there the error names the "
+        "file to download. Also sets VAE tiling, slicing and chunked temporal decode (same frames, bounded memory)."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("WAN_PIPELINE", "STRING")
+    RETURN_NAMES = ("pipeline", "report")
+    OUTPUT_TOOLTIPS = (
+        "The pipeline with a VAE that fits (rebuilt when it was replaced), its VAE report and decode settings attached.",
+        "What was checked, found and done, as text.",
+    )
+    FUNCTION = "fix"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "pipeline": ("WAN_PIPELINE", {"tooltip": "The pipeline from Wan Safe Load."}),
+            },
+            "optional": {
+                "vae": (_choices("vae", optional=True), {"tooltip": "Use this VAE from models/vae instead of the pipeline's (refused if it does not fit). none: keep the pipeline's, replacing it only if it does not fit."}),
+                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file or diffusers vae folder to use; wins over the list."}),
+                "search_models_vae": ("BOOLEAN", {"default": True, "tooltip": "When the pipeline's VAE does not fit, look for one that does in models/vae (the model folder's own vae/ is always tried first)."}),
+                "tiling": (SWITCH, {"default": "auto", "tooltip": "Spatial tiling of the VAE decode (less memory at high resolution; tile seams are blended). auto: Wan Optimize decides."}),
+                "slicing": (SWITCH, {"default": "auto", "tooltip": "Decode several videos one at a time. auto: Wan Optimize decides."}),
+                "chunked_decode": (SWITCH, {"default": "auto", "tooltip": "Decode a few latent frames at a time, keeping the causal cache between chunks: bit-identical frames with bounded memory. auto: on."}),
+                "chunk_latent_frames": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Latent frames per decode chunk (each gives 4 video frames). Every value gives the same frames; 1 uses the least memory."}),
+                "config_path": ("STRING", {"default": "", "tooltip": "A VAE file of unofficial size needs its config: a diffusers folder of the same model (its vae/config.json is used)."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, vae: str = NONE, vae_path: str = "", config_path: str = "", **_: Any) -> bool | str:
+        path = _resolve(vae, vae_path)
+        if path is not None and not path.exists():
+            return f"The VAE path does not exist: {path}"
+        if config_path.strip() and not Path(config_path.strip()).expanduser().is_dir():
+            return f"config_path must be an existing folder: {config_path}"
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, vae: str = NONE, vae_path: str = "", **_: Any) -> str:
+        return _file_fingerprint(_resolve(vae, vae_path))
+
+    def fix(self, pipeline: Any, vae: str = NONE, vae_path: str = "", search_models_vae: bool = True, tiling: str = "auto",
+            slicing: str = "auto", chunked_decode: str = "auto", chunk_latent_frames: int = 1, config_path: str = "") -> dict[str, Any]:
+        from ..compat.vae import fix_vae
+
+        fixed = fix_vae(
+            pipeline,
+            vae=_resolve(vae, vae_path),
+            search=comfy_env.model_files("vae") if search_models_vae else (),
+            tiling=tiling, slicing=slicing, chunked=chunked_decode, chunk_latent_frames=chunk_latent_frames,
+            config_source=Path(config_path.strip()).expanduser() if config_path.strip() else None,
+            policy=_settings().security,
+            roots=comfy_env.model_roots(),
+        )
+        text = fixed.vae_report.summary()
+        return {"ui": {"text": [text]}, "result": (fixed, text)}
+
+
+NODES = {"WanVAEFix": WanVAEFix}
+DISPLAY_NAMES = {"WanVAEFix": "Wan VAE Fix"}
