@@ -31,6 +31,11 @@ def _add_any(collector: Any, value: Any, stage: str) -> None:
         collector.add_error(value, stage=stage)
     elif isinstance(value, StageReport):
         collector.add(value, stage=stage)
+        # A handle that is itself a report (WAN_PIPELINE) may carry later stages' reports too.
+        for attr, name in NESTED_REPORTS:
+            nested = getattr(value, attr, None)
+            if name not in (None, stage) and nested is not value and isinstance(nested, StageReport):
+                collector.add(nested, stage=name)
     elif isinstance(value, dict):
         collector.add_data(stage, value)
     else:

@@ -21,6 +21,9 @@ STAGE_ORDER = ("usage", "detect", "security", "load", "vae", "optimize", "sample
 STAGE_TITLES = {
     "usage": "Command line",
     "detect": "Detection and compatibility",
+    "vae": "VAE fix",
+    "optimize": "Memory plan (Wan Optimize)",
+    "sample": "Sampling and pipeline handles",
     "runtime": "Raw errors translated (torch, diffusers)",
     "ffmpeg": "ffmpeg",
     "settings": "Settings",

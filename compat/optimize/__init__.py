@@ -1,4 +1,4 @@
-"""Wan Optimize's backend: the machine (`resources`), the memory estimate (`estimate`) and the plan
+"""Wan Optimize's backend: the machine (`resources`), the memory estimate (`memory`) and the plan
 (`manager`: OptimizationManager). Import from here: `plan`, `apply_plan`, `OptimizationManager`,
 `OptimizationPlan`, `SystemResources`, `probe`, `ModelShape`, `Sizes`, `estimate`."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 _EXPORTS = {
     "plan": "manager", "apply_plan": "manager", "OptimizationManager": "manager", "OptimizationPlan": "manager", "Choice": "manager",
     "SystemResources": "resources", "Accelerator": "resources", "probe": "resources",
-    "ModelShape": "estimate", "Sizes": "estimate", "estimate": "estimate", "MemoryEstimate": "estimate",
+    "ModelShape": "memory", "Sizes": "memory", "estimate": "memory", "MemoryEstimate": "memory",
 }
 __all__ = list(_EXPORTS)
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import Problem, ResourceError, problem
 from ..handles import derive, require_wan_pipeline
 from ..vae.decode import DecodeOptions, apply_flags
-from .estimate import MemoryEstimate, ModelShape, Sizes, estimate
+from .memory import MemoryEstimate, ModelShape, Sizes, estimate
 from .resources import GIB, SystemResources
 
 OFFLOADS = ("none", "model", "group", "sequential")  # from fastest to the least memory
@@ -89,10 +89,10 @@ class OptimizationManager:
             from .resources import probe
 
             resources = probe()
-        if preferences is None:
-            from ..settings import OptimizationPreferences
+        if preferences is None:  # the user's settings (raises SettingsError naming the bad key)
+            from ..settings import load_settings
 
-            preferences = OptimizationPreferences()
+            preferences = load_settings().optimization
         self.resources, self.preferences = resources, preferences
 
     # ------------------------------------------------------------------ budget
@@ -126,7 +126,7 @@ class OptimizationManager:
         precision = self._precision(shape, sizes, budget, choices, problems)
         decode = DecodeOptions(**(previous.to_dict() if previous else {}))
         self._decode_choice("chunked", decode, decode_choices, choices,
-                            "chunked temporal decode: bit-identical frames to a full decode, without the 3 extra copies of the video a full decode holds")
+                            "chunked temporal decode: the same frames as a full decode, handed over chunk by chunk, so the whole video never sits in the decoder's memory")
         offload = self._offload(shape, sizes, precision, decode, budget, choices, problems)
         untiled = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked).phases["vae_decode"]
         needs_tiling = untiled > budget["device_bytes"]
@@ -312,7 +312,8 @@ def _device_of(module: Any) -> str:
 
 def plan(handle: Any, width: int, height: int, num_frames: int, videos: int = 1, *, resources: SystemResources | None = None,
          preferences: Any = None) -> OptimizationPlan:
-    """A plan for this machine and the user's settings (`preferences`: OptimizationPreferences)."""
+    """A plan for this machine and the user's settings (`preferences`: OptimizationPreferences; None
+    reads them from the settings file)."""
     return OptimizationManager(resources, preferences).plan(handle, Sizes(width, height, num_frames, videos))
 
 

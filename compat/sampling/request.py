@@ -70,7 +70,7 @@ def model_facts(pipeline: Any) -> dict[str, Any]:
     tc, vae = transformer.config, pipeline.vae
     z = tc.out_channels
     patch = tuple(tc.patch_size)
-    spatial = vae.config.scale_factor_spatial if vae is not None else 8
+    spatial = vae.config.get("scale_factor_spatial", 8) if vae is not None else 8
     return {
         "expand_timesteps": bool(pipeline.config.get("expand_timesteps")),
         "image_conditioned": tc.in_channels == 2 * z + 4,
@@ -78,7 +78,7 @@ def model_facts(pipeline: Any) -> dict[str, Any]:
         "moe": getattr(pipeline, "transformer_2", None) is not None,
         "boundary_ratio": pipeline.config.get("boundary_ratio"),
         "step": (spatial * patch[1], spatial * patch[2]),
-        "temporal": vae.config.scale_factor_temporal if vae is not None else 4,
+        "temporal": vae.config.get("scale_factor_temporal", 4) if vae is not None else 4,
         "flow_shift": pipeline.scheduler.config.get("flow_shift"),
     }
 

@@ -77,15 +77,20 @@ class _StepWatch:
             raise SampleError("SAMPLE_NONFINITE_LATENTS", f"step {step + 1} of {self.total} (timestep {float(timestep):g}): "
                               f"{bad} of {latents.numel()} latent values are NaN/Inf after the {self.experts[-1] if self.experts else 'transformer'}",
                               step=step + 1)
+        self.progress(step + 1)
+        return {}
+
+    def progress(self, done: int, interrupt: bool = True) -> None:
+        """Report progress and check for interrupt; what the caller's functions raise is kept, so it
+        is passed on unchanged (ComfyUI's interrupt must reach ComfyUI as itself)."""
         try:
             if self.on_progress is not None:
-                self.on_progress(step + 1, self.total)
-            if self.check_interrupt is not None:
+                self.on_progress(done, self.total)
+            if interrupt and self.check_interrupt is not None:
                 self.check_interrupt()
         except BaseException as exc:
             self.raised = exc
             raise
-        return {}
 
     def remove(self) -> None:
         for hook in self.hooks:
@@ -111,22 +116,19 @@ def run_pipeline(pipeline: Any, resolved: Resolved) -> Any:
     return run
 
 
-def _estimate(handle: Any, pipeline: Any, resolved: Resolved, decode: DecodeOptions) -> dict[str, Any]:
+def _estimate(handle: Any, pipeline: Any, resolved: Resolved, decode: DecodeOptions, device: Any) -> dict[str, Any]:
     """The plan's estimate for this request, with the weights already resident on the measured
     device, so the measured increase during the run can be compared with the estimated one."""
-    from ..optimize.estimate import ModelShape, Sizes, estimate
     from ..optimize.manager import _APPLIED
+    from ..optimize.memory import ModelShape, Sizes, estimate
 
     r = resolved.request
     plan = getattr(handle, "plan", None)
-    device = pipeline._execution_device
     precision = plan.precision if plan is not None else _dtype_name(pipeline)
-    est = estimate(ModelShape.from_pipeline(pipeline), Sizes(r.width, r.height, r.num_frames, r.videos), precision=precision,
-                   device=device.type, offload=getattr(pipeline, _APPLIED, "none"), chunked_decode=decode.chunked,
-                   tiling=decode.tiling).to_dict()
-    resident = sum(p.numel() * p.element_size() for m in pipeline.components.values() if hasattr(m, "parameters")
-                   for p in m.parameters() if p.device.type == device.type)
-    est["resident_weights_bytes"] = resident
+    shape = ModelShape.from_pipeline(pipeline)
+    est = estimate(shape, Sizes(r.width, r.height, r.num_frames, r.videos), precision=precision, device=device.type,
+                   offload=getattr(pipeline, _APPLIED, "none"), chunked_decode=decode.chunked, tiling=decode.tiling).to_dict()
+    est["resident_weights_bytes"] = resident = shape.device_bytes.get(device.type, 0)
     est["increase_bytes"] = max(0, est["device_peak_bytes"] - resident)
     return est
 
@@ -157,18 +159,18 @@ def sample(
     started = time.perf_counter()
     pipeline = require_wan_pipeline(handle, "Wan Sample")
     info = handle.model_info
-    resolved = resolve(pipeline, request)
     check_pipeline_vae(pipeline, info, vae_values=getattr(handle, "vae_report", None) is None)
+    resolved = resolve(pipeline, request)
     r = resolved.request
     images = {name: to_pil(getattr(r, name), name) for name in ("image", "last_image") if getattr(r, name) is not None}
     decode = getattr(handle, "decode", None) or DecodeOptions()
-    estimate = _estimate(handle, pipeline, resolved, decode)
     run = run_pipeline(pipeline, resolved)
+    device = run._execution_device
+    estimate = _estimate(handle, pipeline, resolved, decode, device)
     latent_frames = (r.num_frames - 1) // resolved.temporal + 1
     chunks = r.videos * -(-latent_frames // decode.chunk_latent_frames) if decode.chunked else 1
     total = r.steps + chunks
     watch = _StepWatch(run, total, on_progress, check_interrupt)
-    device = run._execution_device
     kwargs: dict[str, Any] = dict(prompt=r.prompt, negative_prompt=r.negative_prompt, height=r.height, width=r.width,
                                   num_frames=r.num_frames, num_inference_steps=r.steps, guidance_scale=r.cfg,
                                   num_videos_per_prompt=r.videos, output_type="latent",
@@ -180,12 +182,8 @@ def sample(
         with PeakMemory(device) as peak, torch.no_grad():
             latents = run(**kwargs).frames
             denoised = time.perf_counter()
-            if watch.on_progress is not None and decode.chunked:
-                def on_chunk(done: int, _: int) -> None:
-                    watch.on_progress(r.steps + done, total)
-            else:
-                on_chunk = None
-            frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode, on_chunk)
+            frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode,
+                                            on_chunk=lambda done, _: watch.progress(r.steps + done))
             del latents
     except BaseException as exc:
         if exc is watch.raised or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
@@ -197,26 +195,26 @@ def sample(
             run.maybe_free_model_hooks()
     finished = time.perf_counter()
     check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
-    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate)
+    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device)
     stats.prepare_seconds = (watch.started or denoised) - started
     stats.decode_seconds = finished - denoised
     stats.total_seconds = finished - started
-    if watch.on_progress is not None and not decode.chunked:
-        watch.on_progress(total, total)
+    if mode != "chunked":  # a full or tiled decode is one piece of work
+        watch.progress(total, interrupt=False)
     if record:
         _record(stats, info, user_dir)
     return SampleResult(frames, stats)
 
 
 def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames: Any, mode: str, peak: PeakMemory,
-           estimate: dict[str, Any]) -> SampleStats:
+           estimate: dict[str, Any], device: Any) -> SampleStats:
     r = resolved.request
     info = handle.model_info
     transformer = run.transformer if run.transformer is not None else run.transformer_2
     switch = next((i + 1 for i, role in enumerate(watch.experts) if role == "low_noise"), None)
     stats = SampleStats(
         mode=resolved.mode, pipeline_class=type(run).__name__, model=info.variant or Path(str(info.path)).name,
-        device=str(run._execution_device), dtype=str(transformer.dtype).replace("torch.", ""),
+        device=str(device), dtype=str(transformer.dtype).replace("torch.", ""),
         width=r.width, height=r.height, num_frames=r.num_frames, videos=r.videos, steps=r.steps, seed=int(r.seed),
         cfg=r.cfg, cfg_2=resolved.cfg_2, shift=resolved.shift, boundary_ratio=resolved.boundary_ratio,
         frames_shape=list(frames.shape), fps=(info.requirements or {}).get("fps"),

@@ -3,9 +3,11 @@
 diffusers' `AutoencoderKLWan._decode` already runs the causal decoder one latent frame at a time,
 carrying each causal convolution's last frames in `feat_cache`; but it concatenates every output
 into one growing tensor (copied on every frame), clamps it into another, and the pipeline's
-post-processing makes two more copies before frames exist. `decode_chunks` runs the same decoder
-calls in the same order with the same cache, and hands over each chunk of frames as soon as it is
-decoded, so only one chunk's activations and outputs are alive besides the destination. The frames
+post-processing makes two more copies before frames exist, all on the decoder's device.
+`decode_chunks` runs the same decoder calls in the same order with the same cache, and hands over
+each chunk of frames as soon as it is decoded (to RAM, or to an encoder), so the whole video never
+sits in the decoder's memory. On CPU the peak is the decoder's per-call activations either way
+(`benchmarks/decode_chunked.py`). The frames
 of a video are bit-identical to `vae.decode` followed by diffusers' post-processing, for any chunk
 length (tests and `benchmarks/decode_chunked.py` check it on the Wan 2.1 and 2.2 VAEs). Several
 videos are decoded one after the other: bit-identical to diffusers' sliced decode, and within 1e-4
@@ -16,6 +18,7 @@ With VAE tiling on and a latent larger than one tile, diffusers' tiled decode is
 """
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -145,14 +148,15 @@ def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = Non
     out: Any = None
     written = done = 0
     for b in range(batch):
-        for chunk in decode_chunks(vae, latents[b : b + 1], step):
-            if out is None:
-                out = torch.empty((batch * frames_per_video, *chunk.shape[1:]), dtype=chunk.dtype)
-            out[written : written + chunk.shape[0]] = chunk
-            written += chunk.shape[0]
-            done += 1
-            if on_chunk is not None:
-                on_chunk(done, total)
+        with closing(decode_chunks(vae, latents[b : b + 1], step)) as chunks:  # the cache is cleared even if on_chunk raises
+            for chunk in chunks:
+                if out is None:
+                    out = torch.empty((batch * frames_per_video, *chunk.shape[1:]), dtype=chunk.dtype)
+                out[written : written + chunk.shape[0]] = chunk
+                written += chunk.shape[0]
+                done += 1
+                if on_chunk is not None:
+                    on_chunk(done, total)
     if written != batch * frames_per_video:
         raise RuntimeError(f"chunked decode produced {written} frames, expected {batch * frames_per_video}")
     return out, "chunked"

@@ -10,8 +10,10 @@ modules) times the bytes of the precision they run in. Activations come from the
 - the VAE: the causal decoder runs one latent frame per call, so its peak grows with the frame
   area, not with the frame count; the per-pixel cost below was measured on CPU (torch's conv3d
   unfolds its input there; GPUs with cuDNN need less, so the figure is conservative on GPUs);
-- the output frames (float32 IMAGE); a full decode holds about three more copies of the video
-  (concatenation, clamp, post-processing), chunked decode none.
+- the output frames (float32 IMAGE). A full decode accumulates the video where the decoder runs
+  (on a GPU: in VRAM) and then makes about three more copies (clamp, post-processing); those copies
+  come after the decoder's activations are freed, so they set the peak only for very long videos.
+  Chunked decode moves each chunk to the IMAGE tensor in RAM as it is decoded.
 
 The constants are measured with `benchmarks/estimate_vs_rss.py`, which prints each estimate beside
 the measured peak.
@@ -51,13 +53,23 @@ class ModelShape:
     vae_spatial: int = 8
     vae_temporal: int = 4
     loaded_bytes: dict[str, int] = field(default_factory=dict)  # component -> bytes now in memory (live pipelines)
+    device_bytes: dict[str, int] = field(default_factory=dict)  # device type -> parameter bytes there now (live pipelines)
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> "ModelShape":
         """From the loaded modules (exact parameter counts and configs)."""
-        parts = {name: m for name, m in pipeline.components.items() if hasattr(m, "parameters")}
-        params = {name: sum(p.numel() for p in m.parameters()) for name, m in parts.items()}
-        loaded = {name: sum(p.numel() * p.element_size() for p in m.parameters()) for name, m in parts.items()}
+        params: dict[str, int] = {}
+        loaded: dict[str, int] = {}
+        on_device: dict[str, int] = {}
+        for name, module in pipeline.components.items():
+            if not hasattr(module, "parameters"):
+                continue
+            params[name] = loaded[name] = 0
+            for p in module.parameters():
+                size = p.numel()
+                params[name] += size
+                loaded[name] += size * p.element_size()
+                on_device[p.device.type] = on_device.get(p.device.type, 0) + size * p.element_size()
         t = pipeline.transformer or pipeline.transformer_2
         tc, vc = t.config, pipeline.vae.config
         te = getattr(pipeline.text_encoder, "config", None)
@@ -78,6 +90,7 @@ class ModelShape:
             vae_spatial=vc.scale_factor_spatial,
             vae_temporal=vc.scale_factor_temporal,
             loaded_bytes=loaded,
+            device_bytes=on_device,
         )
 
     @classmethod
@@ -184,8 +197,10 @@ def estimate(shape: ModelShape, sizes: Sizes, *, precision: str, device: str = "
         decode = int(decode * min(1.0, tile / max(1, sizes.width * sizes.height))) + 2 * frames
     experts = [w for n, w in weights.items() if n.startswith("transformer")]
     on_gpu = device != "cpu"
-    # The IMAGE frames always end up in RAM; a full decode also holds copies of the video where it decodes.
-    decode += (0 if chunked_decode else FULL_DECODE_COPIES * frames) + (0 if on_gpu else frames)
+    if chunked_decode:  # frames leave the decoder chunk by chunk for the IMAGE tensor in RAM
+        decode += 0 if on_gpu else frames
+    else:  # the video accumulates where the decoder runs; its copies come after the decoder's activations are freed
+        decode = max(decode + frames, (1 + FULL_DECODE_COPIES) * frames)
     phase_parts = {
         "text": (["text_encoder"], act["text_encoder"]),
         "denoise": ([n for n in weights if n.startswith("transformer")] + (["image_encoder"] if "image_encoder" in weights else []),
