@@ -359,3 +359,21 @@ def test_diagnose_takes_the_pipeline_plan_and_stats(tiny_pipelines, tmp_path: Pa
     assert {"load", "vae", "plan", "sample"} <= set(stages)
     assert stages["sample"]["data"]["steps"] == STEPS and stages["plan"]["data"]["offload"] == "none"
     assert stages["vae"]["data"]["decode"]["chunked"] is True and "fits the model" in stages["vae"]["summary"]
+
+
+@pytest.mark.parametrize("method", ["hwm", "sampled"])
+def test_peak_memory_sees_a_short_lived_allocation(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    import time
+
+    from wan_compat.compat.sampling import memory
+
+    if method == "sampled":  # where /proc/self/clear_refs cannot be written: a thread samples RSS
+        monkeypatch.setattr(memory, "_CLEAR_REFS", "/nonexistent/clear_refs")
+    elif not memory._reset_hwm():
+        pytest.skip("this kernel does not reset VmHWM")
+    with memory.PeakMemory("cpu") as peak:
+        block = torch.ones(64 * 2**20, dtype=torch.float32)  # 256 MiB, touched
+        time.sleep(0.05)
+        del block
+    assert peak.bytes - peak.baseline > 200 * 2**20
+    assert ("VmHWM" in peak.method) == (method == "hwm") and peak.to_dict()["peak_bytes"] == peak.bytes

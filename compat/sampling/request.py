@@ -13,7 +13,6 @@ from typing import Any
 from ..errors import Problem, SampleError, problem
 from ..validate import check_moe
 
-MODES = ("t2v", "i2v", "flf2v", "ti2v")
 MAX_VIDEOS = 16
 
 

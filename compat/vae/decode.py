@@ -22,7 +22,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-DECODE_MODES = ("chunked", "full", "tiled")
 
 
 @dataclass

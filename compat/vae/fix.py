@@ -160,17 +160,16 @@ def _findings(pipeline: Any, info: Any) -> list[Problem]:
 
 
 def _swap_in(pipeline: Any, candidate: swap.VaeCandidate, report: VaeFixReport, reason: str, source: dict[str, Any]) -> Any:
-    dtype = next(pipeline.vae.parameters()).dtype if pipeline.vae is not None else None
-    if dtype is None:
-        import torch
+    """Load the candidate in the old VAE's dtype, on its device, and rebuild the pipeline around it."""
+    import torch
 
-        dtype = torch.float32
-    replacement = swap.load(candidate, dtype=dtype, **source)
-    device = next(pipeline.vae.parameters()).device if pipeline.vae is not None else None
-    if device is not None and device.type != "meta":
-        replacement = replacement.to(device)
+    old = pipeline.vae
+    first = next(old.parameters(), None) if old is not None else None
+    replacement = swap.load(candidate, dtype=first.dtype if first is not None else torch.float32, **source)
+    if first is not None and first.device.type != "meta":
+        replacement = replacement.to(first.device)
     report.swapped = {"path": str(candidate.path), "z_dim": candidate.z_dim, "version": candidate.version, "reason": reason,
-                      "previous": describe_vae(pipeline.vae) if pipeline.vae is not None else None}
+                      "previous": describe_vae(old) if old is not None else None}
     report.rebuilt = True
     return swap.rebuild(pipeline, vae=replacement)
 

@@ -11,7 +11,7 @@ Wan pipeline fixes its latent scale from the VAE when it is constructed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,7 +30,6 @@ class VaeCandidate:
     info: ModelInfo
     verdict: str = ""  # why it was or was not used
     fits: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def z_dim(self) -> int | None:
