@@ -9,6 +9,8 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "frame_process",
+    "encode_video",
 )
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}

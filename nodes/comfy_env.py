@@ -87,6 +87,14 @@ def output_directory() -> Path:
     return Path(os.environ.get("WAN_COMPAT_OUTPUT_DIR", Path(tempfile.gettempdir()) / "wan-compat-output"))
 
 
+def temp_directory() -> Path:
+    """ComfyUI's temp folder (cleared at start-up), for fallbacks when the output disk fails."""
+    fp = _folder_paths()
+    if fp is not None and hasattr(fp, "get_temp_directory"):
+        return Path(fp.get_temp_directory())
+    return Path(os.environ.get("WAN_COMPAT_TEMP_DIR", Path(tempfile.gettempdir()) / "wan-compat-temp"))
+
+
 def user_directory() -> Path | None:
     fp = _folder_paths()
     if fp is None or not hasattr(fp, "get_user_directory"):

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
+    "encode": ("encode_cmd", "encode frames (.npy or a PNG folder) to MP4/WebM/...; never overwrites"),
 }
 
 
