@@ -212,6 +212,13 @@ class FFmpegProcess:
         self._reader.join(timeout=5)
         if self._proc.returncode != 0:
             raise self._failure(broken=False)
+        self._close_stderr()
+
+    def _close_stderr(self) -> None:
+        try:
+            self._proc.stderr.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
 
     def _failure(self, *, broken: bool) -> EncodeError:
         try:
@@ -219,6 +226,7 @@ class FFmpegProcess:
         except subprocess.TimeoutExpired:
             self.abort()
         self._reader.join(timeout=5)
+        self._close_stderr()
         rc = self._proc.returncode
         return classify_failure(None if (broken and rc == 0) else rc, self.stderr_text(), folder=self.folder, encoder=self.encoder)
 

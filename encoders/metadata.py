@@ -51,3 +51,40 @@ def remove_quietly(path: Path | None) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+def parse_ffmetadata(text: str) -> dict[str, str]:
+    """The global tags of an ffmetadata document (the inverse of `ffmetadata_text`)."""
+    tags: dict[str, str] = {}
+    body = text.split("\n", 1)[1] if text.startswith(";FFMETADATA") else text
+    entry: list[str] = []
+    escaped = False
+    for ch in body + "\n":
+        if escaped:
+            entry.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "\n":
+            line = "".join(entry)
+            entry = []
+            if line.startswith("["):
+                break  # stream/chapter sections follow the global tags
+            key, sep, value = line.partition("=")  # keys never hold '=' (ffmetadata_text makes them safe)
+            if sep and not key.startswith((";", "#")):
+                tags[key] = value
+        else:
+            entry.append(ch)
+    return tags
+
+
+def read_metadata(path: Path | str, ffmpeg_path: str) -> dict[str, str]:
+    """A video's global tags, whole (ffmpeg's console listing truncates long values), keys in lower
+    case (Matroska stores them upper-case)."""
+    import subprocess
+
+    done = subprocess.run([ffmpeg_path, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+                          capture_output=True, timeout=60)
+    if done.returncode != 0:
+        return {}
+    return {k.lower(): v for k, v in parse_ffmetadata(done.stdout.decode("utf-8", "replace")).items()}
