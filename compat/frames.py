@@ -78,7 +78,7 @@ def is_torch(x: Any) -> bool:
 def is_float(x: Any) -> bool:
     if is_torch(x):
         return bool(x.is_floating_point())
-    return getattr(x, "dtype", None) is not None and x.dtype.kind == "f"
+    return getattr(getattr(x, "dtype", None), "kind", "") == "f"
 
 
 def is_uint8(x: Any) -> bool:
@@ -125,10 +125,10 @@ def first_non_finite(x: Any) -> int | None:
     One cheap reduction per chunk (a sum is NaN/inf when any element is); only a chunk that fails
     it is searched element by element, so a clean video costs one read pass and no large temporary.
     """
-    import numpy as np
-
     if not is_float(x):
         return None
+    import numpy as np
+
     total = int(x.shape[0])
     for start, stop in iter_chunks(total, chunk_frames(tuple(x.shape))):
         part = numpy_chunk(x, start, stop)

@@ -27,6 +27,7 @@ from .metadata import remove_quietly, write_ffmetadata
 from .paths import SaveTarget, target_exact, target_in_output
 from .png_sequence import write_png_sequence
 from .probe import VerifyMode, verify_video
+from .rawfile import RawFrameFile
 from .writer import VideoWriter, padded_size
 
 Progress = Callable[[int, int], None]
@@ -171,14 +172,18 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
         temp = target.temp_file(fmt.extension)
         if metadata and fmt.metadata:
             meta_file = write_ffmetadata(temp, metadata)
+        source = frames if isinstance(frames, RawFrameFile) else None
         writer = VideoWriter(binary, fmt, temp, width=width, height=height, channels=channels, fps=fps,
-                             crf=crf, preset=preset, metadata_file=meta_file)
-        step = min(writer.chunk_frames * 4, chunk_frames(tuple(frames.shape)))
-        for start, stop in iter_chunks(total, step):
-            writer.write(numpy_chunk(frames, start, stop))
-            if on_progress is not None:
-                on_progress(stop, total)
+                             crf=crf, preset=preset, metadata_file=meta_file, source=source)
+        if source is None:
+            step = min(writer.chunk_frames * 4, chunk_frames(tuple(frames.shape)))
+            for start, stop in iter_chunks(total, step):
+                writer.write(numpy_chunk(frames, start, stop))
+                if on_progress is not None:
+                    on_progress(stop, total)
         writer.close()
+        if source is not None and on_progress is not None:
+            on_progress(total, total)
         writer = None
         verify_video(temp, binary, frames=total, width=out_w, height=out_h, mode=verify)
         result.path = target.publish(temp, fmt.extension)

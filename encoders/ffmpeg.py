@@ -48,17 +48,18 @@ class FFmpegBinary:
 
 
 def probe_binary(path: str, source: str) -> FFmpegBinary | None:
-    """Run `ffmpeg -encoders` once; None when the file is not a working ffmpeg."""
+    """Run `ffmpeg -encoders` once (the banner on stderr gives the version); None when not a working ffmpeg."""
     try:
-        done = subprocess.run([path, "-hide_banner", "-nostdin", "-encoders"], capture_output=True, timeout=30)
-        version = subprocess.run([path, "-hide_banner", "-nostdin", "-version"], capture_output=True, timeout=30)
+        done = subprocess.run([path, "-nostdin", "-encoders"], capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
-    if done.returncode != 0 or version.returncode != 0:
+    listing = done.stdout.decode("utf-8", "replace")
+    encoders = frozenset(_ENCODER_LINE.findall(listing))
+    if done.returncode != 0 or not encoders:
         return None
-    first = version.stdout.decode("utf-8", "replace").splitlines()[:1]
-    encoders = frozenset(_ENCODER_LINE.findall(done.stdout.decode("utf-8", "replace")))
-    return FFmpegBinary(path=path, source=source, version=first[0] if first else "", encoders=encoders)
+    banner = done.stderr.decode("utf-8", "replace").splitlines()
+    version = next((line.strip() for line in banner if line.startswith("ffmpeg version")), "")
+    return FFmpegBinary(path=path, source=source, version=version, encoders=encoders)
 
 
 def _candidates() -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from typing import Any
 from .convert import Uint8Converter
 from .ffmpeg import FFmpegBinary, FFmpegProcess
 from .formats import VideoFormat
+from .rawfile import RawFrameFile
 
 _RAW_PIX_FMT = {1: "gray", 3: "rgb24", 4: "rgba"}
 
@@ -22,11 +23,12 @@ def padded_size(width: int, height: int, align: int) -> tuple[int, int]:
 
 
 def ffmpeg_args(fmt: VideoFormat, *, width: int, height: int, channels: int, fps: float, output: Path,
-                crf: int | None, preset: str | None, metadata_file: Path | None = None) -> list[str]:
-    """The whole ffmpeg command line after the binary, for frames arriving on stdin."""
+                crf: int | None, preset: str | None, metadata_file: Path | None = None,
+                source: RawFrameFile | None = None) -> list[str]:
+    """The whole ffmpeg command line after the binary, for frames on stdin (or in a raw file)."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", _RAW_PIX_FMT[channels], "-s", f"{width}x{height}",
-            "-framerate", f"{fps:.6g}", "-i", "pipe:0"]
+            "-f", "rawvideo", "-pix_fmt", _RAW_PIX_FMT[channels], "-s", f"{width}x{height}", "-framerate", f"{fps:.6g}"]
+    args += ["-skip_initial_bytes", str(source.offset), "-i", str(source.path)] if source is not None else ["-i", "pipe:0"]
     if metadata_file is not None:
         args += ["-f", "ffmetadata", "-i", str(metadata_file), "-map_metadata", "1"]
     args += ["-map", "0:v:0"]
@@ -38,17 +40,20 @@ def ffmpeg_args(fmt: VideoFormat, *, width: int, height: int, channels: int, fps
 
 
 class VideoWriter:
-    """Feeds frames of one size to ffmpeg; `close` waits and raises the typed error if it failed."""
+    """Feeds frames of one size to ffmpeg; `close` waits and raises the typed error if it failed.
+
+    With a `source` file ffmpeg reads the frames itself and `write` is not called.
+    """
 
     def __init__(self, binary: FFmpegBinary, fmt: VideoFormat, output: Path, *, width: int, height: int,
                  channels: int, fps: float, crf: int | None = None, preset: str | None = None,
-                 metadata_file: Path | None = None) -> None:
-        self.fmt, self.output = fmt, output
+                 metadata_file: Path | None = None, source: RawFrameFile | None = None) -> None:
+        self.fmt, self.output, self.source = fmt, output, source
         self.frame_shape = (height, width, channels)
         self.converter: Uint8Converter | None = None
         self.frames_written = 0
         args = ffmpeg_args(fmt, width=width, height=height, channels=channels, fps=fps, output=output,
-                           crf=crf, preset=preset, metadata_file=metadata_file)
+                           crf=crf, preset=preset, metadata_file=metadata_file, source=source)
         self.process = FFmpegProcess(binary, args, folder=output.parent, encoder=fmt.encoder, env=fmt.env or None)
 
     @property

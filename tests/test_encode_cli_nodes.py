@@ -196,3 +196,25 @@ def test_encode_node_failure_keeps_the_frames_and_explains(tmp_path, monkeypatch
     fallback = err.value.result.fallback
     assert fallback == tmp_path / "output" / "video" / "Wan_00001_frames" and str(fallback) in str(err.value)
     assert sorted(p.name for p in (tmp_path / "output" / "video").iterdir()) == ["Wan_00001_frames"]
+
+
+def test_plain_uint8_npy_is_read_by_ffmpeg_itself(tmp_path):
+    from wan_compat.encoders.rawfile import open_uint8_npy
+
+    frames = (clip(5, 25, 33) * 255).astype(np.uint8)
+    np.save(tmp_path / "u8.npy", frames)
+    raw = open_uint8_npy(tmp_path / "u8.npy")
+    assert raw is not None and raw.shape == (5, 25, 33, 3) and np.array_equal(raw[1:3], frames[1:3])
+    np.save(tmp_path / "f32.npy", clip())
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(frames))
+    (tmp_path / "short.npy").write_bytes(open_npy_bytes(frames)[:-10])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for name in ("f32.npy", "fortran.npy", "short.npy", "objects.npy"):
+        assert open_uint8_npy(tmp_path / name) is None, name  # these go through numpy (or are refused there)
+    script = ("import sys; from wan_compat.compat.cli import main; rc = main(['encode', sys.argv[1], '--out', sys.argv[2], '--format', 'lossless']);"
+              "print(rc, 'numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "u8.npy"), str(tmp_path / "out.mkv")], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stderr  # encoded without importing numpy
+    decoded = subprocess.run([find_ffmpeg().path, "-v", "error", "-i", str(tmp_path / "out.mkv"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                             capture_output=True, check=True).stdout
+    assert np.array_equal(np.frombuffer(decoded, np.uint8).reshape(frames.shape), frames)  # bit-exact through the file path

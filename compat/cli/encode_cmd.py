@@ -39,6 +39,11 @@ def _load_input(path: Path) -> tuple[Any, dict[str, Any]]:
         raise EncodeError("ENCODE_INPUT_UNREADABLE", f"{path} does not exist")
     if path.suffix.lower() != ".npy":
         raise EncodeError("ENCODE_INPUT_UNREADABLE", f"{path.name}: expected a .npy file or a folder of PNG frames")
+    from ...encoders.rawfile import open_uint8_npy
+
+    raw = open_uint8_npy(path)  # plain uint8: ffmpeg reads the file itself, numpy is not even imported
+    if raw is not None:
+        return raw, {}
     import numpy as np
 
     try:
