@@ -5,7 +5,9 @@ attribute access (PEP 562) and no node module imports torch or diffusers at impo
 """
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

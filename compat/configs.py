@@ -7,9 +7,11 @@ schemas (`schemas.py`), which list every problem at once. The happy path never i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING = object()
 
@@ -52,11 +54,11 @@ _FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
 }
 
 
-@dataclass
 class ConfigDoc:
-    path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    """A config as read: its fields and the problems found (with JSON paths)."""
+
+    def __init__(self, path: Path, data: dict[str, Any], problems: list[str]) -> None:
+        self.path, self.data, self.problems = path, data, problems
 
     @property
     def ok(self) -> bool:

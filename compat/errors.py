@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
 
-Severity = Literal["error", "warning", "info"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the `wan-compat inspect` path
+    from typing import Any, Literal
+
+    Severity = Literal["error", "warning", "info"]
 
 _CATALOGUE_DIR = Path(__file__).parent / "data" / "errors"
 
@@ -50,16 +52,18 @@ def _entry(code: str) -> dict[str, str]:
     return entry
 
 
-@dataclass
 class Problem:
     """A finding to report (not necessarily raised): the JSON `problems` entries."""
 
-    code: str
-    severity: Severity
-    summary: str
-    fix: str
-    detail: str = ""
-    context: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("code", "severity", "summary", "fix", "detail", "context")
+
+    def __init__(self, code: str, severity: Severity, summary: str, fix: str, detail: str = "",
+                 context: dict[str, Any] | None = None) -> None:
+        self.code, self.severity, self.summary, self.fix, self.detail = code, severity, summary, fix, detail
+        self.context = context or {}
+
+    def __repr__(self) -> str:
+        return f"Problem({self.code!r}, {self.severity!r}, detail={self.detail!r})"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

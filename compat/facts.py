@@ -6,12 +6,13 @@ Works for both namings: diffusers (`proj_out`, `attn1.to_q`) and the original/Co
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from math import prod
-from typing import Any
 
 from . import registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -20,21 +21,24 @@ SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", 
 
 # A wrapper prefix is stripped only when what follows it looks like a known component.
 _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model.", "visual.")
-_BLOCK = re.compile(r"^blocks\.(\d+)\.")
-_VACE_BLOCK = re.compile(r"^vace_blocks\.(\d+)\.")
-_T5_BLOCK = re.compile(r"^encoder\.block\.(\d+)\.")
-_HF_VIT_LAYER = re.compile(r"^vision_model\.encoder\.layers\.(\d+)\.")
-_OPENCLIP_LAYER = re.compile(r"^visual\.transformer\.resblocks\.(\d+)\.")
+# Numbered containers whose distinct indices count blocks/layers.
+_BLOCK = "blocks."
+_VACE_BLOCK = "vace_blocks."
+_T5_BLOCK = "encoder.block."
+_HF_VIT_LAYER = "vision_model.encoder.layers."
+_OPENCLIP_LAYER = "visual.transformer.resblocks."
 
 
-@dataclass
 class Facts:
-    kind: str  # transformer | vae | text_encoder | clip_vision | unknown
-    values: dict[str, Any] = field(default_factory=dict)
-    naming: str | None = None
-    prefix: str = ""
-    evidence: list[str] = field(default_factory=list)
-    family: str | None = None  # set when the weights are recognisably not Wan
+    """What the weights say: the kind, the numbers signatures compare, and how we know."""
+
+    def __init__(self, kind: str, values: dict[str, Any] | None = None, naming: str | None = None,
+                 prefix: str = "", evidence: list[str] | None = None, family: str | None = None) -> None:
+        self.kind = kind  # transformer | vae | text_encoder | clip_vision | unknown
+        self.values = values if values is not None else {}
+        self.naming, self.prefix = naming, prefix
+        self.evidence = evidence if evidence is not None else []
+        self.family = family  # set when the weights are recognisably not Wan
 
 
 def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:
@@ -48,9 +52,11 @@ def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:
     return "", shapes
 
 
-def _count(pattern: re.Pattern[str], keys: Any) -> int:
-    found = {m.group(1) for k in keys if (m := pattern.match(k))}
-    return len(found)
+def _count(container: str, keys: Any) -> int:
+    """Distinct N in keys of the form `<container>N.rest` (string ops: no regex on the hot path)."""
+    n = len(container)
+    found = {k[n:].split(".", 1)[0] for k in keys if k.startswith(container)}
+    return sum(1 for index in found if index.isdigit())
 
 
 def classify(shapes: Shapes) -> Facts:
@@ -111,6 +117,7 @@ def _transformer(shapes: Shapes) -> Facts | None:
         values["ffn_dim"] = shapes[ffn_key][0]
     image_key, _ = _role_key(shapes, "image_norm")
     values["image_dim"] = shapes[image_key][0] if image_key else None
+    values["has_image_embedder"] = image_key is not None
     if image_key:
         evidence.append(f"{image_key} present -> image embedder of width {values['image_dim']} (CLIP vision input)")
     flf_key, _ = _role_key(shapes, "flf_pos_embed")
@@ -182,6 +189,11 @@ def _clip_vision(shapes: Shapes) -> Facts | None:
     if "vision_model.embeddings.patch_embedding.weight" in shapes:
         patch = shapes["vision_model.embeddings.patch_embedding.weight"]
         layers = _count(_HF_VIT_LAYER, shapes)
+        naming = "hf"
+    elif "embeddings.patch_embedding.weight" in shapes and any(k.startswith("encoder.layers.") for k in shapes):
+        # transformers 5 saves CLIPVisionModel without the `vision_model.` prefix
+        patch = shapes["embeddings.patch_embedding.weight"]
+        layers = _count("encoder.layers.", shapes)
         naming = "hf"
     elif "visual.conv1.weight" in shapes:
         patch = shapes["visual.conv1.weight"]

@@ -7,17 +7,20 @@ report always says that a name, not the weights, decided.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from . import registry
-from .registry import Variant
 
-_SEPARATORS = re.compile(r"[-_\s]+")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .registry import Variant
+
+_SEPARATORS = str.maketrans({"-": ".", "_": ".", " ": ".", "\t": "."})
 
 
 def normalise(text: str) -> str:
-    return _SEPARATORS.sub(".", text.lower())
+    """Lower-case, with '-', '_' and blanks turned into '.' so 'Wan2_1-T2V' reads 'wan2.1.t2v'."""
+    return text.lower().translate(_SEPARATORS)
 
 
 def name_text(path: Path, metadata: dict[str, str] | None = None, depth: int = 2) -> str:

@@ -1,47 +1,50 @@
 """What detection found: the report behind `wan-compat inspect --json` and the Detect node.
 
-Plain dataclasses, not pydantic: `wan-compat inspect` must stay within a few milliseconds of a bare
-header read, and importing pydantic alone costs more than the whole inspection.
+A plain class, not pydantic or a dataclass: `wan-compat inspect` must stay close to a bare header
+read, and importing pydantic (or building dataclasses) costs more than the inspection itself.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from .errors import Problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS = ("pipeline", "transformer", "vae", "text_encoder", "clip_vision", "unknown")
 
 
-@dataclass
 class ModelInfo:
-    path: str
-    format: str  # diffusers | single_file | sharded | pickle | gguf | unknown
-    kind: str = "unknown"
-    family: str = "unknown"
-    version: str | None = None
-    task: str | None = None
-    size: str | None = None
-    moe: bool = False
-    boundary_ratio: float | None = None
-    pipeline_class: str | None = None
-    variant: str | None = None
-    candidates: list[str] = field(default_factory=list)
-    expert: str | None = None  # high_noise | low_noise, for one Wan 2.2 A14B expert
-    naming: str | None = None  # diffusers | original
-    key_prefix: str = ""
-    dtype: str | None = None
-    dtypes: dict[str, int] = field(default_factory=dict)  # friendly dtype -> bytes
-    quantization: str | None = None  # fp8_scaled, ...
-    params: int | None = None
-    size_bytes: int = 0
-    files: list[str] = field(default_factory=list)
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)
-    vae: dict[str, Any] | None = None
-    requirements: dict[str, Any] | None = None
-    evidence: list[str] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    elapsed_ms: float = 0.0
+    """The verdict on one path. Every field is JSON-able; `to_dict()` is the CLI's --json output."""
+
+    def __init__(self, path: str, format: str) -> None:  # noqa: A002 - the JSON field is called format
+        self.path = path
+        self.format = format  # diffusers | single_file | sharded | pickle | gguf | unknown
+        self.kind = "unknown"
+        self.family = "unknown"
+        self.version: str | None = None
+        self.task: str | None = None
+        self.size: str | None = None
+        self.moe = False
+        self.boundary_ratio: float | None = None
+        self.pipeline_class: str | None = None
+        self.variant: str | None = None
+        self.candidates: list[str] = []
+        self.expert: str | None = None  # high_noise | low_noise, for one Wan 2.2 A14B expert
+        self.naming: str | None = None  # diffusers | original | hf | open_clip
+        self.key_prefix = ""
+        self.dtype: str | None = None
+        self.dtypes: dict[str, int] = {}  # friendly dtype -> bytes
+        self.quantization: str | None = None  # fp8, fp8_scaled
+        self.params: int | None = None
+        self.size_bytes = 0
+        self.files: list[str] = []
+        self.components: dict[str, dict[str, Any]] = {}
+        self.vae: dict[str, Any] | None = None
+        self.requirements: dict[str, Any] | None = None
+        self.evidence: list[str] = []
+        self.problems: list[Problem] = []
+        self.elapsed_ms = 0.0
 
     @property
     def ok(self) -> bool:

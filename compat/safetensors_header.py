@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from .errors import ModelFileError
 
@@ -49,16 +51,23 @@ DTYPES: dict[str, tuple[int, str]] = {
     "U64": (64, "uint64"),
 }
 
-# Dtypes that hold model weights (as opposed to integer buffers or embedded blobs).
-FLOAT_DTYPES = frozenset(k for k in DTYPES if k.startswith(("F", "BF")))
+
+def friendly_dtype(dtype: str) -> str:
+    """The name users know: bf16, fp8_e4m3fn, or a GGUF quantization such as q4_k."""
+    entry = DTYPES.get(dtype)
+    return entry[1] if entry else dtype.lower()
 
 
-@dataclass(frozen=True)
 class TensorInfo:
-    dtype: str
-    shape: tuple[int, ...]
-    start: int
-    end: int
+    """One header entry: dtype, shape and the byte span of its data."""
+
+    __slots__ = ("dtype", "shape", "start", "end")
+
+    def __init__(self, dtype: str, shape: tuple[int, ...], start: int, end: int) -> None:
+        self.dtype, self.shape, self.start, self.end = dtype, shape, start, end
+
+    def __repr__(self) -> str:
+        return f"TensorInfo({self.dtype}, {list(self.shape)}, [{self.start}, {self.end}])"
 
     @property
     def nbytes(self) -> int:
@@ -69,13 +78,14 @@ class TensorInfo:
         return prod(self.shape)
 
 
-@dataclass
 class SafetensorsHeader:
-    path: Path
-    file_size: int
-    header_size: int
-    tensors: dict[str, TensorInfo]
-    metadata: dict[str, str] = field(default_factory=dict)
+    """A validated header: the tensors by name, the metadata, and the sizes they were checked against."""
+
+    def __init__(self, path: Path, file_size: int, header_size: int, tensors: dict[str, TensorInfo],
+                 metadata: dict[str, str] | None = None) -> None:
+        self.path, self.file_size, self.header_size = path, file_size, header_size
+        self.tensors = tensors
+        self.metadata = metadata or {}
 
     @property
     def data_size(self) -> int:
@@ -85,7 +95,7 @@ class SafetensorsHeader:
         """Bytes per friendly dtype name, largest first."""
         totals: dict[str, int] = {}
         for info in self.tensors.values():
-            name = DTYPES[info.dtype][1]
+            name = friendly_dtype(info.dtype)
             totals[name] = totals.get(name, 0) + info.nbytes
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
@@ -143,10 +153,19 @@ def read_header(
 def parse_header(raw: bytes, *, path: Path, file_size: int, max_tensors: int = MAX_TENSORS) -> SafetensorsHeader:
     """Validate header bytes already read from `path` (whose size is `file_size`)."""
     header_size = len(raw)
+    # Count entries before parsing: a header of a million tiny tensors costs seconds and GBs to parse.
+    listed = raw.count(b'"data_offsets"')
+    if listed > max_tensors:
+        raise _bad("SAFETENSORS_TOO_MANY_TENSORS", path, f"{listed} tensors listed; the limit is {max_tensors}")
     if not raw.lstrip(b" ").startswith(b"{"):
         raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header does not start with '{'")
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        text = raw.decode("utf-8")
+        doc = json.loads(text)
+        tensors_found = len(doc) - ("__metadata__" in doc) if isinstance(doc, dict) else listed
+        if tensors_found != listed:
+            # A name given twice collapses into one dict entry; find it with the slow exact parser.
+            json.loads(text, object_pairs_hook=_reject_duplicates)
     except _DuplicateKey as dup:
         raise _bad("SAFETENSORS_DUPLICATE_KEY", path, f"'{dup.key}' appears more than once") from None
     except (UnicodeDecodeError, ValueError) as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ComponentSpec = tuple[Optional[str], Optional[str]]
 Scalar = Union[bool, int, float, str, None]
@@ -24,8 +24,21 @@ class _Config(BaseModel):
     diffusers_version: Optional[str] = Field(default=None, alias="_diffusers_version")
 
 
+def _component_or_scalar(value: Any) -> Any:
+    """A model_index entry is [library, class], [null, null], or a plain scalar setting."""
+    if isinstance(value, list):
+        if len(value) == 2 and (all(isinstance(v, str) and v for v in value) or all(v is None for v in value)):
+            return value
+        raise ValueError(f"a component must be [library, class] (two strings) or [null, null], got {value!r}")
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return value
+    raise ValueError(f"expected [library, class] or a scalar, got {type(value).__name__}")
+
+
 class ModelIndex(_Config):
     """model_index.json: the pipeline class, its components as [library, class], and scalars."""
+
+    __pydantic_extra__: dict[str, Annotated[Any, BeforeValidator(_component_or_scalar)]]  # type: ignore[assignment]
 
     class_name: str = Field(alias="_class_name")  # type: ignore[assignment]
     boundary_ratio: Optional[float] = Field(default=None, gt=0.0, lt=1.0)
@@ -35,23 +48,6 @@ class ModelIndex(_Config):
     @classmethod
     def _int_is_float(cls, value: Any) -> Any:
         return float(value) if type(value) is int else value
-
-    @model_validator(mode="after")
-    def _check_components(self) -> "ModelIndex":
-        errors = []
-        for name, value in (self.model_extra or {}).items():
-            if name.startswith("_") or not isinstance(value, list):
-                if not isinstance(value, (bool, int, float, str, type(None), list)):
-                    errors.append(f"$.{name}: expected [library, class] or a scalar, got {type(value).__name__}")
-                continue
-            ok = len(value) == 2 and (
-                all(isinstance(v, str) and v for v in value) or all(v is None for v in value)
-            )
-            if not ok:
-                errors.append(f"$.{name}: a component must be [library, class] (two strings) or [null, null], got {value!r}")
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
 
     def components(self) -> dict[str, ComponentSpec]:
         return {
@@ -173,7 +169,9 @@ def explain(exc: ValidationError) -> list[str]:
     for err in exc.errors(include_url=False):
         msg = err["msg"]
         if msg.startswith("Value error, "):
-            lines.extend(part.strip() for part in msg[len("Value error, "):].split("; "))
+            # Field-level validators get the field's path; model-level ones already name their paths.
+            where = f"{_path(err['loc'])}: " if err["loc"] else ""
+            lines.extend(where + part.strip() for part in msg[len("Value error, "):].split("; "))
             continue
         found = err.get("input")
         shown = "" if err["type"] == "missing" else f" (got {json.dumps(found, default=str)[:80]})"

@@ -7,12 +7,15 @@ Each check returns Problems from the catalogue, naming the right file to use.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 from . import registry
 from .errors import Problem, problem
-from .registry import Variant
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .registry import Variant
 
 # Pipeline classes diffusers ships for Wan, and the tasks each can run.
 PIPELINE_TASKS: dict[str, tuple[str, ...]] = {
@@ -24,15 +27,13 @@ PIPELINE_TASKS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
 class Part:
     """One component as detection saw it."""
 
-    kind: str
-    values: dict[str, Any] = field(default_factory=dict)
-    variant: Variant | None = None
-    family: str | None = None
-    label: str = ""
+    def __init__(self, kind: str, values: dict[str, Any] | None = None, variant: Variant | None = None,
+                 family: str | None = None, label: str = "") -> None:
+        self.kind, self.variant, self.family, self.label = kind, variant, family, label
+        self.values = values if values is not None else {}
 
 
 def right_vae_text(transformer: Variant | None, z_dim: int | None = None) -> str:

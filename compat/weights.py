@@ -7,21 +7,21 @@ the tensors the index lists.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelFileError
-from .safetensors_header import DTYPES, SafetensorsHeader, TensorInfo, read_header
+from .safetensors_header import SafetensorsHeader, TensorInfo, friendly_dtype, read_header
 
 INDEX_SUFFIX = ".safetensors.index.json"
 
 
-@dataclass
 class WeightSet:
-    files: list[Path]
-    tensors: dict[str, TensorInfo]
-    metadata: dict[str, str] = field(default_factory=dict)
-    file_bytes: int = 0
+    """All tensors of one component, whichever files hold them."""
+
+    def __init__(self, files: list[Path], tensors: dict[str, TensorInfo], metadata: dict[str, str] | None = None,
+                 file_bytes: int = 0) -> None:
+        self.files, self.tensors, self.file_bytes = files, tensors, file_bytes
+        self.metadata = metadata or {}
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -30,7 +30,7 @@ class WeightSet:
     def dtype_bytes(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         for info in self.tensors.values():
-            name = DTYPES[info.dtype][1]
+            name = friendly_dtype(info.dtype)
             totals[name] = totals.get(name, 0) + info.nbytes
         return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
@@ -41,6 +41,14 @@ class WeightSet:
 
 def from_header(header: SafetensorsHeader) -> WeightSet:
     return WeightSet([header.path], header.tensors, header.metadata, header.file_size)
+
+
+def read_gguf(path: Path) -> WeightSet:
+    from .gguf_header import read_gguf_header
+
+    header = read_gguf_header(path)
+    text = {k: v for k, v in header.metadata.items() if isinstance(v, str) and not k.startswith("tokenizer.")}
+    return WeightSet([path], header.tensors, text, header.file_size)
 
 
 def read_single(path: Path) -> WeightSet:

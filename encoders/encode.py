@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 from ..compat.errors import EncodeError, FrameError, Problem
 from ..compat.frames import check_video_array, chunk_frames, first_non_finite, iter_chunks, numpy_chunk
-from .ffmpeg import FFmpegBinary, find_ffmpeg
+from ..compat.ffmpeg_probe import FfmpegInfo
+from .ffmpeg import describe, find_ffmpeg
 from .formats import VideoFormat, get_format
 from .metadata import remove_quietly, write_ffmetadata
 from .paths import SaveTarget, target_exact, target_in_output
@@ -79,6 +80,11 @@ class EncodeReport:
     """Every video one node run wrote (WAN_ENCODE_RESULT): for the diagnose stage and the UI."""
 
     videos: list[EncodedVideo] = field(default_factory=list)
+    stage: str = "encode"
+
+    def summary(self) -> str:
+        return "\n".join(f"{v.path}: {v.frames} frames {v.width}x{v.height} at {v.fps:g} fps, {v.format}, "
+                         f"{v.size_bytes} bytes in {v.seconds:.2f} s" for v in self.videos) or "no video written"
 
     @property
     def problems(self) -> list[Problem]:
@@ -109,7 +115,7 @@ class EncodeFailed(EncodeError):
 def encode_video(frames: Any, *, output_dir: Path | str, filename_prefix: str = "Wan", fmt: str | VideoFormat = "h264-mp4",
                  fps: float = 16.0, crf: int | None = None, preset: str | None = None,
                  metadata: dict[str, Any] | None = None, fallback: bool = True, fallback_dirs: Sequence[Path | str] = (),
-                 verify: VerifyMode = "packets", binary: FFmpegBinary | None = None,
+                 verify: VerifyMode = "packets", binary: FfmpegInfo | None = None,
                  on_progress: Progress | None = None) -> EncodedVideo:
     """Encode an (F, H, W, C) array or tensor into `output_dir` under ComfyUI's counter names.
 
@@ -126,7 +132,7 @@ def encode_video(frames: Any, *, output_dir: Path | str, filename_prefix: str = 
 
 def encode_to_file(frames: Any, out: Path | str, *, fmt: str | VideoFormat = "h264-mp4", fps: float = 16.0,
                    crf: int | None = None, preset: str | None = None, metadata: dict[str, Any] | None = None,
-                   verify: VerifyMode = "packets", binary: FFmpegBinary | None = None,
+                   verify: VerifyMode = "packets", binary: FfmpegInfo | None = None,
                    on_progress: Progress | None = None) -> EncodedVideo:
     """Encode to exactly `out` (the format's extension added if missing); an existing file is an error.
 
@@ -151,7 +157,7 @@ def _check_options(fmt: VideoFormat, fps: float, crf: int | None, preset: str | 
 
 def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, crf: int | None, preset: str | None,
             metadata: dict[str, Any] | None, fallback_targets: list[SaveTarget], verify: VerifyMode,
-            binary: FFmpegBinary | None, on_progress: Progress | None) -> EncodedVideo:
+            binary: FfmpegInfo | None, on_progress: Progress | None) -> EncodedVideo:
     crf, preset = _check_options(fmt, fps, crf, preset)
     total, height, width, channels = check_video_array(frames)
     bad = first_non_finite(frames)
@@ -166,9 +172,10 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
     writer: VideoWriter | None = None
     try:
         binary = binary or find_ffmpeg()
-        result.ffmpeg = binary.to_dict()
-        if not binary.has(fmt.encoder):
-            raise EncodeError("ENCODE_ENCODER_MISSING", f"{binary.path} ({binary.source}) lists no {fmt.encoder} encoder", encoder=fmt.encoder)
+        result.ffmpeg = describe(binary)
+        if not binary.has_encoder(fmt.encoder):
+            raise EncodeError("FFMPEG_ENCODER_MISSING", f"{binary.path} ({binary.source}, ffmpeg {binary.version}) lists no encoder named '{fmt.encoder}'",
+                              encoder=fmt.encoder)
         temp = target.temp_file(fmt.extension)
         if metadata and fmt.metadata:
             meta_file = write_ffmetadata(temp, metadata)

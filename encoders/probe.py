@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..compat.errors import EncodeError
-from .ffmpeg import FFmpegBinary
+from ..compat.ffmpeg_probe import FfmpegInfo
 
 VerifyMode = Literal["packets", "decode"]
 _VIDEO_STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d+)x(\d+)[\s,\[]")
@@ -30,9 +30,9 @@ class ProbeResult:
     codec: str
 
 
-def probe_video(path: Path | str, binary: FFmpegBinary, *, mode: VerifyMode = "packets") -> ProbeResult:
+def probe_video(path: Path | str, binary: FfmpegInfo, *, mode: VerifyMode = "packets") -> ProbeResult:
     """Frame count, size and codec of the first video stream; unreadable is ENCODE_VERIFY_FAILED."""
-    args = [binary.path, "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0"]
+    args = [str(binary.path), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0"]
     args += ["-f", "null", "-"] if mode == "decode" else ["-c", "copy", "-f", "null", "-"]
     try:
         done = subprocess.run(args, capture_output=True, timeout=600)
@@ -47,7 +47,7 @@ def probe_video(path: Path | str, binary: FFmpegBinary, *, mode: VerifyMode = "p
     return ProbeResult(frames=int(counts[-1]), width=int(stream.group(2)), height=int(stream.group(3)), codec=stream.group(1))
 
 
-def verify_video(path: Path | str, binary: FFmpegBinary, *, frames: int, width: int, height: int,
+def verify_video(path: Path | str, binary: FfmpegInfo, *, frames: int, width: int, height: int,
                  mode: VerifyMode = "packets") -> ProbeResult:
     """Probe `path` and require exactly this frame count and size."""
     found = probe_video(path, binary, mode=mode)

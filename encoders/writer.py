@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .convert import Uint8Converter
-from .ffmpeg import FFmpegBinary, FFmpegProcess
+from ..compat.ffmpeg_probe import FfmpegInfo
+from .ffmpeg import FFmpegProcess
 from .formats import VideoFormat
 from .rawfile import RawFrameFile
 
@@ -45,7 +46,7 @@ class VideoWriter:
     With a `source` file ffmpeg reads the frames itself and `write` is not called.
     """
 
-    def __init__(self, binary: FFmpegBinary, fmt: VideoFormat, output: Path, *, width: int, height: int,
+    def __init__(self, binary: FfmpegInfo, fmt: VideoFormat, output: Path, *, width: int, height: int,
                  channels: int, fps: float, crf: int | None = None, preset: str | None = None,
                  metadata_file: Path | None = None, source: RawFrameFile | None = None) -> None:
         self.fmt, self.output, self.source = fmt, output, source

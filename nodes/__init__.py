@@ -11,6 +11,7 @@ _STAGE_MODULES = (
     "detect",
     "frame_process",
     "encode_video",
+    "diagnose",
 )
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}

@@ -18,7 +18,7 @@ def _format_choices() -> list[str]:
         from ..encoders.ffmpeg import find_ffmpeg
 
         binary = find_ffmpeg()
-        usable = [f.name for f in formats if binary.has(f.encoder)]
+        usable = [f.name for f in formats if binary.has_encoder(f.encoder)]
         return usable or [f.name for f in formats]
     except Exception:  # no ffmpeg: keep workflows loadable, fail at run time with install guidance
         return [f.name for f in formats]

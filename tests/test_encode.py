@@ -20,21 +20,29 @@ import psutil
 import pytest
 
 from wan_compat.compat.errors import EncodeError, FrameError
-from wan_compat.encoders import ffmpeg as ffmpeg_mod
+from wan_compat.compat import ffmpeg_probe
 from wan_compat.encoders.encode import EncodeFailed, encode_to_file, encode_video
 from wan_compat.encoders.ffmpeg import classify_failure, find_ffmpeg
 from wan_compat.encoders.formats import VideoFormat, all_formats, get_format
 from wan_compat.encoders.metadata import ffmetadata_text, parse_ffmetadata, read_metadata
-from wan_compat.encoders.png_sequence import SIDECAR, PngSequence, read_sidecar
+from wan_compat.encoders.png_sequence import PngSequence, read_sidecar
 from wan_compat.encoders.probe import probe_video, verify_video
 from wan_compat.encoders.writer import ffmpeg_args
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv(ffmpeg_mod.ENV_FFMPEG, raising=False)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
+
+
+def hide_ffmpeg(monkeypatch, tmp_path: Path) -> None:
+    """No working ffmpeg: imageio-ffmpeg's binary replaced by a missing path, and none on PATH."""
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "no" / "ffmpeg"))
+    empty = tmp_path / "empty-bin"
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(empty))
 
 
 def moving(f: int = 5, h: int = 24, w: int = 32) -> np.ndarray:
@@ -98,7 +106,7 @@ def test_bad_options_fail_before_anything_is_written(tmp_path, name, crf, preset
 @pytest.mark.parametrize("fmt", [f.name for f in all_formats()])
 def test_every_format_decodes_back_to_the_frames_sent(tmp_path, fmt):
     binary = find_ffmpeg()
-    if not binary.has(get_format(fmt).encoder):
+    if not binary.has_encoder(get_format(fmt).encoder):
         pytest.skip(f"this ffmpeg has no {get_format(fmt).encoder}")
     frames = moving(f=6, h=24, w=32)
     result = encode_video(frames, output_dir=tmp_path, filename_prefix="clips/wan", fmt=fmt, fps=16)
@@ -182,34 +190,36 @@ def test_nan_frames_are_refused_and_nothing_is_written(tmp_path):
 
 # ---- ffmpeg and encoder missing ----------------------------------------------------------------
 
-def test_missing_ffmpeg_binary_named_by_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(ffmpeg_mod.ENV_FFMPEG, str(tmp_path / "no" / "ffmpeg"))
+def test_missing_ffmpeg_binary(monkeypatch, tmp_path):
+    hide_ffmpeg(monkeypatch, tmp_path)
     with pytest.raises(EncodeFailed) as err:
         encode_video(moving(f=3), output_dir=tmp_path / "out", fmt="mp4")
-    assert err.value.code == "ENCODE_FFMPEG_MISSING"
-    assert "pip install imageio-ffmpeg" in err.value.fix and "apt install ffmpeg" in err.value.fix
+    assert err.value.code == "FFMPEG_NOT_FOUND"
+    assert "pip install -U imageio-ffmpeg" in err.value.fix and "apt install ffmpeg" in err.value.fix
+    assert "IMAGEIO_FFMPEG_EXE" in err.value.detail
     # the frames were kept as PNG with a sidecar, and nothing else is in the folder
     fallback = err.value.result.fallback
     assert fallback is not None and str(fallback) in str(err.value)
     assert [p for p in visible(tmp_path / "out") if "frames" not in p] == []
-    assert len(PngSequence(fallback)) == 3 and read_sidecar(fallback)["why"]["code"] == "ENCODE_FFMPEG_MISSING"
+    assert len(PngSequence(fallback)) == 3 and read_sidecar(fallback)["why"]["code"] == "FFMPEG_NOT_FOUND"
 
 
-def test_not_an_ffmpeg_and_no_candidates(tmp_path):
+def test_not_an_ffmpeg_is_not_used(tmp_path, monkeypatch):
     script = tmp_path / "fake-ffmpeg"
     script.write_text("#!/bin/sh\nexit 3\n")
     script.chmod(0o755)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(script))
+    monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EncodeError) as err:
-        find_ffmpeg([(str(script), "system")])
-    assert err.value.code == "ENCODE_FFMPEG_MISSING" and str(script) in str(err.value)
-    with pytest.raises(EncodeError):
-        find_ffmpeg([])
+        find_ffmpeg()
+    assert err.value.code == "FFMPEG_NOT_FOUND" and str(script) in str(err.value)
 
 
 def test_ranking_prefers_the_binary_that_has_the_encoders(tmp_path):
     real = find_ffmpeg()
-    lacking = ffmpeg_mod.FFmpegBinary(path="/x", source="system", version="", encoders=frozenset({"libvpx-vp9"}))
-    assert ffmpeg_mod.rank(real) > ffmpeg_mod.rank(lacking)
+    lacking = ffmpeg_probe.FfmpegInfo(path="/x", source="system", version="1", video_encoders=frozenset({"libvpx-vp9"}))
+    assert ffmpeg_probe.rank(real) > ffmpeg_probe.rank(lacking)
+    assert ffmpeg_probe.RANKED_ENCODERS == tuple(f.encoder for f in all_formats())  # the ranking follows the formats
 
 
 def test_missing_encoder_is_caught_before_running(tmp_path):
@@ -217,7 +227,7 @@ def test_missing_encoder_is_caught_before_running(tmp_path):
                                  "encoder": "libnope264", "pix_fmt": "yuv420p", "align": 2})
     with pytest.raises(EncodeFailed) as err:
         encode_video(moving(f=3), output_dir=tmp_path, fmt=fmt)
-    assert err.value.code == "ENCODE_ENCODER_MISSING" and "libnope264" in err.value.summary
+    assert err.value.code == "FFMPEG_ENCODER_MISSING" and "libnope264" in err.value.summary
     assert "imageio-ffmpeg" in err.value.fix
     assert [p for p in visible(tmp_path) if "frames" not in p] == []
 
@@ -225,12 +235,12 @@ def test_missing_encoder_is_caught_before_running(tmp_path):
 def test_missing_encoder_reported_by_ffmpeg_itself(tmp_path):
     """A binary that claims the encoder but fails on it: ffmpeg's own 'Encoder not found' is translated."""
     binary = find_ffmpeg()
-    liar = ffmpeg_mod.FFmpegBinary(binary.path, "system", binary.version, binary.encoders | {"libnope264"})
+    liar = ffmpeg_probe.FfmpegInfo(binary.path, "system", binary.version, binary.video_encoders | {"libnope264"})
     fmt = VideoFormat.from_dict({"name": "nope-mp4", "label": "x", "extension": "mp4", "muxer": "mp4",
                                  "encoder": "libnope264", "pix_fmt": "yuv420p", "align": 2})
     with pytest.raises(EncodeFailed) as err:
         encode_video(moving(f=3), output_dir=tmp_path, fmt=fmt, binary=liar, fallback=False)
-    assert err.value.code == "ENCODE_ENCODER_MISSING" and "libnope264" in err.value.summary
+    assert err.value.code == "FFMPEG_ENCODER_MISSING" and "libnope264" in err.value.summary
     assert visible(tmp_path) == []
 
 
@@ -239,7 +249,8 @@ def test_height_not_divisible_by_2_is_translated(tmp_path):
                                        "encoder": "libx264", "pix_fmt": "yuv420p", "align": 1})
     with pytest.raises(EncodeFailed) as err:
         encode_video(moving(f=3, h=25, w=33), output_dir=tmp_path, fmt=unaligned, fallback=False)
-    assert err.value.code == "ENCODE_BAD_DIMENSIONS" and "divisible by 2" in err.value.detail
+    assert err.value.code == "FFMPEG_ODD_DIMENSION" and "divisible by 2" in err.value.detail
+    assert err.value.summary == "The video width is odd, but this encoder needs even sizes"
     assert visible(tmp_path) == []  # ffmpeg's 0-byte file is gone too
 
 
@@ -421,3 +432,13 @@ def test_encode_to_file_never_overwrites(tmp_path):
     assert visible(tmp_path) == ["clip.mp4"]
     result = encode_to_file(moving(f=2), tmp_path / "other", fmt="webm")
     assert result.path == tmp_path / "other.webm"
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device: IMAGE tensors on the GPU are copied chunk by chunk")
+def test_cuda_image_tensor_encodes(tmp_path):
+    import torch
+
+    frames = torch.from_numpy(moving(f=4)).cuda()
+    result = encode_video(frames, output_dir=tmp_path, fmt="ffv1-mkv")
+    _, decoded = read_back(result.path)
+    assert np.array_equal(decoded, np.clip(moving(f=4) * 255 + 0.5, 0, 255).astype(np.uint8))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,6 @@ import torch
 
 from wan_compat.compat.cli import main
 from wan_compat.compat.errors import FrameError
-from wan_compat.encoders import ffmpeg as ffmpeg_mod
 from wan_compat.encoders.encode import EncodeFailed, encode_video
 from wan_compat.encoders.ffmpeg import find_ffmpeg
 from wan_compat.encoders.metadata import read_metadata
@@ -24,7 +24,7 @@ from wan_compat.nodes.frame_process import WanFrameProcess
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv(ffmpeg_mod.ENV_FFMPEG, raising=False)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
 
@@ -115,14 +115,17 @@ def test_cli_refuses_pickled_npy(tmp_path, capsys):
 
 
 def test_fallback_folder_encodes_later_with_its_sidecar(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv(ffmpeg_mod.ENV_FFMPEG, str(tmp_path / "missing-ffmpeg"))
+    path = os.environ["PATH"]
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "missing-ffmpeg"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(EncodeFailed) as err:
         encode_video(clip(6), output_dir=tmp_path / "out", fps=24, fmt="webm", metadata={"workflow": {"nodes": [7]}})
     folder = err.value.result.fallback
     sidecar = read_sidecar(folder)
     assert sidecar["fps"] == 24 and sidecar["format"] == "vp9-webm" and "wan-compat encode" in sidecar["encode_later"]
     assert sorted(p.name for p in folder.iterdir()) == [f"frame_{i:05d}.png" for i in range(6)] + [SIDECAR]
-    monkeypatch.delenv(ffmpeg_mod.ENV_FFMPEG)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
+    monkeypatch.setenv("PATH", path)
     code, out, _ = run_cli(capsys, str(folder), "--out", str(tmp_path / "later"), "--json")
     doc = json.loads(out)
     assert code == 0 and doc["path"] == str(tmp_path / "later.webm") and doc["fps"] == 24.0 and doc["frames"] == 6
@@ -189,10 +192,11 @@ def test_frame_process_refuses_bad_frames():
 
 
 def test_encode_node_failure_keeps_the_frames_and_explains(tmp_path, monkeypatch):
-    monkeypatch.setenv(ffmpeg_mod.ENV_FFMPEG, str(tmp_path / "missing-ffmpeg"))
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "missing-ffmpeg"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(EncodeFailed) as err:
         WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "h264-mp4", -1, "default", "video/Wan")
-    assert err.value.code == "ENCODE_FFMPEG_MISSING" and "pip install imageio-ffmpeg" in str(err.value)
+    assert err.value.code == "FFMPEG_NOT_FOUND" and "pip install -U imageio-ffmpeg" in str(err.value)
     fallback = err.value.result.fallback
     assert fallback == tmp_path / "output" / "video" / "Wan_00001_frames" and str(fallback) in str(err.value)
     assert sorted(p.name for p in (tmp_path / "output" / "video").iterdir()) == ["Wan_00001_frames"]
@@ -218,3 +222,14 @@ def test_plain_uint8_npy_is_read_by_ffmpeg_itself(tmp_path):
     decoded = subprocess.run([find_ffmpeg().path, "-v", "error", "-i", str(tmp_path / "out.mkv"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                              capture_output=True, check=True).stdout
     assert np.array_equal(np.frombuffer(decoded, np.uint8).reshape(frames.shape), frames)  # bit-exact through the file path
+
+
+def test_encode_result_is_a_diagnose_stage_report(tmp_path):
+    from wan_compat.compat.diagnostics import DiagnosticCollector, StageReport
+
+    _, report = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
+    assert isinstance(report, StageReport)
+    collector = DiagnosticCollector()
+    collector.add(report)
+    built = collector.build().to_dict("full")
+    assert "encode" in json.dumps(built) and "Wan_00001_.webm" in report.summary()

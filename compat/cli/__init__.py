@@ -9,13 +9,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "encode": ("encode_cmd", "encode frames (.npy or a PNG folder) to MP4/WebM/...; never overwrites"),
+    "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),
+    "doctor": ("doctor_cmd", "check the environment: versions, ffmpeg and encoders, GPU, memory, settings"),
+    "config": ("config_cmd", "show, set or validate the settings"),
+    "perf": ("perf_cmd", "recent runs' speed and memory, and regressions"),
+    "errors": ("errors_cmd", "the error catalogue: each code's summary, cause and fix"),
 }
 
 
@@ -42,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
-    run: Callable[[argparse.Namespace], int] = _module(COMMANDS[args.command][0]).run
+    run = _module(COMMANDS[args.command][0]).run
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -70,13 +70,13 @@ def _choose_format(args: argparse.Namespace, sidecar: dict[str, Any]) -> Any:
 
 
 def _list_formats(as_json: bool) -> int:
-    from ...encoders.ffmpeg import find_ffmpeg
+    from ...encoders.ffmpeg import describe, find_ffmpeg
     from ...encoders.formats import all_formats
     from ..errors import EncodeError
 
     try:
         binary = find_ffmpeg()
-        encoders, where = binary.encoders, binary.to_dict()
+        encoders, where = binary.video_encoders, describe(binary)
     except EncodeError as exc:
         encoders, where = frozenset(), {"error": exc.message()}
     rows = [{**f.to_dict(), "available": f.encoder in encoders} for f in all_formats()]

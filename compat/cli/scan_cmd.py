@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Iterator
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from ..detect import ArchitectureDetector
 from ..weights import INDEX_SUFFIX

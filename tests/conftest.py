@@ -1,0 +1,88 @@
+"""Shared fixtures. Every fixture writes under pytest's tmp dirs only."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# --------------------------------------------------------------------------- sparse real-size files
+SparseFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def sparse_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sparse")
+
+
+@pytest.fixture(scope="session")
+def sparse_file(sparse_root: Path) -> SparseFactory:
+    """make(variant_id, dtype="bf16", name=None, prefix="", rename=None) -> a cached sparse single file."""
+    from wan_compat.compat.fixtures import sparse
+
+    cache: dict[tuple, Path] = {}
+
+    def make(variant_id: str, dtype: str = "bf16", name: str | None = None, prefix: str = "",
+             rename: Callable | None = None, naming: str = "diffusers") -> Path:
+        key = (variant_id, dtype, name, prefix, naming)
+        if key not in cache:
+            file_name = name or f"{variant_id}-{naming}-{dtype}{'-prefixed' if prefix else ''}.safetensors"
+            folder = sparse_root / "single" / f"f{len(cache)}"  # neutral: folder names count as name hints
+            cache[key] = sparse.write_single_file(folder / file_name, variant_id, dtype, rename=rename, prefix=prefix)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sparse_pipeline(sparse_root: Path) -> Callable[[str], Path]:
+    """make(variant_id, dtype="bf16") -> a cached real-size diffusers folder named like Wan-AI's repos."""
+    from wan_compat.compat import registry
+    from wan_compat.compat.fixtures import sparse
+
+    cache: dict[tuple, Path] = {}
+
+    def make(variant_id: str, dtype: str = "bf16") -> Path:
+        if (variant_id, dtype) not in cache:
+            repo = registry.by_id(variant_id)["repo"].split("/")[-1]
+            cache[(variant_id, dtype)] = sparse.write_pipeline_folder(sparse_root / "pipelines" / dtype / repo, variant_id, dtype)
+        return cache[(variant_id, dtype)]
+
+    return make
+
+
+# ============================================================================ tiny Wan pipelines
+# Real tiny Wan pipelines (compat/fixtures/tiny.py), built once per session into a temporary cache;
+# WAN_COMPAT_CACHE points there for the whole session, so nothing is written under the user's home.
+# Hub downloads never work here: fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's tiny-pipeline cache folder (also exported as $WAN_COMPAT_CACHE)."""
+    path = tmp_path_factory.mktemp("wan-compat-tiny-cache")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("WAN_COMPAT_CACHE", str(path))
+    yield path
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tiny_cache: Path) -> Callable[[str], Path]:
+    """`tiny_path("wan2.1-t2v")` -> that variant's diffusers folder, built on first use."""
+    from wan_compat.compat.fixtures.tiny import tiny_pipeline_path
+
+    return lambda variant: tiny_pipeline_path(variant, tiny_cache)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipelines(tiny_path: Callable[[str], Path]) -> dict[str, Path]:
+    """Every tiny variant: name -> diffusers folder."""
+    from wan_compat.compat.fixtures.tiny import TINY_VARIANTS
+
+    return {variant: tiny_path(variant) for variant in TINY_VARIANTS}
+
+
+# ======================================================================== end tiny Wan pipelines
