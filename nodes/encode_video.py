@@ -64,9 +64,9 @@ class WanEncodeVideo:
                 "format": (_format_choices(), {"default": "h264-mp4",
                                                "tooltip": "h264-mp4 plays everywhere; vp9-webm is small and fast here; h265/av1 are smaller and slower; ffv1-mkv is lossless; prores-mov is for editors. Only formats this ffmpeg can write are listed."}),
                 "crf": ("INT", {"default": -1, "min": -1, "max": 63,
-                                "tooltip": "Quality, lower is better: -1 uses the format's default (H.264 19, VP9 32, H.265 24, AV1 35). Ranges: H.264/H.265 0-51, VP9/AV1 0-63; not used by ffv1/prores."}),
+                                "tooltip": "Quality, lower is better: -1 uses your settings (when they name this format) or the format's default (H.264 19, VP9 32, H.265 24, AV1 35). Ranges: H.264/H.265 0-51, VP9/AV1 0-63; not used by ffv1/prores."}),
                 "preset": (_preset_choices(), {"default": DEFAULT,
-                                               "tooltip": "Speed/size trade-off of the chosen format: x264/x265 ultrafast..veryslow, VP9 realtime/fast/good, AV1 2..12 (higher is faster), ProRes proxy/lt/standard/hq. default picks the format's own."}),
+                                               "tooltip": "Speed/size trade-off of the chosen format: x264/x265 ultrafast..veryslow, VP9 realtime/fast/good, AV1 2..12 (higher is faster), ProRes proxy/lt/standard/hq. default: your settings' preset (when they name this format), else the format's own."}),
                 "filename_prefix": ("STRING", {"default": "video/Wan",
                                                "tooltip": "Name inside the output folder; subfolders allowed ('video/Wan'), also %width%, %height%, %year%... Files become <prefix>_00001_.mp4."}),
             },
@@ -98,10 +98,12 @@ class WanEncodeVideo:
                frames_info: Any = None, model_info: Any = None, save_metadata: bool = True,
                prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None) -> dict[str, Any]:
         from ..compat.frames import model_verdict
+        from ..encoders.defaults import choose
         from ..encoders.encode import EncodeReport, encode_video
-        from ..encoders.formats import get_format
 
-        fmt = get_format(format)
+        choice = choose(format, None if crf < 0 else crf, None if preset == DEFAULT else preset, fps,
+                        user_dir=comfy_env.user_directory(), need_fallback_flag=True)
+        fmt = choice.fmt
         total = int(images.shape[0]) if hasattr(images, "shape") else 0
         spans = frames_info.boundaries() if frames_info is not None and frames_info.frames == total else [(0, total)]
         metadata = _metadata(prompt, extra_pnginfo, frames_info, model_verdict(model_info)) if save_metadata else None
@@ -117,7 +119,7 @@ class WanEncodeVideo:
         for start, stop in spans:
             video = encode_video(
                 images[start:stop], output_dir=comfy_env.output_directory(), filename_prefix=filename_prefix, fmt=fmt,
-                fps=fps, crf=None if crf < 0 else crf, preset=None if preset == DEFAULT else preset, metadata=metadata,
+                fps=fps, crf=choice.crf, preset=choice.preset, metadata=metadata, fallback=choice.png_fallback,
                 fallback_dirs=[comfy_env.temp_directory()], on_progress=progress(start),
             )
             report.videos.append(video)

@@ -35,6 +35,7 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))
 
 
 def hide_ffmpeg(monkeypatch, tmp_path: Path) -> None:

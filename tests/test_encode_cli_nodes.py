@@ -27,6 +27,7 @@ def _isolated(monkeypatch, tmp_path):
     monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
     monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))
 
 
 def clip(f: int = 4, h: int = 24, w: int = 32) -> np.ndarray:
@@ -233,3 +234,31 @@ def test_encode_result_is_a_diagnose_stage_report(tmp_path):
     collector.add(report)
     built = collector.build().to_dict("full")
     assert "encode" in json.dumps(built) and "Wan_00001_.webm" in report.summary()
+
+
+def test_settings_fill_what_is_left_open(tmp_path, capsys):
+    from wan_compat.compat.settings import SettingsStore
+
+    store = SettingsStore(tmp_path / "config")
+    for key, value in (("encoder.format", "webm"), ("encoder.crf", 40), ("encoder.preset", "fast"), ("encoder.fps", 24), ("encoder.png_fallback", False)):
+        store.set(key, value)
+    np.save(tmp_path / "f.npy", clip())
+    code, out, _ = run_cli(capsys, str(tmp_path / "f.npy"), "--out", str(tmp_path / "clip"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["path"].endswith("clip.webm") and (doc["crf"], doc["preset"], doc["fps"]) == (40, "fast", 24.0)
+    code, out, _ = run_cli(capsys, str(tmp_path / "f.npy"), "--out", str(tmp_path / "clip.mp4"), "--json")
+    doc = json.loads(out)  # another format than the settings': its own defaults, not VP9's crf 40
+    assert (doc["format"], doc["crf"], doc["preset"]) == ("h264-mp4", 19, "medium")
+    _, report = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
+    assert (report.videos[0].crf, report.videos[0].preset) == (40, "fast")
+
+
+def test_png_fallback_can_be_switched_off_in_settings(tmp_path, monkeypatch):
+    from wan_compat.compat.settings import SettingsStore
+
+    SettingsStore(tmp_path / "config").set("encoder.png_fallback", False)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "missing-ffmpeg"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(EncodeFailed) as err:
+        WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "h264-mp4", -1, "default", "video/Wan")
+    assert err.value.result.fallback is None and [p for p in (tmp_path / "output").rglob("*") if p.is_file()] == []

@@ -2,7 +2,7 @@
 
 INPUT is a .npy array (F, H, W, 3) of uint8, or of floats in [0, 1], or a folder of PNG frames such
 as the fallback folder the encoder writes (its wan-compat-frames.json supplies fps, format and
-metadata unless given here). `--out` is never overwritten: an existing file is an error, so a
+metadata unless given here). What is still open comes from the settings' `encoder` section. `--out` is never overwritten: an existing file is an error, so a
 re-run cannot destroy a result (delete or rename it first). No PNG fallback is written here, the
 input frames are already on disk.
 """
@@ -18,8 +18,8 @@ from .output import emit_json, emit_text
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", help="a .npy (F,H,W,3) uint8/float array, or a folder of PNG frames")
     parser.add_argument("--out", help="the video file to write (the format's extension is added if missing); never overwritten")
-    parser.add_argument("--format", help="mp4, webm, h265, av1, lossless, prores or a full name (default: from --out's extension, else mp4)")
-    parser.add_argument("--fps", type=float, help="frames per second (default: the folder's sidecar, else 16)")
+    parser.add_argument("--format", help="mp4, webm, h265, av1, lossless, prores or a full name (default: --out's extension, else the settings' format)")
+    parser.add_argument("--fps", type=float, help="frames per second (default: the folder's sidecar, else the settings, else 16)")
     parser.add_argument("--crf", type=int, help="quality (lower is better); the format's default when left out")
     parser.add_argument("--preset", help="encoder preset, e.g. medium (x264/x265) or realtime (VP9); the format's default when left out")
     parser.add_argument("--verify", choices=("packets", "decode"), default="packets",
@@ -54,6 +54,7 @@ def _load_input(path: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _choose_format(args: argparse.Namespace, sidecar: dict[str, Any]) -> Any:
+    """--format, else --out's extension, else the folder's sidecar; None leaves it to the settings."""
     from ...encoders.formats import format_for_extension, get_format
     from ..errors import UsageError
 
@@ -66,7 +67,7 @@ def _choose_format(args: argparse.Namespace, sidecar: dict[str, Any]) -> Any:
         return fmt
     if by_extension is not None:
         return by_extension
-    return get_format(sidecar.get("format") or "h264-mp4")
+    return get_format(sidecar["format"]) if sidecar.get("format") else None
 
 
 def _list_formats(as_json: bool) -> int:
@@ -96,12 +97,13 @@ def run(args: argparse.Namespace) -> int:
         return _list_formats(args.json)
     if not args.input or not args.out:
         raise UsageError("USAGE", "give INPUT and --out PATH (or --list-formats)")
+    from ...encoders.defaults import choose
     from ...encoders.encode import encode_to_file
 
     frames, sidecar = _load_input(Path(args.input).expanduser())
-    fmt = _choose_format(args, sidecar)
-    fps = args.fps if args.fps is not None else float(sidecar.get("fps") or 16.0)
-    result = encode_to_file(frames, Path(args.out), fmt=fmt, fps=fps, crf=args.crf, preset=args.preset,
+    fps = args.fps if args.fps is not None else sidecar.get("fps")
+    choice = choose(_choose_format(args, sidecar), args.crf, args.preset, fps)
+    result = encode_to_file(frames, Path(args.out), fmt=choice.fmt, fps=choice.fps, crf=choice.crf, preset=choice.preset,
                             metadata=sidecar.get("metadata") or None, verify=args.verify)
     if args.json:
         emit_json(result.to_dict())
