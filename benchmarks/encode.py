@@ -163,7 +163,7 @@ def main() -> None:
     f, h, w = args.frames, args.height, args.width
     frames = moving_gradients(f, h, w)
     binary = find_ffmpeg()
-    print(f"# {f} frames {w}x{h}, ffmpeg {binary.version.split(' ')[2] if binary.version else '?'} ({binary.source}), median of {args.repeat}")
+    print(f"# {f} frames {w}x{h}, ffmpeg {binary.version} ({binary.source}), median of {args.repeat}")
     print()
     print("| whole process | wall s | wall ratio | CPU s | CPU ratio |")
     print("|---|---:|---:|---:|---:|")

@@ -3,7 +3,7 @@
 Shared by `wan-compat doctor`, the diagnose report and the encoders stage, so that all three agree
 on the binary and on what "encoder missing" means. The binary bundled with imageio-ffmpeg comes
 first (a known static build with libx264, libvpx-vp9, libx265 and AV1); a system ffmpeg on PATH is
-the fallback. Probing runs `ffmpeg -version` and `ffmpeg -encoders` once per binary (about 10 ms)
+the fallback. Probing runs `ffmpeg -encoders` once per binary (about 10 ms)
 and is cached by path and modification time.
 
 When several candidates run, the one with the encoders that matter most wins (`RANKED_ENCODERS`,
@@ -82,30 +82,22 @@ def candidates() -> list[tuple[str, str]]:
     return found
 
 
-def _run(exe: str, *args: str) -> str:
-    result = subprocess.run(
-        [exe, "-hide_banner", *args],
-        capture_output=True,
-        timeout=PROBE_TIMEOUT_S,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return result.stdout.decode("utf-8", "replace")
-
-
 @lru_cache(maxsize=8)
 def _probe_cached(exe: str, source: str, mtime_ns: int) -> FfmpegInfo:
+    # One run: `-encoders` lists on stdout, and the banner it prints on stderr carries the version.
     try:
-        version_text = _run(exe, "-version")
-        encoders_text = _run(exe, "-encoders")
+        result = subprocess.run([exe, "-encoders"], capture_output=True, timeout=PROBE_TIMEOUT_S, check=True, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         return FfmpegInfo(exe, source, error=f"{type(exc).__name__}: {exc}")
-    version = next((m.group(1) for line in version_text.splitlines() if (m := _VERSION_LINE.match(line))), None)
+    banner = result.stderr.decode("utf-8", "replace")
+    version = next((m.group(1) for line in banner.splitlines() if (m := _VERSION_LINE.match(line))), None)
     video, audio = set(), set()
-    for line in encoders_text.splitlines():
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
         match = _ENCODER_LINE.match(line)
         if match and match.group(2) != "=":
             (video if match.group(1) == "V" else audio).add(match.group(2))
+    if not video:
+        return FfmpegInfo(exe, source, error=f"{exe} -encoders listed no video encoder: not an ffmpeg")
     return FfmpegInfo(exe, source, version, frozenset(video), frozenset(audio))
 
 

@@ -27,16 +27,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the command named there has its module imported (the others
+    need just their one-line help), so each run pays for one command's imports."""
     parser = argparse.ArgumentParser(
         prog="wan-compat",
         description="Detect, check, load and run Wan 2.1 / 2.2 video models; see README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None if argv is None else next((a for a in argv if a in COMMANDS), None)
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        _module(module_name).add_arguments(command_parser)
+        if argv is None or name == wanted:
+            _module(module_name).add_arguments(command_parser)
     return parser
 
 
@@ -45,7 +49,8 @@ def _module(module_name: str):  # noqa: ANN202 - a command module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)
