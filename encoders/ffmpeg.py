@@ -55,7 +55,10 @@ def classify_failure(returncode: int | None, stderr: str, *, folder: Path | None
     context = {"folder": str(folder) if folder else "the output folder", "encoder": encoder or "required"}
     if returncode is not None and returncode < 0:
         sig = -returncode
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
         if sig == getattr(signal, "SIGXFSZ", -1):
             return EncodeError("ENCODE_DISK_FULL", f"ffmpeg was stopped by {name}: the file size limit was reached", **context)
         return EncodeError("ENCODE_FFMPEG_DIED", f"ffmpeg was killed by {name}" + (f"; last output: {tail}" if tail else ""), **context)
@@ -109,10 +112,6 @@ class FFmpegProcess:
             fcntl.fcntl(self._proc.stdin.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
         except (ImportError, OSError):
             pass
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
 
     def _drain(self) -> None:
         assert self._proc.stderr is not None
@@ -174,10 +173,3 @@ class FFmpegProcess:
                     stream.close()
             except OSError:
                 pass
-
-    def __enter__(self) -> "FFmpegProcess":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
-        if exc_type is not None:
-            self.abort()
