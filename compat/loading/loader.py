@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import key_naming
 from ..detect import ArchitectureDetector
-from ..errors import LoadError, ModelFileError, UsageError, WanCompatError
+from ..errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
 from ..facts import classify
 from ..model_info import ModelInfo
 from ..security import paths
@@ -107,9 +107,11 @@ def _read_index(folder: Path) -> dict[str, Any]:
     return doc
 
 
-def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path]]:
+def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path], bool]:
     """Path checks of every file, then code checks of model_index.json and the folder, in that order:
-    nothing of the folder is interpreted before its files are known to be where they claim."""
+    nothing of the folder is interpreted before its files are known to be where they claim.
+    Returns (model_index, files, needs_code); needs_code only for trusted code the policy lets the
+    sandbox run."""
     files = paths.check_model_folder(folder, allowed, expected_files=["model_index.json"])
     report.allow(str(folder), f"{role}: {len(files)} files, all inside the allowed roots")
     index = _read_index(folder)
@@ -119,11 +121,12 @@ def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, re
         report.refuse(str(folder), err.summary, err.code)
         raise
     if decision.needs_code:
-        # Trusted code: it may run, but only in the sandbox, never here.
-        report.refuse(str(folder), "trusted custom code runs only through the sandbox runner", "CUSTOM_CODE_FILES")
-        raise LoadError("LOAD_FAILED", f"{folder.name} needs its custom code; run it with compat.security.sandbox_pipeline", component="pipeline")
-    report.allow(str(folder), "no custom code")
-    return index, files
+        for item in decision.review.files:
+            report.files.append(FileRecord("code", str(folder / item.path), "python", item.size, item.sha256))
+        report.allow(str(folder), "custom code trusted in the settings (sha256 of every code file matches); it runs only in the sandbox")
+    else:
+        report.allow(str(folder), "no custom code")
+    return index, files, decision.needs_code
 
 
 class _FolderLoader:
@@ -133,7 +136,9 @@ class _FolderLoader:
     def load(self) -> LoadedPipeline:
         report, folder = self.report, self.folder
         with report.timed("checks"):
-            index, files = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
+            index, files, needs_code = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
+            if needs_code:
+                return self._sandboxed(index)
             classes = require_shipped_classes(index)
             pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
             shapes = self._preflight_weights(index)
@@ -163,6 +168,18 @@ class _FolderLoader:
         verify_snapshot(before)
         report.allow(str(folder), "every file unchanged from check to load")
         return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+
+    def _sandboxed(self, index: dict[str, Any]) -> LoadedPipeline:
+        """Trusted custom code: nothing of it is imported here; each call runs in the sandbox."""
+        from ..security.sandbox_pipeline import SandboxedPipeline
+
+        info = ArchitectureDetector().inspect(self.folder)
+        for item in info.problems:  # custom pipelines are not what the detector knows: reported, not refused
+            self.report.add_problem(item)
+        self.report.pipeline_class = str(index.get("_class_name"))
+        pipeline = SandboxedPipeline(self.folder, timeout_s=self.policy.sandbox_timeout_s)
+        self.report.allow(str(self.folder), "loaded as a sandboxed pipeline: every call runs in bubblewrap")
+        return LoadedPipeline(pipeline, info, self.report, dtype=self.options.dtype, sandboxed=True)
 
     def _dtype(self, slot: str) -> Any:
         return dtypes.torch_dtype(self.options.vae_dtype if slot in ("vae", "image_encoder") else self.options.dtype)
@@ -286,7 +303,9 @@ class _SingleFileLoader:
             configs = component_configs.from_registry(info, "transformer_2" in self.files)
         else:
             folder = paths.resolve_inside(source, self.allowed, expect="folder")
-            index, _ = _checked_folder(Path(source), self.allowed, self.policy, self.report, "config source")
+            index, _, needs_code = _checked_folder(Path(source), self.allowed, self.policy, self.report, "config source")
+            if needs_code:
+                raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name} is used only for its configs; a config source must carry no code", path=str(folder))
             require_shipped_classes(index)
             configs = component_configs.from_folder(folder, index)
         assemble.pipeline_class(configs.pipeline_class)
