@@ -78,17 +78,23 @@ class WanSafeLoad:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", **kwargs: Any) -> bool | str:
+    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2_path: str = "", vae_path: str = "",
+                        text_encoder_path: str = "", clip_vision_path: str = "", config_path: str = "",
+                        tokenizer_path: str = "") -> bool | str:
+        # Named arguments only (no **kwargs): ComfyUI skips its own checks for the inputs named
+        # here, and for every input when **kwargs is present; the other combos stay checked.
         path = _resolve(model, model_path)
         if path is None:
             return "Choose a model from the list or enter a model_path."
         if not path.exists():
             return f"The model path does not exist: {path}"
-        for part, part_path in _parts(kwargs).items():
+        given = {"transformer_2": transformer_2_path, "vae": vae_path, "text_encoder": text_encoder_path, "clip_vision": clip_vision_path}
+        for part, text in given.items():
+            part_path = _path(text)
             if part_path is not None and not part_path.exists():
                 return f"The {part.replace('_', ' ')} path does not exist: {part_path}"
-        for name in ("config_path", "tokenizer_path"):
-            extra = _path(kwargs.get(name, ""))
+        for name, text in (("config_path", config_path), ("tokenizer_path", tokenizer_path)):
+            extra = _path(text)
             if extra is not None and not extra.is_dir():
                 return f"{name} must be an existing folder: {extra}"
         return True

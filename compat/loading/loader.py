@@ -46,6 +46,12 @@ class LoadOptions:
     vae_dtype: str = "fp32"
     weight_storage: str = "default"
 
+    def check(self) -> None:
+        """DTYPE_UNSUPPORTED before anything is read."""
+        dtypes.torch_dtype(self.dtype)
+        dtypes.torch_dtype(self.vae_dtype)
+        dtypes.storage_dtype(self.weight_storage)
+
 
 def load_pipeline(
     model: str | Path,
@@ -73,7 +79,7 @@ def load_pipeline(
     given = {k: Path(str(v)).expanduser() for k, v in given.items() if v not in (None, "")}
     allowed = paths.roots_from(list(roots if roots is not None else given.values()) + list(policy.extra_model_roots))
     report = LoadReport(source={"model": str(given["model"]), **{k: str(v) for k, v in given.items() if k != "model"}})
-    dtypes.torch_dtype(options.dtype), dtypes.torch_dtype(options.vae_dtype), dtypes.storage_dtype(options.weight_storage)
+    options.check()
     target = paths.resolve_inside(given["model"], allowed, expect="any")
     if target.is_dir():
         extras = sorted(k for k in given if k not in ("model",))
