@@ -104,11 +104,13 @@ def accuracy_rows(root: Path) -> list[tuple[str, str, str, str]]:
         for dtype in ("bf16", "fp8_scaled"):
             for prefix in ("", "model.diffusion_model."):
                 name = names[0].replace("fp16", dtype)
-                path = sparse.write_single_file(root / "acc" / f"{variant.id}-{dtype}-{bool(prefix)}" / name, variant.id, dtype, prefix=prefix)
+                path = sparse.write_single_file(root / "acc" / f"{variant.id}-{dtype}-{bool(prefix)}" / name, variant.id, dtype,
+                                                prefix=prefix, rename=sparse.original_transformer_names)
                 rows.append((f"{name}{' (prefixed)' if prefix else ''}", expected_label(variant.id),
                              our_label(detector.inspect(path)), diffusers_label(diffusers_infer(path), "transformer")))
     for variant in registry.variants("vae"):
-        path = sparse.write_single_file(root / "acc" / variant.id / variant["comfy_files"][0], variant.id)
+        path = sparse.write_single_file(root / "acc" / variant.id / variant["comfy_files"][0], variant.id,
+                                        rename=sparse.original_names(variant.id))
         rows.append((variant["comfy_files"][0], expected_label(variant.id), our_label(detector.inspect(path)),
                      diffusers_label(diffusers_infer(path), "vae")))
     return rows
@@ -123,7 +125,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        single = sparse.write_single_file(root / "wan2.1_t2v_14B_bf16.safetensors", "wan2.1-t2v-14b", "bf16")
+        single = sparse.write_single_file(root / "wan2.1_t2v_14B_bf16.safetensors", "wan2.1-t2v-14b", "bf16",
+                                          rename=sparse.original_transformer_names)
         folder = sparse.write_pipeline_folder(root / "Wan2.2-T2V-A14B-Diffusers", "wan2.2-t2v-a14b")
         gib = single.stat().st_size / 2**30
         shards = len(list(folder.rglob("*.safetensors")))
@@ -162,7 +165,7 @@ def main() -> None:
         print(f"| {'ArchitectureDetector.inspect (A14B folder)':<40} | {ours_folder:8.2f} |          |\n")
 
         rows = accuracy_rows(root)
-        print("## accuracy on sparse real-size fixtures (what each tool says the file is)")
+        print("## accuracy on sparse real-size ComfyUI-style files, original key naming (what each tool says the file is)")
         print(f"| {'file':<58} | {'truth':<14} | {'wan-compat':<14} | {'diffusers':<14} |")
         print(f"|{'-' * 60}|{'-' * 16}|{'-' * 16}|{'-' * 16}|")
         for name, truth, ours_label, theirs_label in rows:

@@ -164,10 +164,20 @@ class ArchitectureDetector:
         return facts
 
     def _verdict_transformer(self, facts: Facts, info: ModelInfo, name_text: str, moe_layout: bool | None = None) -> None:
-        result = registry.match("transformer", facts.values)
         info.family = "wan"
+        result = registry.match("transformer", facts.values)
+        candidates, official = result.candidates, bool(result.candidates)
+        if not official:
+            # Sizes match no official variant (pruned, custom, tiny): the layout alone can still say
+            # which version and task this is; size and variant stay unknown.
+            candidates = registry.match("transformer", facts.values, keys=registry.structure_keys("transformer")).candidates
+            closest = f"closest official variant: {result.closest.name} ({'; '.join(result.differences)})" if result.closest else "no close official variant"
+            info.add(problem("UNKNOWN_WAN_VARIANT", closest))
+            same_width = [v for v in candidates if v.signature.get("hidden") == facts.values.get("hidden")]
+            candidates = same_width or candidates
+            if candidates:
+                info.evidence.append(f"layout (channels, image embedder, special modules{', width' if same_width else ''}) matches {' or '.join(v.name for v in candidates)}")
         info.evidence += result.evidence
-        candidates = result.candidates
         if moe_layout is not None and candidates:
             # In a folder the layout decides: transformer_2 means Wan 2.2 A14B, its absence means not.
             by_layout = [v for v in candidates if v["moe"] == moe_layout]
@@ -184,30 +194,28 @@ class ArchitectureDetector:
                     info.add(problem("VERSION_FROM_HINT", f"hint {', '.join(found)}", severity="info"))
             candidates = kept
         if not candidates:
-            info.add(problem(
-                "UNKNOWN_WAN_VARIANT",
-                f"closest: {result.closest.name if result.closest else 'none'} ({'; '.join(result.differences)})",
-            ))
             info.size = registry.size_for_hidden(facts.values.get("hidden"))
             return
-        self._apply_candidates(info, candidates)
+        self._apply_candidates(info, candidates, official)
         if info.moe and info.format != "diffusers":
             info.expert = hints.expert_role(name_text)
             if info.expert:
                 info.evidence.append(f"name says {info.expert.replace('_', '-')} expert")
-        if info.size is None and len(candidates) == 1:
+        if info.size is None and (len(candidates) == 1 or not official):
             info.size = registry.size_for_hidden(facts.values.get("hidden"))
 
-    def _apply_candidates(self, info: ModelInfo, candidates: list[Variant]) -> None:
-        """Set every verdict field the candidates agree on; leave the rest null and say why."""
+    def _apply_candidates(self, info: ModelInfo, candidates: list[Variant], official: bool = True) -> None:
+        """Set every verdict field the candidates agree on; leave the rest null and say why.
+        `official=False` (matched by layout only) never names a size or a variant."""
 
         def agreed(key: str) -> Any:
             values = {repr(v.get(key)) for v in candidates}
             return candidates[0].get(key) if len(values) == 1 else None
 
         info.candidates = [v.id for v in candidates]
-        info.variant = candidates[0].id if len(candidates) == 1 else None
-        info.version, info.task, info.size = agreed("version"), agreed("task"), agreed("size")
+        info.variant = candidates[0].id if len(candidates) == 1 and official else None
+        info.version, info.task = agreed("version"), agreed("task")
+        info.size = agreed("size") if official else None
         info.moe = bool(agreed("moe"))
         info.requirements = {
             k: v for k, v in candidates[0].requires.items() if all(c.requires.get(k) == v for c in candidates)
@@ -221,25 +229,35 @@ class ArchitectureDetector:
             info.evidence.append(f"same weights as {' and '.join(v.name for v in candidates)}; the name does not say which")
 
     def _verdict_component(self, facts: Facts, info: ModelInfo) -> None:
-        result = registry.match(facts.kind, facts.values)
-        variant = result.unique
         if facts.kind == "vae":
             info.vae = {"z_dim": facts.values["z_dim"], "is_3d": facts.values["is_3d"]}
-        if variant is not None and facts.family is None:
-            info.family = variant.get("family", "wan")
-            info.variant = variant.id
-            info.candidates = [variant.id]
-            info.version = variant.get("version")
-            info.evidence += result.evidence
-            if facts.kind == "vae":
-                info.vae.update(version=variant["version"], spatial_compression=variant["spatial"], temporal_compression=variant["temporal"])
+        if facts.family is not None:  # recognisably another family (2D image VAE, T5...)
+            info.family = facts.family
+            info.add(problem("NOT_WAN", f"recognised as {facts.family}", severity="warning", family=facts.family))
             return
-        info.family = facts.family or "unknown"
-        what = {"vae": "Wan VAE", "text_encoder": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H/14"}[facts.kind]
-        detail = f"not a {what}"
-        if result.differences:
-            detail += f" ({'; '.join(result.differences)})"
-        info.add(problem("NOT_WAN", detail, severity="warning", family=info.family if info.family != "unknown" else f"an unrecognised {facts.kind.replace('_', ' ')}"))
+        result = registry.match(facts.kind, facts.values)
+        variant, official = result.unique, result.unique is not None
+        if variant is None:
+            layout = registry.match(facts.kind, facts.values, keys=registry.structure_keys(facts.kind)).candidates
+            variant = layout[0] if layout and len({v.get("version") for v in layout}) == 1 else None
+        if variant is None:
+            info.family = "unknown"
+            what = {"vae": "Wan VAE", "text_encoder": "UMT5-XXL text encoder", "clip_vision": "CLIP ViT-H/14"}[facts.kind]
+            info.add(problem("NOT_WAN", f"not a {what} ({'; '.join(result.differences)})", severity="warning",
+                             family=f"an unrecognised {facts.kind.replace('_', ' ')}"))
+            return
+        info.family = variant.get("family", "wan")
+        info.version = variant.get("version")
+        info.evidence += result.evidence
+        if facts.kind == "vae":
+            info.vae["version"] = variant["version"]
+        if official:
+            info.variant, info.candidates = variant.id, [variant.id]
+            if facts.kind == "vae":
+                info.vae.update(spatial_compression=variant["spatial"], temporal_compression=variant["temporal"])
+        else:
+            info.add(problem("UNOFFICIAL_COMPONENT", f"layout of the {variant.name}, sizes differ: {'; '.join(result.differences)}",
+                             name=variant.name, file=(variant.get("comfy_files") or [variant.id])[0]))
 
     def _cross_check_config(self, config_path: Path, info: ModelInfo) -> None:
         """A component folder: its config.json must describe the weights beside it."""

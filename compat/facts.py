@@ -117,6 +117,7 @@ def _transformer(shapes: Shapes) -> Facts | None:
         values["ffn_dim"] = shapes[ffn_key][0]
     image_key, _ = _role_key(shapes, "image_norm")
     values["image_dim"] = shapes[image_key][0] if image_key else None
+    values["has_image_embedder"] = image_key is not None
     if image_key:
         evidence.append(f"{image_key} present -> image embedder of width {values['image_dim']} (CLIP vision input)")
     flf_key, _ = _role_key(shapes, "flf_pos_embed")
@@ -188,6 +189,11 @@ def _clip_vision(shapes: Shapes) -> Facts | None:
     if "vision_model.embeddings.patch_embedding.weight" in shapes:
         patch = shapes["vision_model.embeddings.patch_embedding.weight"]
         layers = _count(_HF_VIT_LAYER, shapes)
+        naming = "hf"
+    elif "embeddings.patch_embedding.weight" in shapes and any(k.startswith("encoder.layers.") for k in shapes):
+        # transformers 5 saves CLIPVisionModel without the `vision_model.` prefix
+        patch = shapes["embeddings.patch_embedding.weight"]
+        layers = _count("encoder.layers.", shapes)
         naming = "hf"
     elif "visual.conv1.weight" in shapes:
         patch = shapes["visual.conv1.weight"]

@@ -26,6 +26,8 @@ FACT_LABELS = {
     "flf_pos_embed": "first/last-frame position embedding",
     "vace": "VACE blocks",
     "markers": "special modules",
+    "has_image_embedder": "image embedder",
+    "per_layer_relative_bias": "per-layer relative attention bias (UMT5)",
     "z_dim": "latent channels",
     "base_dim": "base width",
     "d_model": "width",
@@ -124,27 +126,37 @@ def _fact_equal(key: str, expected: Any, found: Any) -> bool:
     return expected == found
 
 
-def match(kind: str, facts: dict[str, Any]) -> Match:
-    """Every variant of `kind` whose signature agrees with `facts` on every signature field.
+def structure_keys(kind: str) -> list[str]:
+    """The signature keys that describe layout rather than size (see registry.json)."""
+    return list(_raw()["naming"]["structure_keys"][kind])
+
+
+def match(kind: str, facts: dict[str, Any], keys: list[str] | None = None) -> Match:
+    """Every variant of `kind` whose signature agrees with `facts` on every signature field
+    (or only on `keys`, e.g. the structure keys, when given).
 
     A signature without `markers` requires that no special module is present, so an Animate or S2V
-    model never passes for plain I2V. When nothing matches, the closest variant and the facts that
-    differ are returned, so a pruned or custom model is reported against its nearest relative.
+    model never passes for plain I2V. When nothing matches, the closest variant (with the same
+    special modules, then the fewest differing facts) and those differences are returned, so a
+    pruned or custom model is reported against its nearest relative.
     """
     candidates: list[Variant] = []
-    best: tuple[int, Variant | None, list[str]] = (10**6, None, [])
+    best: tuple[tuple[int, int], Variant | None, list[str]] = ((2, 10**6), None, [])
     for variant in variants(kind):
         signature = dict(variant.signature)
         signature.setdefault("markers", [])
+        if keys is not None:
+            signature = {k: v for k, v in signature.items() if k in keys}
         diffs = [
             f"{FACT_LABELS.get(key, key)}: expected {_fmt(expected)}, found {_fmt(facts.get(key))}"
             for key, expected in signature.items()
             if not _fact_equal(key, expected, facts.get(key))
         ]
+        rank = (0 if _fact_equal("markers", signature.get("markers"), facts.get("markers")) else 1, len(diffs))
         if not diffs:
             candidates.append(variant)
-        elif len(diffs) < best[0]:
-            best = (len(diffs), variant, diffs)
+        elif rank < best[0]:
+            best = (rank, variant, diffs)
     evidence = []
     if candidates:
         keys = [k for k in candidates[0].signature if k != "markers" or facts.get("markers")]

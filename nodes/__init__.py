@@ -10,6 +10,7 @@ import importlib
 _STAGE_MODULES = (
     "detect",
     "safe_load",
+    "diagnose",
 )
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}

@@ -33,13 +33,22 @@ DTYPES = {"bf16": "bf16", "fp16": "fp16", "fp8_e4m3fn": "fp8_e4m3fn", "fp8_scale
 PREFIXES = ["", "model.diffusion_model."]
 
 
+def _rename(naming: str):
+    from wan_compat.compat.fixtures.sparse import original_transformer_names
+
+    return original_transformer_names if naming == "original" else None
+
+
+@pytest.mark.parametrize("naming", ["diffusers", "original"])
 @pytest.mark.parametrize("prefix", PREFIXES)
 @pytest.mark.parametrize("dtype", list(DTYPES))
 @pytest.mark.parametrize("variant", list(TRANSFORMERS))
-def test_transformer_variants(sparse_file, variant: str, dtype: str, prefix: str) -> None:
-    info = DETECT.inspect(sparse_file(variant, dtype, prefix=prefix, name=f"model-{dtype}.safetensors"))
+def test_transformer_variants(sparse_file, variant: str, dtype: str, prefix: str, naming: str) -> None:
+    path = sparse_file(variant, dtype, prefix=prefix, name=f"model-{dtype}.safetensors", rename=_rename(naming), naming=naming)
+    info = DETECT.inspect(path)
     version, task, size, moe = TRANSFORMERS[variant]
     assert (info.kind, info.family, info.version, info.task, info.size, info.moe) == ("transformer", "wan", version, task, size, moe)
+    assert info.naming == naming
     assert info.variant == variant or (variant == "wan2.1-i2v-14b-480p" and info.variant is None)
     assert info.dtype == DTYPES[dtype]
     assert info.key_prefix == prefix
@@ -48,11 +57,12 @@ def test_transformer_variants(sparse_file, variant: str, dtype: str, prefix: str
     assert info.evidence and any("patch_embedding.weight" in e for e in info.evidence)
 
 
+@pytest.mark.parametrize("naming", ["diffusers", "original"])
 @pytest.mark.parametrize("dtype", ["bf16", "fp8_scaled"])
 @pytest.mark.parametrize("name", list(BY_NAME))
-def test_identical_weights_decided_by_official_name(sparse_file, name: str, dtype: str) -> None:
+def test_identical_weights_decided_by_official_name(sparse_file, name: str, dtype: str, naming: str) -> None:
     variant, version, size, moe, expert = BY_NAME[name]
-    info = DETECT.inspect(sparse_file(variant, dtype, name=name.format(dtype=dtype)))
+    info = DETECT.inspect(sparse_file(variant, dtype, name=name.format(dtype=dtype), rename=_rename(naming), naming=naming))
     assert (info.version, info.task, info.size, info.moe, info.variant, info.expert) == (version, "t2v", size, moe, variant, expert)
     assert "VERSION_FROM_HINT" in [p.code for p in info.problems]
     assert any("name hint" in e for e in info.evidence)
@@ -78,12 +88,15 @@ def test_480p_and_720p_share_weights(sparse_file) -> None:
     assert named.variant == "wan2.1-i2v-14b-720p" and named.requirements["resolution"] == [1280, 720]
 
 
+@pytest.mark.parametrize("naming", ["diffusers", "original"])
 @pytest.mark.parametrize(
     ("variant", "z_dim", "version"), [("wan2.1-vae", 16, "2.1"), ("wan2.2-vae", 48, "2.2")]
 )
-def test_vaes(sparse_file, variant: str, z_dim: int, version: str) -> None:
-    info = DETECT.inspect(sparse_file(variant))
-    assert (info.kind, info.family, info.version, info.variant) == ("vae", "wan", version, variant)
+def test_vaes(sparse_file, variant: str, z_dim: int, version: str, naming: str) -> None:
+    from wan_compat.compat.fixtures.sparse import original_names
+
+    info = DETECT.inspect(sparse_file(variant, rename=original_names(variant) if naming == "original" else None, naming=naming))
+    assert (info.kind, info.family, info.version, info.variant, info.naming) == ("vae", "wan", version, variant, naming)
     assert info.vae["z_dim"] == z_dim and info.vae["is_3d"] is True
 
 
@@ -182,9 +195,10 @@ def test_plain_pickle_checkpoint_is_reported_not_loaded(tmp_path: Path) -> None:
     ("wan2.1-i2v-14b-480p", "Q5_K", ("2.1", "i2v", "14B")),
 ])
 def test_gguf_quantizations_are_detected(tmp_path: Path, variant: str, quant: str, expected: tuple) -> None:
-    from wan_compat.compat.fixtures.sparse import write_sparse_gguf
+    from wan_compat.compat.fixtures.sparse import original_transformer_names, write_sparse_gguf
 
-    info = DETECT.inspect(write_sparse_gguf(tmp_path / f"model-{quant}.gguf", variant, quant))
+    # ComfyUI-GGUF files use the original naming
+    info = DETECT.inspect(write_sparse_gguf(tmp_path / f"model-{quant}.gguf", variant, quant, rename=original_transformer_names))
     assert (info.format, info.kind, info.quantization, info.dtype) == ("gguf", "transformer", "gguf", quant.lower())
     assert (info.version, info.task, info.size) == expected
     # orig_shape metadata restored the 5-D patch embedding that GGUF stores flattened
@@ -242,3 +256,21 @@ def test_truncated_real_size_download(sparse_file, tmp_path: Path) -> None:
     info = DETECT.inspect(copy)
     assert [p.code for p in info.problems] == ["SAFETENSORS_TRUNCATED"]
     assert "How to fix" not in info.problems[0].detail and "download" in info.problems[0].fix.lower()
+
+
+def test_clip_vision_saved_without_the_vision_model_prefix(sparse_file, tmp_path: Path) -> None:
+    from wan_compat.compat.fixtures import sparse
+
+    entries = {k.removeprefix("vision_model."): v for k, v in sparse.component_entries("clip-vit-h-14").items()
+               if k.startswith("vision_model.")}
+    info = DETECT.inspect(sparse.write_sparse(tmp_path / "clip_vision_model.safetensors", entries))
+    assert (info.kind, info.variant) == ("clip_vision", "clip-vit-h-14")
+
+
+def test_tiny_components_are_recognised_by_layout(tiny_pipelines) -> None:
+    vae = DETECT.inspect(tiny_pipelines["wan2.2-ti2v-5b"] / "vae")
+    assert (vae.kind, vae.family, vae.version, vae.variant) == ("vae", "wan", "2.2", None)
+    assert vae.vae["z_dim"] == 48
+    assert [p.code for p in vae.problems] == ["UNOFFICIAL_COMPONENT"] and "wan2.2_vae.safetensors" in vae.problems[0].fix
+    te = DETECT.inspect(tiny_pipelines["wan2.1-t2v"] / "text_encoder")
+    assert (te.kind, te.family, te.variant) == ("text_encoder", "umt5", None)

@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
     "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),
+    "doctor": ("doctor_cmd", "check the environment: versions, ffmpeg and encoders, GPU, memory, settings"),
+    "config": ("config_cmd", "show, set or validate the settings"),
+    "perf": ("perf_cmd", "recent runs' speed and memory, and regressions"),
+    "errors": ("errors_cmd", "the error catalogue: each code's summary, cause and fix"),
 }
 
 
