@@ -19,12 +19,8 @@ _PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_enco
 
 def _policy() -> Any:
     """The security section of the pack's settings (strict defaults when there is no settings file)."""
-    try:
-        from ..compat.settings import load_settings
-    except ImportError:  # settings stage not installed: the strict default policy
-        from ..compat.security.policy import SecurityPolicy
+    from ..compat.settings import load_settings
 
-        return SecurityPolicy()
     return load_settings(comfy_env.user_directory()).security
 
 

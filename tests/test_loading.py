@@ -171,3 +171,23 @@ def test_copy_of_a_folder_elsewhere_is_refused_outside_the_roots(tiny_pipelines,
     with pytest.raises(SecurityError) as err:
         WanSafeLoad().load(model_path=str(copy))
     assert err.value.code == "PATH_OUTSIDE_ROOTS"
+
+
+def test_node_follows_the_security_settings(tiny_pipelines, tmp_path: Path, monkeypatch) -> None:
+    """The node reads the policy from the settings file: an extra model root there admits a folder."""
+    import json
+
+    from wan_compat.compat.errors import SecurityError
+
+    elsewhere = tmp_path / "elsewhere"
+    folder = Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], elsewhere / "wan"))
+    monkeypatch.setenv("WAN_COMPAT_MODEL_ROOTS", str(tiny_pipelines["wan2.1-t2v"].parent))
+    with pytest.raises(SecurityError):
+        WanSafeLoad().load(model_path=str(folder))
+    settings = tmp_path / "settings"
+    settings.mkdir(exist_ok=True)
+    from wan_compat.compat.settings import CURRENT_VERSION
+
+    (settings / "settings.json").write_text(json.dumps({"version": CURRENT_VERSION, "security": {"extra_model_roots": [str(elsewhere)]}}))
+    loaded = WanSafeLoad().load(model_path=str(folder))["result"][0]
+    assert loaded.pipeline_class == "WanPipeline"
