@@ -191,3 +191,21 @@ def test_node_follows_the_security_settings(tiny_pipelines, tmp_path: Path, monk
     (settings / "settings.json").write_text(json.dumps({"version": CURRENT_VERSION, "security": {"extra_model_roots": [str(elsewhere)]}}))
     loaded = WanSafeLoad().load(model_path=str(folder))["result"][0]
     assert loaded.pipeline_class == "WanPipeline"
+
+
+def test_hashes_in_the_report_when_the_policy_asks(tiny_pipelines, exports) -> None:
+    import hashlib
+
+    from wan_compat.compat.security.policy import SecurityPolicy
+
+    folder = tiny_pipelines["wan2.1-t2v"]
+    plain = load_pipeline(folder)
+    assert all(f.sha256 is None for f in plain.report.files)
+    hashed = load_pipeline(folder, policy=SecurityPolicy(hash_safetensors=True))
+    files = hashed.report.files
+    assert {Path(f.path).parent.name for f in files} == {"transformer", "vae", "text_encoder"}
+    for record in files:
+        assert record.sha256 == hashlib.sha256(Path(record.path).read_bytes()).hexdigest()
+    single = load_pipeline(exports["wan2.1-t2v"]["vae"].parent / "wan2.1-t2v_transformer.safetensors", vae=exports["wan2.1-t2v"]["vae"],
+                           text_encoder=exports["wan2.1-t2v"]["text_encoder"], config_source=folder, policy=SecurityPolicy(hash_safetensors=True))
+    assert all(len(f.sha256 or "") == 64 for f in single.report.files)

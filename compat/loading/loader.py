@@ -145,6 +145,7 @@ class _FolderLoader:
             index, files, needs_code = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
             if needs_code:
                 return self._sandboxed(index)
+            before = snapshot(files)
             classes = require_shipped_classes(index)
             pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
             shapes = self._preflight_weights(index)
@@ -155,7 +156,6 @@ class _FolderLoader:
         for slot, cls in classes.items():
             components.expected_class(slot, cls.__name__, variant_class)
         report.pipeline_class = pipeline_cls.__name__
-        before = snapshot(files)
         built: dict[str, Any] = {}
         for slot, cls in classes.items():
             with report.timed(slot):
@@ -235,13 +235,14 @@ class _SingleFileLoader:
         report = self.report
         with report.timed("checks"):
             self._check_files()
+            tokenizer_folder = self._tokenizer_folder()
+            before = snapshot(self.files.values())
         with report.timed("detect"):
             info = self._detect()
         with report.timed("configs"):
             configs = self._configs(info)
         report.pipeline_class = configs.pipeline_class
         report.source["configs"] = configs.origin
-        before = snapshot(self.files.values())
         built: dict[str, Any] = {}
         te_state: dict[str, Any] | None = None
         for slot, path in self.files.items():
@@ -253,7 +254,7 @@ class _SingleFileLoader:
                 built[name] = self._component(name, tensors, configs)
                 del tensors
         with report.timed("tokenizer"):
-            tok, origin = tokenizers.find_tokenizer(folder=self._tokenizer_folder(), config_source=configs.folder, text_encoder_state=te_state)
+            tok, origin = tokenizers.find_tokenizer(folder=tokenizer_folder, config_source=configs.folder, text_encoder_state=te_state)
             built["tokenizer"] = tok
             report.allow("tokenizer", f"from {origin}")
         built["scheduler"] = self._scheduler(configs)
@@ -277,10 +278,10 @@ class _SingleFileLoader:
             with open(path, "rb") as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
             sources.check_format(path, fmt, self.report, slot)
-            if not fmt.is_pickle:
-                read_header(path)  # the precise error for a truncated or malformed file, before detection
             if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
                 self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
+            else:
+                read_header(path)  # the precise error for a truncated or malformed file, before detection
             self.files[slot] = path
 
     def _detect(self) -> ModelInfo:
@@ -367,13 +368,16 @@ class _SingleFileLoader:
             return None
         folder = paths.resolve_inside(folder, self.allowed, expect="folder")
         paths.check_tree(folder, self.allowed)
+        if decide_folder_code(folder, {}, self.policy).needs_code:
+            raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name}: a tokenizer folder must carry no code", path=str(folder))
         return folder
 
     def _scheduler(self, configs: component_configs.PipelineConfigs) -> Any:
         name = str(configs.scheduler.get("_class_name"))
+        components.expected_class("scheduler", name)
         cls = shipped_class("diffusers", name)
-        if cls is None or not name.endswith("Scheduler"):
-            raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"scheduler: {name}", component="scheduler", found=name, expected="a diffusers scheduler")
+        if cls is None:
+            raise SecurityError("UNKNOWN_COMPONENT_CLASS", f"scheduler: {name}", class_name=name, library="diffusers", version="installed")
         return cls.from_config(configs.scheduler)
 
 
