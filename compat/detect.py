@@ -424,7 +424,7 @@ class ArchitectureDetector:
                 continue
             facts = sub.components.get(slot, {})
             variant = registry.by_id(sub.variant) if sub.variant else None
-            parts[slot] = Part(slot, facts, variant, None if sub.family in ("wan", "umt5", "clip_vision") else sub.family, label=path.name)
+            parts[slot] = Part(slot, facts, variant, None if sub.family in ("wan", "umt5", "clip_vision", "unknown") else sub.family, label=path.name)
             if slot == "vae":
                 info.vae = sub.vae
         transformer = self._transformer_part(info)

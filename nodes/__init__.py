@@ -9,6 +9,7 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "safe_load",
     "frame_process",
     "encode_video",
     "diagnose",

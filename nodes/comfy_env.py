@@ -80,6 +80,26 @@ def resolve_choice(choice: str) -> Path | None:
     return Path(full) if full else None
 
 
+# Folder keys whose folders may hold models Wan Safe Load reads.
+MODEL_ROOT_KEYS = ("diffusers", "diffusion_models", "unet", "checkpoints", "vae", "text_encoders", "clip", "clip_vision")
+MODEL_ROOTS_ENV = "WAN_COMPAT_MODEL_ROOTS"
+
+
+def model_roots() -> list[str]:
+    """Folders models may be loaded from: ComfyUI's model folders, plus $WAN_COMPAT_MODEL_ROOTS
+    (os.pathsep-separated; the only roots outside ComfyUI)."""
+    roots: list[str] = []
+    fp = _folder_paths()
+    if fp is not None:
+        for key in MODEL_ROOT_KEYS:
+            try:
+                roots += list(fp.get_folder_paths(key))
+            except Exception:  # a folder key this ComfyUI does not know
+                continue
+    roots += [p for p in os.environ.get(MODEL_ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys(roots))
+
+
 def output_directory() -> Path:
     fp = _folder_paths()
     if fp is not None:

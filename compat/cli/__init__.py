@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
+    "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
     "encode": ("encode_cmd", "encode frames (.npy or a PNG folder) to MP4/WebM/...; never overwrites"),
     "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),
     "doctor": ("doctor_cmd", "check the environment: versions, ffmpeg and encoders, GPU, memory, settings"),

@@ -5,6 +5,7 @@ only through `torch.load(weights_only=True)`); no remote or custom code; no netw
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import Literal
 
@@ -51,6 +52,8 @@ class TrustedFolder(BaseModel):
 
 
 class SecurityPolicy(BaseModel):
+    """What may be loaded. Every field defaults to the strict choice; trust is data the user adds."""
+
     model_config = ConfigDict(extra="forbid")
 
     allowed_pickle_sha256: list[str] = Field(default_factory=list, description="sha256 of pickle files the user allowed")
@@ -61,6 +64,11 @@ class SecurityPolicy(BaseModel):
         default="refuse", description="'sandbox' runs trusted-but-unreviewed code in a bubblewrap subprocess"
     )
     extra_model_roots: list[str] = Field(default_factory=list, description="folders besides ComfyUI's models/ that may hold models")
+    hash_safetensors: bool = Field(
+        default=False,
+        description="record the sha256 of every safetensors file in the load report (reads each file once more; pickles are always hashed)",
+    )
+    sandbox_timeout_s: float = Field(default=600.0, gt=0, description="wall-clock limit of one sandboxed run")
 
     @field_validator("allowed_pickle_sha256")
     @classmethod
@@ -69,3 +77,14 @@ class SecurityPolicy(BaseModel):
         if bad:
             raise ValueError(f"not sha256 hex digests: {', '.join(bad)}")
         return [v.lower() for v in value]
+
+    def allows_pickle(self, sha256: str) -> bool:
+        return sha256.lower() in self.allowed_pickle_sha256
+
+    def trusted_repo(self, repo_id: str, revision: str) -> TrustedRepo | None:
+        return next((t for t in self.trusted_repos if t.repo_id == repo_id and t.revision == revision.lower()), None)
+
+    def trusted_folder(self, path: str | os.PathLike[str]) -> TrustedFolder | None:
+        """The trust entry for a folder, matched by real path (a link to the folder matches too)."""
+        real = os.path.realpath(path)
+        return next((t for t in self.trusted_folders if os.path.realpath(t.path) == real), None)

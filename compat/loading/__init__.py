@@ -1,0 +1,23 @@
+"""Safe loading of Wan pipelines (the Wan Safe Load node's backend). Import from here:
+`load_pipeline`, `LoadOptions`, `LoadedPipeline` (the WAN_PIPELINE type), `LoadReport`."""
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["load_pipeline", "LoadOptions", "LoadedPipeline", "LoadReport"]
+
+
+def __getattr__(name: str) -> Any:  # lazy: importing the package must not import torch or diffusers
+    if name in ("load_pipeline", "LoadOptions"):
+        from . import loader
+
+        return getattr(loader, name)
+    if name == "LoadedPipeline":
+        from .handle import LoadedPipeline
+
+        return LoadedPipeline
+    if name == "LoadReport":
+        from .report import LoadReport
+
+        return LoadReport
+    raise AttributeError(name)

@@ -1,0 +1,128 @@
+"""Loading one component, checked before and after: from a diffusers folder with the library's own
+`from_pretrained(use_safetensors=True, output_loading_info=True)`, or from a state dict (a single
+file, already in diffusers naming) strictly into a model built from its config on `meta`.
+
+Never `ignore_mismatched_sizes`, never `low_cpu_mem_usage=False`, never a lenient fallback: every
+failure is a LoadError naming the keys.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import LoadError, WanCompatError
+from . import checks, dtypes
+from .report import LoadReport
+
+# What each component slot may hold (model_index.json classes and the classes single files use).
+WAN_TRANSFORMERS = ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel")
+SLOT_CLASSES: dict[str, tuple[str, ...]] = {
+    "transformer": WAN_TRANSFORMERS,
+    "transformer_2": WAN_TRANSFORMERS,
+    "vae": ("AutoencoderKLWan",),
+    "text_encoder": ("UMT5EncoderModel",),
+    "image_encoder": ("CLIPVisionModel", "CLIPVisionModelWithProjection"),
+    "tokenizer": ("T5Tokenizer", "T5TokenizerFast", "AutoTokenizer"),
+    "image_processor": ("CLIPImageProcessor", "CLIPImageProcessorPil", "CLIPImageProcessorFast"),
+}
+WEIGHT_SLOTS = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
+# Tensors some real files carry that are not weights of the model: embedded tokenizer, markers,
+# and buffers transformers no longer saves.
+IGNORABLE = ("spiece_model", "scaled_fp8", "vision_model.embeddings.position_ids", "text_model.embeddings.position_ids")
+_SHAPE_ERROR = re.compile(r"(\S+) expected shape (torch\.Size\(\[[^\]]*\]\)), but got (torch\.Size\(\[[^\]]*\]\))")
+
+
+def is_diffusers_class(cls: type) -> bool:
+    return cls.__module__.startswith("diffusers.")
+
+
+def meta_model(cls: type, config: Mapping[str, Any]) -> Any:
+    """The model a config describes, parameters on the meta device (no memory, no random init);
+    buffers are built for real, since non-persistent ones (rotary tables) are never in a file."""
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False):
+        if is_diffusers_class(cls):
+            return cls.from_config(dict(config))
+        return cls(cls.config_class(**{k: v for k, v in config.items() if not k.startswith("_")}))
+
+
+def _translate(exc: Exception, component: str) -> WanCompatError:
+    """diffusers' raw loading errors, in the pack's terms."""
+    text = str(exc)
+    found = _SHAPE_ERROR.search(text)
+    if found:
+        return LoadError("LOAD_MISMATCHED_SHAPES", f"{found.group(1)} expects {found.group(2)}, the file has {found.group(3)}", component=component)
+    return LoadError("LOAD_FAILED", f"{type(exc).__name__}: {text[:1500]}", component=component)
+
+
+def _finish(model: Any, name: str, cls: type, dtype: Any, report: LoadReport, started: float,
+            source: Mapping[str, Any] | None = None, storage: Any = None) -> Any:
+    model.eval()
+    fp32 = dtypes.cast(model, dtype, source)
+    stored = dtypes.apply_fp8_storage(model, storage, dtype) if name.startswith("transformer") else False
+    report.components[name] = {
+        "class": cls.__name__,
+        **dtypes.describe(model),
+        "fp32_modules": list(dtypes.fp32_patterns(model, dtype)),
+        "fp32_tensors": len(fp32),
+        "storage_dtype": str(storage).replace("torch.", "") if stored else None,
+        "load_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    return model
+
+
+def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tuple[int, ...]], *,
+                     dtype: Any, report: LoadReport, storage: Any = None) -> Any:
+    """A component of a diffusers folder; `found` holds the names and shapes its file headers list."""
+    started = time.perf_counter()
+    config = cls.load_config(folder / name) if is_diffusers_class(cls) else cls.config_class.from_pretrained(folder / name).to_dict()
+    expected = meta_model(cls, config)
+    checks.compare_keys(checks.expected_shapes(expected), found, tied=checks.tied_keys(expected), ignorable=IGNORABLE).raise_if_any(name, f"{name}/")
+    del expected
+    kwargs: dict[str, Any] = {"use_safetensors": True, "output_loading_info": True, "dtype": dtype, "local_files_only": True}
+    try:
+        if is_diffusers_class(cls):
+            model, info = cls.from_pretrained(folder, subfolder=name, low_cpu_mem_usage=True, **kwargs)
+        else:
+            model, info = cls.from_pretrained(folder / name, trust_remote_code=False, **kwargs)
+    except WanCompatError:
+        raise
+    except Exception as exc:  # the libraries raise ValueError/OSError/RuntimeError with prose
+        raise _translate(exc, name) from None
+    checks.verify_loaded(model, name, found, info)
+    return _finish(model, name, cls, dtype, report, started, storage=storage)
+
+
+def load_from_state_dict(cls: type, config: Mapping[str, Any], tensors: dict[str, Any], name: str, *,
+                         dtype: Any, report: LoadReport, storage: Any = None) -> Any:
+    """A component from tensors already in the model's naming, strictly, into a meta-built model."""
+    started = time.perf_counter()
+    model = meta_model(cls, config)
+    tensors = {k: v for k, v in tensors.items() if k not in IGNORABLE}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    checks.compare_keys(checks.expected_shapes(model), found, tied=checks.tied_keys(model)).raise_if_any(name)
+    try:
+        model.load_state_dict(tensors, strict=False, assign=True)
+        if hasattr(model, "tie_weights"):
+            model.tie_weights()
+    except Exception as exc:
+        raise _translate(exc, name) from None
+    checks.verify_loaded(model, name, found)
+    return _finish(model, name, cls, dtype, report, started, source=tensors, storage=storage)
+
+
+def expected_class(slot: str, class_name: str, variant_class: str | None = None) -> None:
+    """COMPONENT_CLASS_UNEXPECTED unless `class_name` is what this slot of a Wan pipeline holds."""
+    if slot == "scheduler":
+        if not class_name.endswith("Scheduler"):
+            raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}; this model needs a diffusers scheduler", component=slot,
+                            found=class_name, expected="a diffusers scheduler")
+        return
+    allowed = (variant_class,) if variant_class and slot.startswith("transformer") else SLOT_CLASSES.get(slot)
+    if allowed is not None and class_name not in allowed:
+        expected = " or ".join(allowed)
+        raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"{slot}: {class_name}; this model needs {expected}", component=slot,
+                        found=class_name, expected=expected)

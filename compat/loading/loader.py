@@ -1,0 +1,388 @@
+"""Safe loading of Wan pipelines: a diffusers folder, or single files (ComfyUI's layout).
+
+`load_pipeline(model, ...)` decides by what `model` is:
+- a folder with `model_index.json`: every file path-checked, code refused or trusted, classes
+  checked against the detector's verdict, each component loaded with its own class, then the
+  pipeline assembled;
+- a single file (the diffusion model) plus `vae`, `text_encoder`, `clip_vision` (Wan 2.1
+  I2V/FLF2V), `transformer_2` (Wan 2.2 A14B low-noise expert) and a tokenizer source: each file
+  format-checked and loaded under the policy, keys converted from the original naming
+  (`key_naming`), loaded strictly into models built from the registry's configs (or those of a
+  `config_source` folder), then assembled.
+
+The result is a `LoadedPipeline` (the `WAN_PIPELINE` type): pipeline, verdict and load report.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import key_naming
+from ..detect import ArchitectureDetector
+from ..errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
+from ..facts import classify
+from ..model_info import ModelInfo
+from ..security import paths
+from ..safetensors_header import read_header
+from ..security.pinned import snapshot, verify_snapshot
+from ..security.policy import SecurityPolicy
+from ..security.trust import decide_folder_code, require_shipped_classes, shipped_class
+from ..sniff import sniff_bytes
+from ..validate import check_experts, Part
+from . import assemble, components, component_configs, dtypes, sources, tokenizer as tokenizers
+from .detect_tensors import TensorAwareDetector
+from .handle import LoadedPipeline
+from .report import FileRecord, LoadReport
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Precision: `dtype` for the transformer(s) and text encoder; `vae_dtype` for the VAE and CLIP
+    vision (fp32 as in the official Wan examples); fp8 `weight_storage` for the transformer(s)."""
+
+    dtype: str = "bf16"
+    vae_dtype: str = "fp32"
+    weight_storage: str = "default"
+
+    def check(self) -> None:
+        """DTYPE_UNSUPPORTED before anything is read."""
+        dtypes.torch_dtype(self.dtype)
+        dtypes.torch_dtype(self.vae_dtype)
+        dtypes.storage_dtype(self.weight_storage)
+
+
+def load_pipeline(
+    model: str | Path,
+    *,
+    transformer_2: str | Path | None = None,
+    vae: str | Path | None = None,
+    text_encoder: str | Path | None = None,
+    clip_vision: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+    config_source: str | Path | None = None,
+    policy: SecurityPolicy | None = None,
+    roots: list[str] | None = None,
+    options: LoadOptions | None = None,
+) -> LoadedPipeline:
+    """Load a Wan pipeline safely; raises a WanCompatError subclass for anything refused.
+
+    `roots`: the folders models may come from (ComfyUI's model folders). None means the paths given
+    here are explicit (the command line), so they are allowed themselves. `security.extra_model_roots`
+    always adds to the roots.
+    """
+    policy = policy or SecurityPolicy()
+    options = options or LoadOptions()
+    given = {"model": model, "transformer_2": transformer_2, "vae": vae, "text_encoder": text_encoder,
+             "clip_vision": clip_vision, "tokenizer": tokenizer, "config_source": config_source}
+    given = {k: Path(str(v)).expanduser() for k, v in given.items() if v not in (None, "")}
+    allowed = paths.roots_from(list(roots if roots is not None else given.values()) + list(policy.extra_model_roots))
+    report = LoadReport(source={"model": str(given["model"]), **{k: str(v) for k, v in given.items() if k != "model"}})
+    options.check()
+    target = paths.resolve_inside(given["model"], allowed, expect="any")
+    if target.is_dir():
+        extras = sorted(k for k in given if k not in ("model",))
+        if extras:
+            raise UsageError("USAGE", f"{', '.join(extras)} cannot be combined with a diffusers folder: give the parts either as a folder or as single files")
+        report.source["format"] = "diffusers"
+        loaded = _FolderLoader(given["model"], allowed, policy, options, report).load()
+    else:
+        report.source["format"] = "single_files"
+        loaded = _SingleFileLoader(given, allowed, policy, options, report).load()
+    report.finish()
+    return loaded
+
+
+def _refuse_on_errors(info: ModelInfo, report: LoadReport) -> None:
+    for item in info.problems:
+        report.add_problem(item)
+    errors = [p for p in info.problems if p.severity == "error"]
+    if errors:
+        detail = "; ".join(f"[{p.code}] {p.summary}" + (f" ({p.detail})" if p.detail else "") for p in errors)
+        raise LoadError("MODEL_NOT_LOADABLE", detail)
+
+
+def _read_index(folder: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError("MODEL_INDEX_INVALID", f"{folder.name}/model_index.json: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("_class_name"), (str, list)):
+        raise ModelFileError("MODEL_INDEX_INVALID", f"{folder.name}/model_index.json: no _class_name")
+    return doc
+
+
+def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path], bool]:
+    """Path checks of every file, then code checks of model_index.json and the folder, in that order:
+    nothing of the folder is interpreted before its files are known to be where they claim.
+    Returns (model_index, files, needs_code); needs_code only for trusted code the policy lets the
+    sandbox run."""
+    files = paths.check_model_folder(folder, allowed, expected_files=["model_index.json"])
+    report.allow(str(folder), f"{role}: {len(files)} files, all inside the allowed roots")
+    index = _read_index(folder)
+    try:
+        decision = decide_folder_code(folder, index, policy)
+    except WanCompatError as err:
+        report.refuse(str(folder), err.summary, err.code)
+        raise
+    if decision.needs_code:
+        for item in decision.review.files:
+            report.files.append(FileRecord("code", str(folder / item.path), "python", item.size, item.sha256))
+        report.allow(str(folder), "custom code trusted in the settings (sha256 of every code file matches); it runs only in the sandbox")
+    else:
+        report.allow(str(folder), "no custom code")
+    return index, files, decision.needs_code
+
+
+class _FolderLoader:
+    def __init__(self, folder: Path, allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport) -> None:
+        self.folder, self.allowed, self.policy, self.options, self.report = folder, allowed, policy, options, report
+
+    def load(self) -> LoadedPipeline:
+        report, folder = self.report, self.folder
+        with report.timed("checks"):
+            index, files, needs_code = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
+            if needs_code:
+                return self._sandboxed(index)
+            before = snapshot(files)
+            classes = require_shipped_classes(index)
+            pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
+            shapes = self._preflight_weights(index)
+        with report.timed("detect"):
+            info = ArchitectureDetector().inspect(folder)
+            _refuse_on_errors(info, report)
+        variant_class = _variant_transformer_class(info)
+        for slot, cls in classes.items():
+            components.expected_class(slot, cls.__name__, variant_class)
+        report.pipeline_class = pipeline_cls.__name__
+        built: dict[str, Any] = {}
+        for slot, cls in classes.items():
+            with report.timed(slot):
+                if slot in components.WEIGHT_SLOTS:
+                    built[slot] = components.load_from_folder(
+                        cls, folder, slot, shapes[slot], dtype=self._dtype(slot), report=report,
+                        storage=dtypes.storage_dtype(self.options.weight_storage) if slot.startswith("transformer") else None,
+                    )
+                elif slot == "scheduler":
+                    built[slot] = cls.from_pretrained(folder, subfolder=slot, local_files_only=True)
+                else:  # tokenizer, image_processor
+                    built[slot] = cls.from_pretrained(folder / slot, local_files_only=True)
+        with report.timed("assemble"):
+            needed = assemble.needed_components(info.requirements, info.moe, classes)
+            pipeline = assemble.assemble(pipeline_cls.__name__, built, {k: index.get(k) for k in ("boundary_ratio", "expand_timesteps")}, needed)
+        verify_snapshot(before)
+        report.allow(str(folder), "every file unchanged from check to load")
+        return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+
+    def _sandboxed(self, index: dict[str, Any]) -> LoadedPipeline:
+        """Trusted custom code: nothing of it is imported here; each call runs in the sandbox."""
+        from ..security.sandbox_pipeline import SandboxedPipeline
+
+        info = ArchitectureDetector().inspect(self.folder)
+        for item in info.problems:  # custom pipelines are not what the detector knows: reported, not refused
+            self.report.add_problem(item)
+        self.report.pipeline_class = str(index.get("_class_name"))
+        pipeline = SandboxedPipeline(self.folder, timeout_s=self.policy.sandbox_timeout_s)
+        self.report.allow(str(self.folder), "loaded as a sandboxed pipeline: every call runs in bubblewrap")
+        return LoadedPipeline(pipeline, info, self.report, dtype=self.options.dtype, sandboxed=True)
+
+    def _dtype(self, slot: str) -> Any:
+        return dtypes.torch_dtype(self.options.vae_dtype if slot in ("vae", "image_encoder") else self.options.dtype)
+
+    def _preflight_weights(self, index: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]]]:
+        """Sniff every weight file and validate every safetensors header; names and shapes per slot."""
+        from ..weights import read_folder
+
+        shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+        for slot in components.WEIGHT_SLOTS:
+            spec = index.get(slot)
+            if not (isinstance(spec, list) and spec and spec[0]):
+                continue
+            sub = self.folder / slot
+            if not sub.is_dir():
+                raise ModelFileError("COMPONENT_MISSING", f"'{slot}/' is not in {self.folder.name}", component=slot)
+            for path in sorted(p for p in sub.iterdir() if p.suffix.lower() in sources.WEIGHT_SUFFIXES):
+                with open(path, "rb") as fh:
+                    fmt = sniff_bytes(fh.read(16), path.stat().st_size)
+                if fmt.is_pickle and path.suffix.lower() != ".safetensors":
+                    self.report.files.append(FileRecord(slot, str(path), fmt.value, path.stat().st_size))
+                    self.report.allow(str(path), "present but never read: only .safetensors weights are loaded")
+                    continue
+                sources.preflight_safetensors(path, self.report, slot, self.policy)
+            weights = read_folder(sub)
+            if weights is None:
+                raise ModelFileError("COMPONENT_MISSING", f"'{slot}/' holds no .safetensors weights", component=slot)
+            shapes[slot] = weights.shapes
+        return shapes
+
+
+def _variant_transformer_class(info: ModelInfo) -> str | None:
+    from .. import registry
+
+    return registry.by_id(info.variant).get("transformer_class") if info.variant else None
+
+
+class _SingleFileLoader:
+    SLOTS = ("model", "transformer_2", "vae", "text_encoder", "clip_vision")
+
+    def __init__(self, given: dict[str, Path], allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport) -> None:
+        self.given, self.allowed, self.policy, self.options, self.report = given, allowed, policy, options, report
+        self.files: dict[str, Path] = {}
+        self.pickled: dict[Path, dict[str, Any]] = {}
+
+    def load(self) -> LoadedPipeline:
+        report = self.report
+        with report.timed("checks"):
+            self._check_files()
+            tokenizer_folder = self._tokenizer_folder()
+            before = snapshot(self.files.values())
+        with report.timed("detect"):
+            info = self._detect()
+        with report.timed("configs"):
+            configs = self._configs(info)
+        report.pipeline_class = configs.pipeline_class
+        report.source["configs"] = configs.origin
+        built: dict[str, Any] = {}
+        te_state: dict[str, Any] | None = None
+        for slot, path in self.files.items():
+            name = {"model": "transformer", "clip_vision": "image_encoder"}.get(slot, slot)
+            with report.timed(name):
+                tensors = self._tensors(slot, path)
+                if slot == "text_encoder":
+                    te_state = {tokenizers.SPIECE_KEY: tensors[tokenizers.SPIECE_KEY]} if tokenizers.SPIECE_KEY in tensors else {}
+                built[name] = self._component(name, tensors, configs)
+                del tensors
+        with report.timed("tokenizer"):
+            tok, origin = tokenizers.find_tokenizer(folder=tokenizer_folder, config_source=configs.folder, text_encoder_state=te_state)
+            built["tokenizer"] = tok
+            report.allow("tokenizer", f"from {origin}")
+        built["scheduler"] = self._scheduler(configs)
+        if "image_encoder" in built:
+            built["image_processor"] = _image_processor(configs.image_processor or component_configs.CLIP_PROCESSOR)
+        with report.timed("assemble"):
+            needs_clip = bool((info.components.get("transformer") or {}).get("image_dim"))
+            needed = assemble.needed_components({"clip_vision": needs_clip}, "transformer_2" in self.files)
+            pipeline = assemble.assemble(configs.pipeline_class, built, configs.scalars, needed)
+        verify_snapshot(before)
+        report.allow("single files", "every file unchanged from check to load")
+        return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+
+    # ------------------------------------------------------------------ checks and detection
+    def _check_files(self) -> None:
+        for slot in self.SLOTS:
+            if slot not in self.given:
+                continue
+            path = paths.resolve_inside(self.given[slot], self.allowed, expect="file")
+            self.report.allow(str(path), f"{slot}: inside the allowed roots")
+            with open(path, "rb") as fh:
+                fmt = sniff_bytes(fh.read(16), path.stat().st_size)
+            sources.check_format(path, fmt, self.report, slot)
+            if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
+                self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
+            else:
+                read_header(path)  # the precise error for a truncated or malformed file, before detection
+            self.files[slot] = path
+
+    def _detect(self) -> ModelInfo:
+        files = self.files
+        detector = TensorAwareDetector(self.pickled)
+        info = detector.inspect(files["model"], vae=files.get("vae"), text_encoder=files.get("text_encoder"), clip_vision=files.get("clip_vision"))
+        _refuse_on_errors(info, self.report)
+        if info.kind != "transformer":
+            raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {files['model'].name} is a {info.kind}, not a diffusion model (transformer)")
+        for slot in ("vae", "text_encoder"):
+            if slot not in files:
+                raise LoadError("PIPELINE_ARGUMENT_MISSING", f"no {slot} file was given", pipeline_class=info.pipeline_class or "the Wan pipeline", argument=slot)
+        if "transformer_2" in files:
+            second = detector.inspect(files["transformer_2"])
+            _refuse_on_errors(second, self.report)
+            pair = check_experts(Part("transformer", info.components.get("transformer", {})), Part("transformer", second.components.get("transformer", {})))
+            second.problems += pair
+            _refuse_on_errors(second, self.report)
+            info.moe = True
+            info.evidence.append(f"transformer_2 given ({files['transformer_2'].name}) -> Wan 2.2 MoE (high-noise + low-noise expert)")
+        return info
+
+    def _configs(self, info: ModelInfo) -> component_configs.PipelineConfigs:
+        source = self.given.get("config_source")
+        if source is None:
+            configs = component_configs.from_registry(info, "transformer_2" in self.files)
+        else:
+            folder = paths.resolve_inside(source, self.allowed, expect="folder")
+            index, _, needs_code = _checked_folder(Path(source), self.allowed, self.policy, self.report, "config source")
+            if needs_code:
+                raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name} is used only for its configs; a config source must carry no code", path=str(folder))
+            require_shipped_classes(index)
+            configs = component_configs.from_folder(folder, index)
+        assemble.pipeline_class(configs.pipeline_class)
+        components.expected_class("transformer", configs.transformer_class, _variant_transformer_class(info))
+        self.report.allow("configs", configs.origin)
+        return configs
+
+    # ------------------------------------------------------------------ components
+    def _tensors(self, slot: str, path: Path) -> dict[str, Any]:
+        if path in self.pickled:
+            return self.pickled.pop(path)
+        tensors, _ = sources.read_state_dict(path, slot, self.policy, self.report)
+        return tensors
+
+    def _component(self, name: str, tensors: dict[str, Any], configs: component_configs.PipelineConfigs) -> Any:
+        import diffusers
+        import transformers
+
+        tensors, dequantized = sources.dequantize_scaled_fp8(tensors)
+        if dequantized:
+            self.report.allow(name, "ComfyUI scaled-fp8 weights multiplied by their scale_weight")
+        facts = classify({k: tuple(v.shape) for k, v in tensors.items()})
+        if name.startswith("transformer"):
+            config = configs.transformer_2 if name == "transformer_2" and configs.transformer_2 else configs.transformer
+            cls = getattr(diffusers, configs.transformer_class)
+            if facts.naming == "original":
+                tensors = key_naming.transformer_to_diffusers(tensors, facts.prefix or None, strict=False)
+            elif facts.prefix:
+                tensors = {k[len(facts.prefix):] if k.startswith(facts.prefix) else k: v for k, v in tensors.items()}
+            storage = dtypes.storage_dtype(self.options.weight_storage)
+            return components.load_from_state_dict(cls, config, tensors, name, dtype=dtypes.torch_dtype(self.options.dtype), report=self.report, storage=storage)
+        if name == "vae":
+            if facts.naming == "original":
+                version = "2.2" if configs.vae.get("is_residual") else "2.1"
+                tensors = key_naming.vae_to_diffusers(tensors, version, strict=False)
+            return components.load_from_state_dict(diffusers.AutoencoderKLWan, configs.vae, tensors, name, dtype=dtypes.torch_dtype(self.options.vae_dtype), report=self.report)
+        if name == "text_encoder":
+            return components.load_from_state_dict(transformers.UMT5EncoderModel, configs.text_encoder, tensors, name, dtype=dtypes.torch_dtype(self.options.dtype), report=self.report)
+        if configs.image_encoder is None:
+            raise LoadError("SINGLE_FILE_CONFIG_UNKNOWN", "CLIP vision was given but the config source has no image_encoder", matched=configs.origin)
+        # ComfyUI's clip_vision_h keeps the projection head (`vision_model.*` + `visual_projection`);
+        # transformers 5's CLIPVisionModel has no `vision_model.` level, so bare files drop the prefix.
+        if "visual_projection.weight" in tensors:
+            cls = transformers.CLIPVisionModelWithProjection
+        else:
+            cls = transformers.CLIPVisionModel
+            tensors = {k.removeprefix("vision_model."): v for k, v in tensors.items()}
+        return components.load_from_state_dict(cls, configs.image_encoder, tensors, name, dtype=dtypes.torch_dtype(self.options.vae_dtype), report=self.report)
+
+    def _tokenizer_folder(self) -> Path | None:
+        folder = self.given.get("tokenizer")
+        if folder is None:
+            return None
+        folder = paths.resolve_inside(folder, self.allowed, expect="folder")
+        paths.check_tree(folder, self.allowed)
+        if decide_folder_code(folder, {}, self.policy).needs_code:
+            raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name}: a tokenizer folder must carry no code", path=str(folder))
+        return folder
+
+    def _scheduler(self, configs: component_configs.PipelineConfigs) -> Any:
+        name = str(configs.scheduler.get("_class_name"))
+        components.expected_class("scheduler", name)
+        cls = shipped_class("diffusers", name)
+        if cls is None:
+            raise SecurityError("UNKNOWN_COMPONENT_CLASS", f"scheduler: {name}", class_name=name, library="diffusers", version="installed")
+        return cls.from_config(configs.scheduler)
+
+
+def _image_processor(config: dict[str, Any]) -> Any:
+    import transformers
+
+    cls = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+    return cls(**{k: v for k, v in config.items() if k != "image_processor_type"})

@@ -1,0 +1,90 @@
+"""Reading weight files under the security policy, each format decided by its magic bytes.
+
+safetensors: the header is validated by our own reader first, then the tensors are read from the
+very file that was checked (see `security/pinned.py`). Pickles: only through
+`security.pickle_load` (scan, sha256 allowlist, torch >= 2.6, `weights_only=True`). GGUF and
+unknown formats are refused. A pickle named `.safetensors` is refused before anything reads it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelFileError, SecurityError
+from ..safetensors_header import SafetensorsHeader, read_header
+from ..security.pickle_load import load_pickle_state_dict
+from ..security.pickle_scan import scan_file
+from ..security.pinned import PinnedFile, sha256_of
+from ..security.policy import SecurityPolicy
+from ..sniff import FileFormat, sniff_bytes
+from .report import FileRecord, LoadReport
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+
+
+def check_format(path: Path, fmt: FileFormat, report: LoadReport, role: str) -> None:
+    """Refuse what can never load: pickles in disguise, GGUF, empty or unknown files."""
+    if fmt.is_pickle and path.suffix.lower() == ".safetensors":
+        scan = scan_file(path)
+        report.files.append(FileRecord(role, str(path), fmt.value, path.stat().st_size, scan=scan.to_dict()))
+        report.refuse(str(path), f"named .safetensors but holds a {fmt.value}", "DISGUISED_PICKLE")
+        raise SecurityError("DISGUISED_PICKLE", f"{path.name} holds a {fmt.value}; it would import {', '.join(scan.imports()) or 'nothing'}",
+                            path=str(path))
+    if fmt is FileFormat.GGUF:
+        raise ModelFileError("GGUF_LOAD_ELSEWHERE", path.name, path=str(path))
+    if fmt is FileFormat.EMPTY:
+        raise ModelFileError("FILE_EMPTY", path.name, path=str(path))
+    if fmt is FileFormat.UNKNOWN and path.suffix.lower() != ".safetensors":
+        raise ModelFileError("UNKNOWN_FORMAT", f"{path.name}: first bytes {path.open('rb').read(8)!r}", path=str(path))
+
+
+def preflight_safetensors(path: Path, report: LoadReport, role: str, policy: SecurityPolicy) -> SafetensorsHeader:
+    """Sniff and validate one safetensors file of a folder that diffusers will open by name."""
+    with open(path, "rb") as fh:
+        fmt = sniff_bytes(fh.read(16), os.fstat(fh.fileno()).st_size)
+        check_format(path, fmt, report, role)
+        header = read_header(path)
+        digest = sha256_of(fh) if policy.hash_safetensors else None
+    report.files.append(FileRecord(role, str(path), "safetensors", header.file_size, digest))
+    return header
+
+
+def read_state_dict(path: Path, role: str, policy: SecurityPolicy, report: LoadReport) -> tuple[dict[str, Any], dict[str, str]]:
+    """(tensors, safetensors metadata) of a single file, read from the bytes that were checked."""
+    with open(path, "rb") as fh:
+        fmt = sniff_bytes(fh.read(16), os.fstat(fh.fileno()).st_size)
+    check_format(path, fmt, report, role)
+    if fmt.is_pickle:
+        try:
+            tensors, evidence = load_pickle_state_dict(path, policy)
+        except SecurityError as err:
+            report.refuse(str(path), err.summary, err.code)
+            raise
+        report.files.append(FileRecord(role, str(path), fmt.value, evidence.size, evidence.sha256, scan=evidence.scan.to_dict()))
+        report.allow(str(path), f"pickle with allowlisted sha256 {evidence.sha256}, loaded with torch.load(weights_only=True, mmap=True)")
+        return tensors, {}
+    with PinnedFile(path) as pinned:
+        header = read_header(path)
+        from safetensors.torch import load_file
+
+        tensors = load_file(pinned.load_path)
+        digest = pinned.sha256() if policy.hash_safetensors else None
+        pinned.verify_unchanged()
+    report.files.append(FileRecord(role, str(path), "safetensors", header.file_size, digest))
+    return tensors, header.metadata
+
+
+def dequantize_scaled_fp8(tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """ComfyUI's scaled-fp8 files: weight = fp8 weight * its `.scale_weight`. Returns (tensors, changed)."""
+    import torch
+
+    scales = [k for k in tensors if k.endswith(".scale_weight")]
+    if not scales and "scaled_fp8" not in tensors:
+        return tensors, False
+    out = {k: v for k, v in tensors.items() if k != "scaled_fp8" and not k.endswith((".scale_weight", ".scale_input"))}
+    for key in scales:
+        weight = key[: -len("scale_weight")] + "weight"
+        if weight in out:
+            out[weight] = out[weight].to(torch.float32) * tensors[key].to(torch.float32)
+    return out, True

@@ -1,0 +1,126 @@
+"""Wan Safe Load: a Wan pipeline from a diffusers folder or from ComfyUI single files, under the
+security policy, with every weight checked (the backend is `compat/loading`)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import comfy_env
+from .comfy_env import NONE
+from .detect import _choices, _file_fingerprint, _resolve
+
+CATEGORY = "Wan Compat/2 load"
+DTYPES = ["bf16", "fp16", "fp32"]
+STORAGE = ["default", "fp8_e4m3fn", "fp8_e5m2"]
+PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")
+_PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_encoder", "clip_vision": "clip_vision"}
+
+
+def _policy() -> Any:
+    """The security section of the pack's settings (strict defaults when there is no settings file)."""
+    from ..compat.settings import load_settings
+
+    return load_settings(comfy_env.user_directory()).security
+
+
+def _path(text: str) -> Path | None:
+    return Path(os.path.expanduser(text.strip())) if text and text.strip() else None
+
+
+def _parts(kwargs: dict[str, Any]) -> dict[str, Path | None]:
+    return {part: _resolve(kwargs.get(part, NONE), kwargs.get(f"{part}_path", "")) for part in PARTS}
+
+
+class WanSafeLoad:
+    DESCRIPTION = (
+        "Loads a Wan 2.1 / 2.2 pipeline safely: safetensors only unless a pickle's sha256 is allowlisted, no custom "
+        "code, every path inside the model folders, and every weight checked (no missing, unexpected or mismatched "
+        "key, nothing left uninitialised). Takes a diffusers folder, or ComfyUI single files (diffusion model, VAE, "
+        "text encoder, CLIP vision for Wan 2.1 I2V/FLF2V, the low-noise expert for Wan 2.2 A14B)."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("WAN_PIPELINE", "STRING")
+    RETURN_NAMES = ("pipeline", "report")
+    OUTPUT_TOOLTIPS = (
+        "The loaded pipeline with the detector's verdict and the load report, for the sampling and diagnose nodes.",
+        "The load report as readable text: files, policy decisions, dtypes, timings and memory.",
+    )
+    FUNCTION = "load"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model": (_choices("model", optional=True), {"tooltip": "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert."}),
+                "dtype": (DTYPES, {"default": "bf16", "tooltip": "Compute precision of the transformer(s) and the text encoder; the modules Wan needs in fp32 stay fp32."}),
+            },
+            "optional": {
+                "model_path": ("STRING", {"default": "", "tooltip": "Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."}),
+                "transformer_2": (_choices("model", optional=True), {"tooltip": "Wan 2.2 A14B single files only: the low-noise expert."}),
+                "transformer_2_path": ("STRING", {"default": "", "tooltip": "Absolute path of the low-noise expert; wins over the list."}),
+                "vae": (_choices("vae", optional=True), {"tooltip": "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."}),
+                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of the VAE file; wins over the list."}),
+                "text_encoder": (_choices("text_encoder", optional=True), {"tooltip": "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."}),
+                "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of the text-encoder file; wins over the list."}),
+                "clip_vision": (_choices("clip_vision", optional=True), {"tooltip": "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."}),
+                "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of the CLIP vision file; wins over the list."}),
+                "config_path": ("STRING", {"default": "", "tooltip": "Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."}),
+                "tokenizer_path": ("STRING", {"default": "", "tooltip": "Single files: a tokenizer folder to use instead of the one embedded in the text encoder."}),
+                "vae_dtype": (DTYPES, {"default": "fp32", "tooltip": "Precision of the VAE and CLIP vision (fp32 as in the official Wan examples)."}),
+                "weight_storage": (STORAGE, {"default": "default", "tooltip": "Store the transformer's large matrices in fp8 and compute in dtype (halves their memory; needs torch with fp8)."}),
+            },
+        }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2_path: str = "", vae_path: str = "",
+                        text_encoder_path: str = "", clip_vision_path: str = "", config_path: str = "",
+                        tokenizer_path: str = "") -> bool | str:
+        # Named arguments only (no **kwargs): ComfyUI skips its own checks for the inputs named
+        # here, and for every input when **kwargs is present; the other combos stay checked.
+        path = _resolve(model, model_path)
+        if path is None:
+            return "Choose a model from the list or enter a model_path."
+        if not path.exists():
+            return f"The model path does not exist: {path}"
+        given = {"transformer_2": transformer_2_path, "vae": vae_path, "text_encoder": text_encoder_path, "clip_vision": clip_vision_path}
+        for part, text in given.items():
+            part_path = _path(text)
+            if part_path is not None and not part_path.exists():
+                return f"The {part.replace('_', ' ')} path does not exist: {part_path}"
+        for name, text in (("config_path", config_path), ("tokenizer_path", tokenizer_path)):
+            extra = _path(text)
+            if extra is not None and not extra.is_dir():
+                return f"{name} must be an existing folder: {extra}"
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, model: str = NONE, model_path: str = "", **kwargs: Any) -> str:
+        paths = [_resolve(model, model_path), *_parts(kwargs).values()]
+        return "|".join(_file_fingerprint(p) for p in paths)
+
+    def load(self, model: str = NONE, dtype: str = "bf16", model_path: str = "", vae_dtype: str = "fp32",
+             weight_storage: str = "default", config_path: str = "", tokenizer_path: str = "", **kwargs: Any) -> dict[str, Any]:
+        from ..compat.loading import LoadOptions, load_pipeline
+
+        target = _resolve(model, model_path)
+        if target is None:
+            from ..compat.errors import UsageError
+
+            raise UsageError("USAGE", "choose a model from the list or enter a model_path")
+        loaded = load_pipeline(
+            target,
+            **{part: path for part, path in _parts(kwargs).items() if path is not None},
+            config_source=_path(config_path),
+            tokenizer=_path(tokenizer_path),
+            policy=_policy(),
+            roots=comfy_env.model_roots(),
+            options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
+        )
+        text = loaded.summary()
+        return {"ui": {"text": [text]}, "result": (loaded, text)}
+
+
+NODES = {"WanSafeLoad": WanSafeLoad}
+DISPLAY_NAMES = {"WanSafeLoad": "Wan Safe Load"}
