@@ -62,6 +62,12 @@ def model_choices(slot: str) -> list[str]:
     return choices
 
 
+def model_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
+    """A model picker input: `none` plus the models found for `slot`. The `wan_model_choice` flag
+    tells workflow validation that the list comes from the user's folders."""
+    return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot}
+
+
 def resolve_choice(choice: str) -> Path | None:
     """The absolute path behind a combo entry, or None for `none`/unknown entries."""
     if not choice or choice == NONE:
