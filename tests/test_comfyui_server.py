@@ -174,3 +174,55 @@ def test_check_my_models_workflow(comfy_server: Server) -> None:
     report = next(v for v in outputs.values() if "wan_report" in v)["wan_report"][0]
     path = comfy_server.base / "output" / report.get("subfolder", "") / report["filename"]
     assert json.loads(path.read_text())["verdict"] in ("ok", "warning")
+
+
+# --------------------------------------------------------------------------- the real frontend
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser_page(comfy_server: Server, tmp_path: Path):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+        page.goto(comfy_server.url)
+        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+        page.wan_errors = errors  # type: ignore[attr-defined]
+        yield page
+        page.screenshot(path=str(tmp_path / "last.png"))
+        browser.close()
+
+
+def test_browser_finds_the_nodes_loads_a_workflow_and_shows_the_badge(browser_page, comfy_server: Server, tmp_path: Path) -> None:
+    page = browser_page
+    # The extension is loaded by the frontend.
+    assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.ui')")
+    # Node search in the node library side bar.
+    page.click(".node-library-tab-button")
+    search = page.get_by_placeholder("Search Nodes...")
+    search.fill("Wan Detect")
+    page.wait_for_selector("text=Wan Detect Architecture", timeout=30_000)
+    search.fill("Wan Diagnose")
+    page.wait_for_selector("text=Wan Diagnose", timeout=30_000)
+    page.click(".node-library-tab-button")
+    # Load the shipped workflow and queue it through the frontend's own graphToPrompt.
+    workflow = _workflow("wan_check_my_models")
+    page.evaluate("wf => app.loadGraphData(wf)", workflow)
+    page.evaluate("() => app.queuePrompt(0, 1)")
+    page.wait_for_function("() => app.graph.getNodeById(1)?.wan_badge", timeout=300_000)
+    badge = page.evaluate("() => [app.graph.getNodeById(1).wan_badge, app.graph.getNodeById(1).wan_status]")
+    assert badge[0].startswith("Wan 2.1 T2V") and badge[1] in ("ok", "warning")
+    page.wait_for_function("() => app.graph.getNodeById(3)?.wan_report", timeout=300_000)
+    assert page.evaluate("() => app.graph.getNodeById(3).widgets.some(w => w.name === 'open full report')")
+    page.screenshot(path=str(tmp_path / "check_my_models.png"))
+    if os.environ.get("WAN_COMPAT_SCREENSHOTS"):
+        shutil.copy(tmp_path / "check_my_models.png", Path(os.environ["WAN_COMPAT_SCREENSHOTS"]) / "check_my_models.png")
+    # The frontend itself may log errors of its own; none may come from our extension.
+    assert not [e for e in page.wan_errors if "wan_compat" in e], page.wan_errors
