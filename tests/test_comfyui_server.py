@@ -195,6 +195,11 @@ def browser_page(comfy_server: Server, tmp_path: Path):
         page.goto(comfy_server.url)
         page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
         page.wan_errors = errors  # type: ignore[attr-defined]
+        for _ in range(10):  # a fresh user folder opens the templates dialog first: close it
+            page.wait_for_timeout(500)
+            if not page.locator(".p-dialog-mask").count():
+                break
+            page.keyboard.press("Escape")
         yield page
         page.screenshot(path=str(tmp_path / "last.png"))
         browser.close()
