@@ -80,13 +80,14 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory: pytest.TempPathFactory, tiny_pipelines: dict[str, Path]) -> Server:
+def comfy_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Server:
     if not COMFYUI_DIR:
         pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
     root = Path(COMFYUI_DIR)
     python = _comfy_python(root)
     if not (root / "main.py").is_file() or python is None:
         pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    tiny_pipelines = request.getfixturevalue("tiny_pipelines")  # built only when the server will run
     base = tmp_path_factory.mktemp("comfy_base")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(ROOT, target_is_directory=True)
