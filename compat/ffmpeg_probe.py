@@ -3,8 +3,14 @@
 Shared by `wan-compat doctor`, the diagnose report and the encoders stage, so that all three agree
 on the binary and on what "encoder missing" means. The binary bundled with imageio-ffmpeg comes
 first (a known static build with libx264, libvpx-vp9, libx265 and AV1); a system ffmpeg on PATH is
-the fallback. Probing runs `ffmpeg -version` and `ffmpeg -encoders` once per binary (about 10 ms)
+the fallback. Probing runs `ffmpeg -encoders` once per binary (about 10 ms)
 and is cached by path and modification time.
+
+When several candidates run, the one with the encoders that matter most wins (`RANKED_ENCODERS`,
+compared in order, like VideoHelperSuite ranks binaries); ties go to the earlier candidate, i.e.
+imageio-ffmpeg's: it is a pip dependency, so it exists on every OS, and its build is known, while
+distribution builds vary (some lack libx264/libx265). The encoders are asked for (`-encoders`)
+rather than guessed from `-version` text, where `--disable-libx264` would count as having x264.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ PROBE_TIMEOUT_S = 15
 # ` V....D libx264   libx264 H.264 ...`: a type letter, five flag columns, the encoder name.
 _ENCODER_LINE = re.compile(r"^\s*([VAS])[A-Z.]{5}\s+(\S+)\s")
 _VERSION_LINE = re.compile(r"^ffmpeg version (\S+)")
+# The encoders of encoders/formats/*.json in display order (tests keep the two in step).
+RANKED_ENCODERS = ("libx264", "libvpx-vp9", "libx265", "libsvtav1", "ffv1", "prores_ks")
 
 
 @dataclass(frozen=True)
@@ -74,30 +82,22 @@ def candidates() -> list[tuple[str, str]]:
     return found
 
 
-def _run(exe: str, *args: str) -> str:
-    result = subprocess.run(
-        [exe, "-hide_banner", *args],
-        capture_output=True,
-        timeout=PROBE_TIMEOUT_S,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return result.stdout.decode("utf-8", "replace")
-
-
 @lru_cache(maxsize=8)
 def _probe_cached(exe: str, source: str, mtime_ns: int) -> FfmpegInfo:
+    # One run: `-encoders` lists on stdout, and the banner it prints on stderr carries the version.
     try:
-        version_text = _run(exe, "-version")
-        encoders_text = _run(exe, "-encoders")
+        result = subprocess.run([exe, "-encoders"], capture_output=True, timeout=PROBE_TIMEOUT_S, check=True, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError) as exc:
         return FfmpegInfo(exe, source, error=f"{type(exc).__name__}: {exc}")
-    version = next((m.group(1) for line in version_text.splitlines() if (m := _VERSION_LINE.match(line))), None)
+    banner = result.stderr.decode("utf-8", "replace")
+    version = next((m.group(1) for line in banner.splitlines() if (m := _VERSION_LINE.match(line))), None)
     video, audio = set(), set()
-    for line in encoders_text.splitlines():
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
         match = _ENCODER_LINE.match(line)
         if match and match.group(2) != "=":
             (video if match.group(1) == "V" else audio).add(match.group(2))
+    if not video:
+        return FfmpegInfo(exe, source, error=f"{exe} -encoders listed no video encoder: not an ffmpeg")
     return FfmpegInfo(exe, source, version, frozenset(video), frozenset(audio))
 
 
@@ -110,14 +110,23 @@ def probe_binary(exe: str, source: str = "given") -> FfmpegInfo:
     return _probe_cached(exe, source, mtime)
 
 
+def rank(info: FfmpegInfo) -> tuple[bool, ...]:
+    """Which of RANKED_ENCODERS a binary has, most important first (compared as a tuple)."""
+    return tuple(info.has_encoder(name) for name in RANKED_ENCODERS)
+
+
 def probe() -> FfmpegInfo:
-    """The first candidate that runs; otherwise a not-found result naming every failure."""
+    """The best candidate that runs (see the module text); otherwise a not-found result naming every failure."""
     failures: list[str] = []
+    working: list[FfmpegInfo] = []
     for exe, source in candidates():
         info = probe_binary(exe, source)
         if info.found:
-            return info
-        failures.append(f"{source}: {info.error}")
+            working.append(info)
+        else:
+            failures.append(f"{source}: {info.error}")
+    if working:
+        return max(working, key=rank)  # max keeps the first of equals
     return FfmpegInfo(None, None, error="; ".join(failures) or "no ffmpeg bundled with imageio-ffmpeg and none on PATH")
 
 

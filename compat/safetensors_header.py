@@ -58,6 +58,15 @@ def friendly_dtype(dtype: str) -> str:
     return entry[1] if entry else dtype.lower()
 
 
+def dtype_bytes(tensors: dict[str, TensorInfo]) -> dict[str, int]:
+    """Bytes per friendly dtype name, largest first."""
+    totals: dict[str, int] = {}
+    for info in tensors.values():
+        name = friendly_dtype(info.dtype)
+        totals[name] = totals.get(name, 0) + info.nbytes
+    return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
 class TensorInfo:
     """One header entry: dtype, shape and the byte span of its data."""
 
@@ -92,12 +101,7 @@ class SafetensorsHeader:
         return self.file_size - 8 - self.header_size
 
     def dtype_bytes(self) -> dict[str, int]:
-        """Bytes per friendly dtype name, largest first."""
-        totals: dict[str, int] = {}
-        for info in self.tensors.values():
-            name = friendly_dtype(info.dtype)
-            totals[name] = totals.get(name, 0) + info.nbytes
-        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+        return dtype_bytes(self.tensors)
 
 
 def _bad(code: str, path: Path, detail: str) -> ModelFileError:

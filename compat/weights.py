@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .errors import ModelFileError
-from .safetensors_header import SafetensorsHeader, TensorInfo, friendly_dtype, read_header
+from .safetensors_header import SafetensorsHeader, TensorInfo, dtype_bytes, read_header
 
 INDEX_SUFFIX = ".safetensors.index.json"
 
@@ -28,11 +28,7 @@ class WeightSet:
         return {name: info.shape for name, info in self.tensors.items()}
 
     def dtype_bytes(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for info in self.tensors.values():
-            name = friendly_dtype(info.dtype)
-            totals[name] = totals.get(name, 0) + info.nbytes
-        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
+        return dtype_bytes(self.tensors)
 
     @property
     def params(self) -> int:

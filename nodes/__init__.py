@@ -13,6 +13,8 @@ _STAGE_MODULES = (
     "vae_fix",
     "optimize",
     "sample",
+    "frame_process",
+    "encode_video",
     "diagnose",
 )
 

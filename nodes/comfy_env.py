@@ -62,6 +62,12 @@ def model_choices(slot: str) -> list[str]:
     return choices
 
 
+def model_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
+    """A model picker input: `none` plus the models found for `slot`. The `wan_model_choice` flag
+    tells workflow validation that the list comes from the user's folders."""
+    return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot}
+
+
 def resolve_choice(choice: str) -> Path | None:
     """The absolute path behind a combo entry, or None for `none`/unknown entries."""
     if not choice or choice == NONE:
@@ -111,6 +117,14 @@ def output_directory() -> Path:
     if fp is not None:
         return Path(fp.get_output_directory())
     return Path(os.environ.get("WAN_COMPAT_OUTPUT_DIR", Path(tempfile.gettempdir()) / "wan-compat-output"))
+
+
+def temp_directory() -> Path:
+    """ComfyUI's temp folder (cleared at start-up), for fallbacks when the output disk fails."""
+    fp = _folder_paths()
+    if fp is not None and hasattr(fp, "get_temp_directory"):
+        return Path(fp.get_temp_directory())
+    return Path(os.environ.get("WAN_COMPAT_TEMP_DIR", Path(tempfile.gettempdir()) / "wan-compat-temp"))
 
 
 def user_directory() -> Path | None:

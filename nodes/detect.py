@@ -18,11 +18,6 @@ def _resolve(choice: str, path: str) -> Path | None:
     return comfy_env.resolve_choice(choice)
 
 
-def _choices(slot: str, optional: bool) -> list[str]:
-    found = comfy_env.model_choices(slot)
-    return [NONE] + found if optional or not found else found
-
-
 def _file_fingerprint(path: Path | None) -> str:
     if path is None:
         return ""
@@ -62,7 +57,7 @@ class WanDetectArchitecture:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model": (_choices("model", optional=True), {"tooltip": "A diffusers folder (models/diffusers) or a single file (models/diffusion_models)."}),
+                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a single file (models/diffusion_models)."),
             },
             "optional": {
                 "model_path": ("STRING", {"default": "", "tooltip": PATH_TOOLTIP}),
@@ -107,9 +102,9 @@ class WanCheckCompatibility:
         return {
             "required": {
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "The report from Wan Detect Architecture."}),
-                "vae": (_choices("vae", optional=True), {"tooltip": "A VAE from models/vae, or none to use the one in the model folder."}),
-                "text_encoder": (_choices("text_encoder", optional=True), {"tooltip": "A text encoder from models/text_encoders, or none."}),
-                "clip_vision": (_choices("clip_vision", optional=True), {"tooltip": "CLIP vision from models/clip_vision (Wan 2.1 I2V/FLF2V only), or none."}),
+                "vae": comfy_env.model_combo("vae", "A VAE from models/vae, or none to use the one in the model folder."),
+                "text_encoder": comfy_env.model_combo("text_encoder", "A text encoder from models/text_encoders, or none."),
+                "clip_vision": comfy_env.model_combo("clip_vision", "CLIP vision from models/clip_vision (Wan 2.1 I2V/FLF2V only), or none."),
             },
             "optional": {
                 "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file; wins over the list."}),

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import comfy_env
 from .comfy_env import NONE
-from .detect import _choices, _file_fingerprint, _resolve
+from .detect import _file_fingerprint, _resolve
 
 CATEGORY = "Wan Compat/2 load"
 DTYPES = ["bf16", "fp16", "fp32"]
@@ -19,12 +19,8 @@ _PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_enco
 
 def _policy() -> Any:
     """The security section of the pack's settings (strict defaults when there is no settings file)."""
-    try:
-        from ..compat.settings import load_settings
-    except ImportError:  # settings stage not installed: the strict default policy
-        from ..compat.security.policy import SecurityPolicy
+    from ..compat.settings import load_settings
 
-        return SecurityPolicy()
     return load_settings(comfy_env.user_directory()).security
 
 
@@ -57,18 +53,18 @@ class WanSafeLoad:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model": (_choices("model", optional=True), {"tooltip": "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert."}),
+                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert."),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Compute precision of the transformer(s) and the text encoder; the modules Wan needs in fp32 stay fp32."}),
             },
             "optional": {
                 "model_path": ("STRING", {"default": "", "tooltip": "Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."}),
-                "transformer_2": (_choices("model", optional=True), {"tooltip": "Wan 2.2 A14B single files only: the low-noise expert."}),
+                "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B single files only: the low-noise expert."),
                 "transformer_2_path": ("STRING", {"default": "", "tooltip": "Absolute path of the low-noise expert; wins over the list."}),
-                "vae": (_choices("vae", optional=True), {"tooltip": "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."}),
+                "vae": comfy_env.model_combo("vae", "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."),
                 "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of the VAE file; wins over the list."}),
-                "text_encoder": (_choices("text_encoder", optional=True), {"tooltip": "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."}),
+                "text_encoder": comfy_env.model_combo("text_encoder", "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."),
                 "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of the text-encoder file; wins over the list."}),
-                "clip_vision": (_choices("clip_vision", optional=True), {"tooltip": "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."}),
+                "clip_vision": comfy_env.model_combo("clip_vision", "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."),
                 "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of the CLIP vision file; wins over the list."}),
                 "config_path": ("STRING", {"default": "", "tooltip": "Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."}),
                 "tokenizer_path": ("STRING", {"default": "", "tooltip": "Single files: a tokenizer folder to use instead of the one embedded in the text encoder."}),
@@ -78,17 +74,23 @@ class WanSafeLoad:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", **kwargs: Any) -> bool | str:
+    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2_path: str = "", vae_path: str = "",
+                        text_encoder_path: str = "", clip_vision_path: str = "", config_path: str = "",
+                        tokenizer_path: str = "") -> bool | str:
+        # Named arguments only (no **kwargs): ComfyUI skips its own checks for the inputs named
+        # here, and for every input when **kwargs is present; the other combos stay checked.
         path = _resolve(model, model_path)
         if path is None:
             return "Choose a model from the list or enter a model_path."
         if not path.exists():
             return f"The model path does not exist: {path}"
-        for part, part_path in _parts(kwargs).items():
+        given = {"transformer_2": transformer_2_path, "vae": vae_path, "text_encoder": text_encoder_path, "clip_vision": clip_vision_path}
+        for part, text in given.items():
+            part_path = _path(text)
             if part_path is not None and not part_path.exists():
                 return f"The {part.replace('_', ' ')} path does not exist: {part_path}"
-        for name in ("config_path", "tokenizer_path"):
-            extra = _path(kwargs.get(name, ""))
+        for name, text in (("config_path", config_path), ("tokenizer_path", tokenizer_path)):
+            extra = _path(text)
             if extra is not None and not extra.is_dir():
                 return f"{name} must be an existing folder: {extra}"
         return True

@@ -59,7 +59,8 @@ def _assert_same_weights(loaded: LoadedPipeline, folder: Path) -> None:
 
 def _node_load(**kwargs) -> LoadedPipeline:
     node = WanSafeLoad()
-    assert WanSafeLoad.VALIDATE_INPUTS(**kwargs) is True
+    names = WanSafeLoad.VALIDATE_INPUTS.__code__.co_varnames[1:WanSafeLoad.VALIDATE_INPUTS.__code__.co_argcount]
+    assert WanSafeLoad.VALIDATE_INPUTS(**{k: v for k, v in kwargs.items() if k in names}) is True
     out = node.load(**kwargs)
     loaded, text = out["result"]
     assert text == out["ui"]["text"][0] and "Loaded" in text
@@ -170,3 +171,41 @@ def test_copy_of_a_folder_elsewhere_is_refused_outside_the_roots(tiny_pipelines,
     with pytest.raises(SecurityError) as err:
         WanSafeLoad().load(model_path=str(copy))
     assert err.value.code == "PATH_OUTSIDE_ROOTS"
+
+
+def test_node_follows_the_security_settings(tiny_pipelines, tmp_path: Path, monkeypatch) -> None:
+    """The node reads the policy from the settings file: an extra model root there admits a folder."""
+    import json
+
+    from wan_compat.compat.errors import SecurityError
+
+    elsewhere = tmp_path / "elsewhere"
+    folder = Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], elsewhere / "wan"))
+    monkeypatch.setenv("WAN_COMPAT_MODEL_ROOTS", str(tiny_pipelines["wan2.1-t2v"].parent))
+    with pytest.raises(SecurityError):
+        WanSafeLoad().load(model_path=str(folder))
+    settings = tmp_path / "settings"
+    settings.mkdir(exist_ok=True)
+    from wan_compat.compat.settings import CURRENT_VERSION
+
+    (settings / "settings.json").write_text(json.dumps({"version": CURRENT_VERSION, "security": {"extra_model_roots": [str(elsewhere)]}}))
+    loaded = WanSafeLoad().load(model_path=str(folder))["result"][0]
+    assert loaded.pipeline_class == "WanPipeline"
+
+
+def test_hashes_in_the_report_when_the_policy_asks(tiny_pipelines, exports) -> None:
+    import hashlib
+
+    from wan_compat.compat.security.policy import SecurityPolicy
+
+    folder = tiny_pipelines["wan2.1-t2v"]
+    plain = load_pipeline(folder)
+    assert all(f.sha256 is None for f in plain.report.files)
+    hashed = load_pipeline(folder, policy=SecurityPolicy(hash_safetensors=True))
+    files = hashed.report.files
+    assert {Path(f.path).parent.name for f in files} == {"transformer", "vae", "text_encoder"}
+    for record in files:
+        assert record.sha256 == hashlib.sha256(Path(record.path).read_bytes()).hexdigest()
+    single = load_pipeline(exports["wan2.1-t2v"]["vae"].parent / "wan2.1-t2v_transformer.safetensors", vae=exports["wan2.1-t2v"]["vae"],
+                           text_encoder=exports["wan2.1-t2v"]["text_encoder"], config_source=folder, policy=SecurityPolicy(hash_safetensors=True))
+    assert all(len(f.sha256 or "") == 64 for f in single.report.files)

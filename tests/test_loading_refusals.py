@@ -196,6 +196,8 @@ def test_node_refuses_paths_outside_comfyui_model_folders(t2v: Path, tmp_path: P
         WanSafeLoad().load(model_path=str(t2v))
     assert err.value.code == "PATH_OUTSIDE_ROOTS"
     assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(tmp_path / "nope")).startswith("The model path does not exist")
+    assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), vae_path=str(tmp_path / "nope")).startswith("The vae path does not exist")
+    assert "must be an existing folder" in WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), config_path=str(tmp_path / "nope"))
 
 
 def test_directory_where_a_file_is_expected(t2v: Path, files, tmp_path: Path) -> None:
@@ -266,6 +268,15 @@ def test_missing_pipeline_argument_is_named(t2v: Path, files, tmp_path: Path) ->
     assert "text_encoder" in str(err)
 
 
+def test_i2v_single_files_without_clip_vision(tiny_pipelines, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    folder = Path(shutil.copytree(tiny_pipelines["wan2.1-i2v"], root / "wan-i2v"))
+    i2v = export_single_files(folder, root / "i2v", name="i2v")
+    err = _refused(LoadError, "PIPELINE_ARGUMENT_MISSING", root, model=i2v["transformer"], vae=i2v["vae"], text_encoder=i2v["text_encoder"],
+                   config_source=folder)
+    assert "image_encoder" in str(err) and "WanImageToVideoPipeline" in str(err)
+
+
 def test_extra_parts_with_a_folder_are_a_usage_error(t2v: Path, files, tmp_path: Path) -> None:
     _refused(UsageError, "USAGE", tmp_path / "models", model=t2v, vae=files["vae"])
 
@@ -280,7 +291,7 @@ def test_unknown_precision(t2v: Path, tmp_path: Path) -> None:
 def test_single_file_without_a_known_config(files, tmp_path: Path) -> None:
     err = _refused(LoadError, "SINGLE_FILE_CONFIG_UNKNOWN", tmp_path / "models", model=files["transformer"], vae=files["vae"],
                    text_encoder=files["text_encoder"])
-    assert "config" in err.fix
+    assert "config" in err.fix and "match no official" in str(err)
 
 
 def test_no_tokenizer_anywhere(t2v: Path, files, tmp_path: Path) -> None:

@@ -48,7 +48,9 @@ def test_nodes_are_documented() -> None:
         assert callable(getattr(cls, cls.FUNCTION)), name
         assert len(cls.RETURN_TYPES) == len(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)) == len(cls.OUTPUT_TOOLTIPS), name
         spec = cls.INPUT_TYPES()
-        for section in spec.values():
+        for kind, section in spec.items():
+            if kind == "hidden":  # PROMPT, EXTRA_PNGINFO...: filled by ComfyUI, never shown
+                continue
             for input_name, entry in section.items():
                 options = entry[1] if len(entry) > 1 else {}
                 assert options.get("tooltip"), f"{name}.{input_name} has no tooltip"

@@ -113,6 +113,11 @@ def _isolated_hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import; the suite sets it so nothing reaches the
+    # real Hub. These tests talk to their own loopback server only, so the library is put online.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
 
 
 TRUSTED = [TrustedRepo(repo_id=REPO, revision=COMMIT)]

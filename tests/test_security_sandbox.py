@@ -95,3 +95,76 @@ def test_no_sandbox_means_refusal(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     finally:
         sandbox.sandbox_status.cache_clear()
     assert not canary.exists()
+
+
+PROBE_PIPELINE = '''
+import os, socket
+import numpy as np
+from diffusers import DiffusionPipeline
+
+
+class ProbePipeline(DiffusionPipeline):
+    """Trusted but unreviewed: it tries what a hostile pipeline would, and reports what worked."""
+
+    def __init__(self):
+        super().__init__()
+
+    def __call__(self, prompt="", num_frames=2, secret_path="", model_dir="", output_type="np", generator=None):
+        try:
+            socket.create_connection(("1.1.1.1", 443), timeout=3)
+            network = 1.0
+        except OSError:
+            network = 0.0
+        try:
+            open(os.path.join(model_dir, "planted.py"), "w").write("x")
+            wrote_model = 1.0
+        except OSError:
+            wrote_model = 0.0
+        token = 1.0 if os.environ.get("HF_TOKEN") else 0.0
+        secret = 1.0 if os.path.exists(secret_path) else 0.0
+        frames = np.zeros((1, num_frames, 2, 2, 3), dtype=np.float32)
+        frames[0, 0, 0, 0] = [network, wrote_model, token]
+        frames[0, 0, 0, 1] = [secret, float(len(prompt)), 0.5]
+
+        class Output:
+            pass
+
+        out = Output()
+        out.frames = frames
+        return out
+'''
+
+
+@needs_bwrap
+def test_trusted_custom_pipeline_runs_only_in_the_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wan_compat.compat.loading import load_pipeline
+    from wan_compat.compat.security.policy import SecurityPolicy
+    from wan_compat.compat.security.trust import review_code
+
+    folder = tmp_path / "models" / "custom"
+    folder.mkdir(parents=True)
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": ["probe_pipeline", "ProbePipeline"], "_diffusers_version": "0.42.1"}))
+    (folder / "probe_pipeline.py").write_text(PROBE_PIPELINE)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("token")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+
+    policy = SecurityPolicy(trusted_folders=[review_code(folder).trust_entry("test")], untrusted_code="sandbox")
+    loaded = load_pipeline(folder, policy=policy, roots=[str(tmp_path / "models")])
+    assert loaded.sandboxed and "ProbePipeline" in str(loaded.pipeline_class)
+    assert any(f.role == "code" and f.path.endswith("probe_pipeline.py") for f in loaded.report.files)
+    import sys
+
+    assert "probe_pipeline" not in sys.modules  # nothing of it was imported here
+
+    frames = loaded.pipeline(prompt="abc", num_frames=3, secret_path=str(secret), model_dir=str(folder)).frames
+    assert frames.shape == (1, 3, 2, 2, 3)
+    network, wrote_model, token = frames[0, 0, 0, 0]
+    seen_secret, prompt_len, _ = frames[0, 0, 0, 1]
+    assert (network, wrote_model, token, seen_secret) == (0.0, 0.0, 0.0, 0.0)
+    assert prompt_len == 3.0
+    assert not (folder / "planted.py").exists()
+
+    with pytest.raises(Exception) as err:
+        loaded.pipeline(prompt=object())
+    assert getattr(err.value, "code", "") == "USAGE"

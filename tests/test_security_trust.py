@@ -43,7 +43,7 @@ def run():
 
 def _folder(tmp_path: Path, index: dict, files: dict[str, str] | None = None) -> Path:
     folder = tmp_path / "model"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "model_index.json").write_text(json.dumps(index))
     for name, text in (files or {}).items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -162,3 +162,24 @@ def test_repo_trust_needs_a_full_commit_that_the_user_trusts() -> None:
     with pytest.raises(SecurityError) as err:
         check_repo_revision("org/other", commit, policy)
     assert err.value.code == "REPO_NOT_TRUSTED"
+
+
+def test_trust_command_shows_the_code_and_the_entry(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, WAN_INDEX, {"transformer/custom_model.py": CUSTOM_CODE})
+    run = subprocess.run([sys.executable, "-m", "wan_compat", "trust", str(folder), "--json", "--note", "me"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    entry = doc["trusted_folders_entry"]
+    assert entry["note"] == "me" and list(entry["code_sha256"]) == ["transformer/custom_model.py"]
+    assert doc["review"]["files"][0]["imports"] == [".helpers", "diffusers", "os", "socket", "torch"]
+    # The printed entry is exactly what makes the policy trust the folder.
+    policy = SecurityPolicy(trusted_folders=[entry], untrusted_code="sandbox")
+    assert decide_folder_code(folder, WAN_INDEX, policy).trusted
+    text = subprocess.run([sys.executable, "-m", "wan_compat", "trust", str(folder)], capture_output=True, text=True, timeout=60)
+    assert "os.system (line" in text.stdout and "security.trusted_folders" in text.stdout
+    plain = subprocess.run([sys.executable, "-m", "wan_compat", "trust", str(_folder(tmp_path / "b", WAN_INDEX))],
+                           capture_output=True, text=True, timeout=60)
+    assert "Nothing to trust" in plain.stdout
+    missing = subprocess.run([sys.executable, "-m", "wan_compat", "trust", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "PATH_NOT_FOUND" in missing.stderr and "Traceback" not in missing.stderr

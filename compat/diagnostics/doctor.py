@@ -41,7 +41,7 @@ ENCODERS: tuple[tuple[str, str, bool], ...] = (
     ("libx264", "MP4 (H.264)", True),
     ("libvpx-vp9", "WebM (VP9)", True),
     ("libx265", "MP4 (H.265)", False),
-    ("libaom-av1", "AV1", False),
+    ("libsvtav1", "WebM (AV1)", False),
 )
 
 

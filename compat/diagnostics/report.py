@@ -149,8 +149,9 @@ class DiagnosticReport:
         ff = s.get("ffmpeg")
         if ff:
             if ff["found"]:
-                wanted = ("libx264", "libvpx-vp9", "libx265", "libaom-av1", "libsvtav1", "prores_ks")
-                have = [e for e in wanted if e in ff["video_encoders"]]
+                from ..ffmpeg_probe import RANKED_ENCODERS
+
+                have = [e for e in RANKED_ENCODERS if e in ff["video_encoders"]]
                 lines.append(f"ffmpeg: {ff['version']} ({ff['source']}: {ff['path']}); encoders: {', '.join(have) or 'none of the usual'}")
             else:
                 lines.append(f"ffmpeg: not found ({ff['error']})")

@@ -54,6 +54,10 @@ def choose_variant(info: ModelInfo, moe: bool) -> registry.Variant | None:
 
 
 def from_registry(info: ModelInfo, moe: bool) -> PipelineConfigs:
+    if any(p.code == "UNKNOWN_WAN_VARIANT" for p in info.problems):
+        # The detector may still name the release the layout resembles; its config would not fit.
+        raise LoadError("SINGLE_FILE_CONFIG_UNKNOWN", f"{Path(info.path).name}: its sizes match no official Wan release",
+                        matched="no official release (a custom or pruned size)")
     variant = choose_variant(info, moe)
     if variant is None or not variant.get("config") or not variant.get("transformer_class"):
         matched = variant.name if variant else (" or ".join(info.candidates) or "no known variant")

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import key_naming
 from ..detect import ArchitectureDetector
-from ..errors import LoadError, ModelFileError, UsageError, WanCompatError
+from ..errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
 from ..facts import classify
 from ..model_info import ModelInfo
 from ..security import paths
@@ -45,6 +45,12 @@ class LoadOptions:
     dtype: str = "bf16"
     vae_dtype: str = "fp32"
     weight_storage: str = "default"
+
+    def check(self) -> None:
+        """DTYPE_UNSUPPORTED before anything is read."""
+        dtypes.torch_dtype(self.dtype)
+        dtypes.torch_dtype(self.vae_dtype)
+        dtypes.storage_dtype(self.weight_storage)
 
 
 def load_pipeline(
@@ -73,7 +79,7 @@ def load_pipeline(
     given = {k: Path(str(v)).expanduser() for k, v in given.items() if v not in (None, "")}
     allowed = paths.roots_from(list(roots if roots is not None else given.values()) + list(policy.extra_model_roots))
     report = LoadReport(source={"model": str(given["model"]), **{k: str(v) for k, v in given.items() if k != "model"}})
-    dtypes.torch_dtype(options.dtype), dtypes.torch_dtype(options.vae_dtype), dtypes.storage_dtype(options.weight_storage)
+    options.check()
     target = paths.resolve_inside(given["model"], allowed, expect="any")
     if target.is_dir():
         extras = sorted(k for k in given if k not in ("model",))
@@ -107,9 +113,11 @@ def _read_index(folder: Path) -> dict[str, Any]:
     return doc
 
 
-def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path]]:
+def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path], bool]:
     """Path checks of every file, then code checks of model_index.json and the folder, in that order:
-    nothing of the folder is interpreted before its files are known to be where they claim."""
+    nothing of the folder is interpreted before its files are known to be where they claim.
+    Returns (model_index, files, needs_code); needs_code only for trusted code the policy lets the
+    sandbox run."""
     files = paths.check_model_folder(folder, allowed, expected_files=["model_index.json"])
     report.allow(str(folder), f"{role}: {len(files)} files, all inside the allowed roots")
     index = _read_index(folder)
@@ -119,11 +127,12 @@ def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, re
         report.refuse(str(folder), err.summary, err.code)
         raise
     if decision.needs_code:
-        # Trusted code: it may run, but only in the sandbox, never here.
-        report.refuse(str(folder), "trusted custom code runs only through the sandbox runner", "CUSTOM_CODE_FILES")
-        raise LoadError("LOAD_FAILED", f"{folder.name} needs its custom code; run it with compat.security.sandbox_pipeline", component="pipeline")
-    report.allow(str(folder), "no custom code")
-    return index, files
+        for item in decision.review.files:
+            report.files.append(FileRecord("code", str(folder / item.path), "python", item.size, item.sha256))
+        report.allow(str(folder), "custom code trusted in the settings (sha256 of every code file matches); it runs only in the sandbox")
+    else:
+        report.allow(str(folder), "no custom code")
+    return index, files, decision.needs_code
 
 
 class _FolderLoader:
@@ -133,7 +142,10 @@ class _FolderLoader:
     def load(self) -> LoadedPipeline:
         report, folder = self.report, self.folder
         with report.timed("checks"):
-            index, files = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
+            index, files, needs_code = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
+            if needs_code:
+                return self._sandboxed(index)
+            before = snapshot(files)
             classes = require_shipped_classes(index)
             pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
             shapes = self._preflight_weights(index)
@@ -144,7 +156,6 @@ class _FolderLoader:
         for slot, cls in classes.items():
             components.expected_class(slot, cls.__name__, variant_class)
         report.pipeline_class = pipeline_cls.__name__
-        before = snapshot(files)
         built: dict[str, Any] = {}
         for slot, cls in classes.items():
             with report.timed(slot):
@@ -163,6 +174,18 @@ class _FolderLoader:
         verify_snapshot(before)
         report.allow(str(folder), "every file unchanged from check to load")
         return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+
+    def _sandboxed(self, index: dict[str, Any]) -> LoadedPipeline:
+        """Trusted custom code: nothing of it is imported here; each call runs in the sandbox."""
+        from ..security.sandbox_pipeline import SandboxedPipeline
+
+        info = ArchitectureDetector().inspect(self.folder)
+        for item in info.problems:  # custom pipelines are not what the detector knows: reported, not refused
+            self.report.add_problem(item)
+        self.report.pipeline_class = str(index.get("_class_name"))
+        pipeline = SandboxedPipeline(self.folder, timeout_s=self.policy.sandbox_timeout_s)
+        self.report.allow(str(self.folder), "loaded as a sandboxed pipeline: every call runs in bubblewrap")
+        return LoadedPipeline(pipeline, info, self.report, dtype=self.options.dtype, sandboxed=True)
 
     def _dtype(self, slot: str) -> Any:
         return dtypes.torch_dtype(self.options.vae_dtype if slot in ("vae", "image_encoder") else self.options.dtype)
@@ -212,13 +235,14 @@ class _SingleFileLoader:
         report = self.report
         with report.timed("checks"):
             self._check_files()
+            tokenizer_folder = self._tokenizer_folder()
+            before = snapshot(self.files.values())
         with report.timed("detect"):
             info = self._detect()
         with report.timed("configs"):
             configs = self._configs(info)
         report.pipeline_class = configs.pipeline_class
         report.source["configs"] = configs.origin
-        before = snapshot(self.files.values())
         built: dict[str, Any] = {}
         te_state: dict[str, Any] | None = None
         for slot, path in self.files.items():
@@ -230,7 +254,7 @@ class _SingleFileLoader:
                 built[name] = self._component(name, tensors, configs)
                 del tensors
         with report.timed("tokenizer"):
-            tok, origin = tokenizers.find_tokenizer(folder=self._tokenizer_folder(), config_source=configs.folder, text_encoder_state=te_state)
+            tok, origin = tokenizers.find_tokenizer(folder=tokenizer_folder, config_source=configs.folder, text_encoder_state=te_state)
             built["tokenizer"] = tok
             report.allow("tokenizer", f"from {origin}")
         built["scheduler"] = self._scheduler(configs)
@@ -254,10 +278,10 @@ class _SingleFileLoader:
             with open(path, "rb") as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
             sources.check_format(path, fmt, self.report, slot)
-            if not fmt.is_pickle:
-                read_header(path)  # the precise error for a truncated or malformed file, before detection
             if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
                 self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
+            else:
+                read_header(path)  # the precise error for a truncated or malformed file, before detection
             self.files[slot] = path
 
     def _detect(self) -> ModelInfo:
@@ -286,7 +310,9 @@ class _SingleFileLoader:
             configs = component_configs.from_registry(info, "transformer_2" in self.files)
         else:
             folder = paths.resolve_inside(source, self.allowed, expect="folder")
-            index, _ = _checked_folder(Path(source), self.allowed, self.policy, self.report, "config source")
+            index, _, needs_code = _checked_folder(Path(source), self.allowed, self.policy, self.report, "config source")
+            if needs_code:
+                raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name} is used only for its configs; a config source must carry no code", path=str(folder))
             require_shipped_classes(index)
             configs = component_configs.from_folder(folder, index)
         assemble.pipeline_class(configs.pipeline_class)
@@ -342,13 +368,16 @@ class _SingleFileLoader:
             return None
         folder = paths.resolve_inside(folder, self.allowed, expect="folder")
         paths.check_tree(folder, self.allowed)
+        if decide_folder_code(folder, {}, self.policy).needs_code:
+            raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name}: a tokenizer folder must carry no code", path=str(folder))
         return folder
 
     def _scheduler(self, configs: component_configs.PipelineConfigs) -> Any:
         name = str(configs.scheduler.get("_class_name"))
+        components.expected_class("scheduler", name)
         cls = shipped_class("diffusers", name)
-        if cls is None or not name.endswith("Scheduler"):
-            raise LoadError("COMPONENT_CLASS_UNEXPECTED", f"scheduler: {name}", component="scheduler", found=name, expected="a diffusers scheduler")
+        if cls is None:
+            raise SecurityError("UNKNOWN_COMPONENT_CLASS", f"scheduler: {name}", class_name=name, library="diffusers", version="installed")
         return cls.from_config(configs.scheduler)
 
 

@@ -32,7 +32,7 @@ def check_format(path: Path, fmt: FileFormat, report: LoadReport, role: str) -> 
         raise SecurityError("DISGUISED_PICKLE", f"{path.name} holds a {fmt.value}; it would import {', '.join(scan.imports()) or 'nothing'}",
                             path=str(path))
     if fmt is FileFormat.GGUF:
-        raise ModelFileError("GGUF_NOT_SUPPORTED", path.name, path=str(path))
+        raise ModelFileError("GGUF_LOAD_ELSEWHERE", path.name, path=str(path))
     if fmt is FileFormat.EMPTY:
         raise ModelFileError("FILE_EMPTY", path.name, path=str(path))
     if fmt is FileFormat.UNKNOWN and path.suffix.lower() != ".safetensors":

@@ -19,7 +19,7 @@ import pickletools
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from ..errors import SecurityError
 
@@ -339,7 +339,3 @@ def _looks_legacy(handle: IO[bytes]) -> bool:
     except Exception:
         return False
     return _is_legacy_magic(ops)
-
-
-def describe(globals_: Iterable[ImportedGlobal]) -> str:
-    return ", ".join(sorted({g.dotted for g in globals_}))

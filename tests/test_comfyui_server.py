@@ -1,0 +1,234 @@
+"""The pack inside a real ComfyUI server: node list, example workflows queued end to end.
+
+Skipped unless COMFYUI_DIR points at a ComfyUI checkout whose Python (COMFYUI_PYTHON, or
+$COMFYUI_DIR/venv/bin/python) has this pack's requirements installed. It installs nothing. The
+server runs on 127.0.0.1 with a private base directory holding only this pack, tiny models under
+the official Wan-AI folder names, and its own input/output folders.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
+pytestmark = pytest.mark.comfyui
+
+# official folder name -> tiny stand-in
+STAND_INS = {
+    "Wan2.1-T2V-1.3B-Diffusers": "wan2.1-t2v",
+    "Wan2.2-T2V-A14B-Diffusers": "wan2.2-t2v-a14b",
+    "Wan2.2-TI2V-5B-Diffusers": "wan2.2-ti2v-5b",
+    "Wan2.1-I2V-14B-480P-Diffusers": "wan2.1-i2v",
+    "Wan2.2-I2V-A14B-Diffusers": "wan2.2-i2v-a14b",
+}
+
+
+def _comfy_python(root: Path) -> str | None:
+    candidates = [os.environ.get("COMFYUI_PYTHON", ""), str(root / "venv" / "bin" / "python"), str(root / ".venv" / "bin" / "python")]
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url: str, base: Path, log: Path, process: subprocess.Popen) -> None:
+        self.url, self.base, self.log, self.process = url, base, log, process
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str, doc: Any) -> Any:
+        request = urllib.request.Request(self.url + path, data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return {"http_status": err.code, **json.loads(err.read() or b"{}")}
+
+    def run(self, prompt: dict[str, Any], timeout: float = 600) -> tuple[dict[str, Any], float]:
+        """Queue a prompt and wait for its history entry: (entry, seconds from queue to done)."""
+        started = time.perf_counter()
+        answer = self.post("/prompt", {"prompt": prompt, "client_id": "wan-compat-tests"})
+        assert "prompt_id" in answer, answer
+        prompt_id = answer["prompt_id"]
+        while time.perf_counter() - started < timeout:
+            history = self.get(f"/history/{prompt_id}")
+            if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+                return history[prompt_id], time.perf_counter() - started
+            if self.process.poll() is not None:
+                pytest.fail(f"the server exited; log:\n{self.log.read_text()[-4000:]}")
+            time.sleep(0.25)
+        pytest.fail(f"prompt {prompt_id} did not finish in {timeout}s; log:\n{self.log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Server:
+    if not COMFYUI_DIR:
+        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
+    root = Path(COMFYUI_DIR)
+    python = _comfy_python(root)
+    if not (root / "main.py").is_file() or python is None:
+        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    tiny_pipelines = request.getfixturevalue("tiny_pipelines")  # built only when the server will run
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(ROOT, target_is_directory=True)
+    for official, tiny in STAND_INS.items():
+        # Copies, not links: the loader refuses links that leave ComfyUI's model folders.
+        shutil.copytree(tiny_pipelines[tiny], base / "models" / "diffusers" / official)
+    (base / "input").mkdir()
+    from PIL import Image
+
+    Image.linear_gradient("L").convert("RGB").resize((64, 64)).save(base / "input" / "example.png")
+    port = _free_port()
+    log = base / "server.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env.pop("WAN_COMPAT_CONFIG_DIR", None)
+    process = subprocess.Popen(
+        [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--base-directory", str(base),
+         "--database-url", "sqlite:///:memory:"],
+        cwd=root, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
+    )
+    server = Server(f"http://127.0.0.1:{port}", base, log, process)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"ComfyUI exited at start-up:\n{log.read_text()[-4000:]}")
+        try:
+            server.get("/object_info/WanDetectArchitecture")
+            break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail(f"ComfyUI did not answer in 240 s:\n{log.read_text()[-4000:]}")
+    yield server
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _object_info(server: Server) -> dict[str, Any]:
+    return server.get("/object_info")
+
+
+def test_every_node_is_listed(comfy_server: Server) -> None:
+    from wan_compat import NODE_CLASS_MAPPINGS
+
+    info = _object_info(comfy_server)
+    missing = [name for name in NODE_CLASS_MAPPINGS if name not in info]
+    assert not missing
+    assert all(info[name]["category"].startswith("Wan Compat/") for name in NODE_CLASS_MAPPINGS)
+    log = comfy_server.log.read_text()
+    found = re.search(r"([\d.]+) seconds: \S*comfyui-wan-compat", log)
+    assert found, "ComfyUI printed no import time for the pack"
+    assert "IMPORT FAILED" not in log.split(found.group(0))[0].splitlines()[-1]
+
+
+def test_web_extension_is_served(comfy_server: Server) -> None:
+    extensions = comfy_server.get("/extensions")
+    ours = [e for e in extensions if e.endswith("/wan_compat.js")]
+    assert ours, extensions
+    with urllib.request.urlopen(comfy_server.url + ours[0], timeout=30) as response:
+        assert b"registerExtension" in response.read()
+
+
+def _workflow(name: str) -> dict[str, Any]:
+    return json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+
+
+def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    from wan_compat.compat.workflow_graph import to_api_prompt, validate
+
+    info = _object_info(server)
+    workflow = _workflow(name)
+    assert validate(workflow, info) == []  # against the live server's lists (models, formats)
+    return to_api_prompt(workflow, info, overrides)
+
+
+def test_check_my_models_workflow(comfy_server: Server) -> None:
+    entry, _ = comfy_server.run(_prompt(comfy_server, "wan_check_my_models"))
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    outputs = entry["outputs"]
+    detect = next(v for v in outputs.values() if "wan_verdict" in v)
+    assert detect["wan_verdict"][0]["badge"].startswith("Wan 2.1 T2V")
+    report = next(v for v in outputs.values() if "wan_report" in v)["wan_report"][0]
+    path = comfy_server.base / "output" / report.get("subfolder", "") / report["filename"]
+    assert json.loads(path.read_text())["verdict"] in ("ok", "warning")
+
+
+# --------------------------------------------------------------------------- the real frontend
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser_page(comfy_server: Server, tmp_path: Path):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+        page.goto(comfy_server.url)
+        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+        page.wan_errors = errors  # type: ignore[attr-defined]
+        for _ in range(10):  # a fresh user folder opens the templates dialog first: close it
+            page.wait_for_timeout(500)
+            if not page.locator(".p-dialog-mask").count():
+                break
+            page.keyboard.press("Escape")
+        yield page
+        page.screenshot(path=str(tmp_path / "last.png"))
+        browser.close()
+
+
+def test_browser_finds_the_nodes_loads_a_workflow_and_shows_the_badge(browser_page, comfy_server: Server, tmp_path: Path) -> None:
+    page = browser_page
+    # The extension is loaded by the frontend.
+    assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.ui')")
+    # Node search in the node library side bar.
+    page.click(".node-library-tab-button")
+    search = page.get_by_placeholder("Search Nodes...")
+    search.fill("Wan Detect")
+    page.wait_for_selector("text=Wan Detect Architecture", timeout=30_000)
+    search.fill("Wan Diagnose")
+    page.wait_for_selector("text=Wan Diagnose", timeout=30_000)
+    page.click(".node-library-tab-button")
+    # Load the shipped workflow and queue it through the frontend's own graphToPrompt.
+    workflow = _workflow("wan_check_my_models")
+    page.evaluate("wf => app.loadGraphData(wf)", workflow)
+    page.evaluate("() => app.queuePrompt(0, 1)")
+    page.wait_for_function("() => app.graph.getNodeById(1)?.wan_badge", timeout=300_000)
+    badge = page.evaluate("() => [app.graph.getNodeById(1).wan_badge, app.graph.getNodeById(1).wan_status]")
+    assert badge[0].startswith("Wan 2.1 T2V") and badge[1] in ("ok", "warning")
+    page.wait_for_function("() => app.graph.getNodeById(3)?.wan_report", timeout=300_000)
+    assert page.evaluate("() => app.graph.getNodeById(3).widgets.some(w => w.name === 'open full report')")
+    page.screenshot(path=str(tmp_path / "check_my_models.png"))
+    if os.environ.get("WAN_COMPAT_SCREENSHOTS"):
+        shutil.copy(tmp_path / "check_my_models.png", Path(os.environ["WAN_COMPAT_SCREENSHOTS"]) / "check_my_models.png")
+    # The frontend itself may log errors of its own; none may come from our extension.
+    assert not [e for e in page.wan_errors if "wan_compat" in e], page.wan_errors
