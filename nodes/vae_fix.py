@@ -7,7 +7,7 @@ from typing import Any
 
 from . import comfy_env
 from .comfy_env import NONE
-from .detect import _choices, _file_fingerprint, _resolve
+from .detect import _file_fingerprint, _resolve
 
 CATEGORY = "Wan Compat/3 prepare"
 SWITCH = ["auto", "on", "off"]
@@ -43,7 +43,7 @@ class WanVAEFix:
                 "pipeline": ("WAN_PIPELINE", {"tooltip": "The pipeline from Wan Safe Load."}),
             },
             "optional": {
-                "vae": (_choices("vae", optional=True), {"tooltip": "Use this VAE from models/vae instead of the pipeline's (refused if it does not fit). none: keep the pipeline's, replacing it only if it does not fit."}),
+                "vae": comfy_env.model_combo("vae", "Use this VAE from models/vae instead of the pipeline's (refused if it does not fit). none: keep the pipeline's, replacing it only if it does not fit."),
                 "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file or diffusers vae folder to use; wins over the list."}),
                 "search_models_vae": ("BOOLEAN", {"default": True, "tooltip": "When the pipeline's VAE does not fit, look for one that does in models/vae (the model folder's own vae/ is always tried first)."}),
                 "tiling": (SWITCH, {"default": "auto", "tooltip": "Spatial tiling of the VAE decode (less memory at high resolution; tile seams are blended). auto: Wan Optimize decides."}),

@@ -377,3 +377,16 @@ def test_peak_memory_sees_a_short_lived_allocation(monkeypatch: pytest.MonkeyPat
         del block
     assert peak.bytes - peak.baseline > 200 * 2**20
     assert ("VmHWM" in peak.method) == (method == "hwm") and peak.to_dict()["peak_bytes"] == peak.bytes
+
+
+def test_bad_decoded_frames_are_refused() -> None:
+    from wan_compat.compat.sampling.images import check_frames
+
+    good = torch.rand(5, 32, 32, 3)
+    check_frames(good, (5, 32, 32, 3))
+    for frames, words in ((good[:4], "shape [4, 32, 32, 3]"), (good.double(), "float64"), (good * 2, "values span"),
+                          (torch.cat([good[:2], torch.full((3, 32, 32, 3), float("nan"))]), "frame 2 holds NaN"),
+                          (good[0], "must be (F, H, W, C)")):
+        with pytest.raises(SampleError) as err:
+            check_frames(frames, (5, 32, 32, 3))
+        assert err.value.code == "SAMPLE_OUTPUT_INVALID" and words in err.value.detail, err.value.detail

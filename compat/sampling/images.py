@@ -36,21 +36,28 @@ def to_pil(image: Any, name: str) -> Any:
 
 
 def check_frames(frames: Any, expected: tuple[int, int, int, int]) -> None:
-    """Frames must be (F, H, W, 3) float32, finite and within [0, 1]; SAMPLE_OUTPUT_INVALID otherwise."""
+    """Frames must be the requested (F, H, W, 3) float32, finite and within [0, 1] (the frame
+    stage's own checks); SAMPLE_OUTPUT_INVALID otherwise: the decode went wrong, not the input."""
     import torch
 
+    from ..errors import FrameError
+    from ..frames import check_video_array, first_non_finite, value_bounds
+
+    try:
+        shape = check_video_array(frames, what="the decoded frames")
+    except FrameError as err:
+        raise SampleError("SAMPLE_OUTPUT_INVALID", err.detail) from None
     problems = []
-    if tuple(frames.shape) != expected:
-        problems.append(f"shape {list(frames.shape)}, expected {list(expected)}")
+    if shape != expected:
+        problems.append(f"shape {list(shape)}, expected {list(expected)}")
     if frames.dtype != torch.float32:
         problems.append(f"dtype {frames.dtype}, expected float32")
-    if frames.numel():
-        finite = torch.isfinite(frames)
-        if not bool(finite.all()):
-            problems.append(f"{int((~finite).sum())} NaN/Inf values")
-        else:
-            low, high = float(frames.min()), float(frames.max())
-            if low < 0 or high > 1:
-                problems.append(f"values span [{low:.4g}, {high:.4g}]")
+    bad = first_non_finite(frames)
+    if bad is not None:
+        problems.append(f"frame {bad} holds NaN/Inf")
+    else:
+        low, high = value_bounds(frames)
+        if low < 0 or high > 1:
+            problems.append(f"values span [{low:.4g}, {high:.4g}]")
     if problems:
         raise SampleError("SAMPLE_OUTPUT_INVALID", "; ".join(problems))

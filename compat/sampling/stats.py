@@ -57,6 +57,7 @@ class SampleStats:
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
         out.update(seconds_per_step=round(self.seconds_per_step, 6), frames_note=self.frames_note,
+                   video_lengths=[self.num_frames] * self.videos,
                    step_seconds=[round(s, 6) for s in self.step_seconds],
                    problems=[p.to_dict() for p in self.problems])
         return out
