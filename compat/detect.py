@@ -186,7 +186,9 @@ class ArchitectureDetector:
                     f"folder layout ({'transformer + transformer_2' if moe_layout else 'a single transformer'}) -> {' or '.join(v.name for v in by_layout)}"
                 )
             candidates = by_layout or candidates
-        if len(candidates) > 1:
+        if len(candidates) > 1 and official:
+            # Names only choose between variants whose weights are identical (official matches);
+            # layout-only matches differ in size, and a name must not pick a size for them.
             kept, found = hints.choose(candidates, name_text)
             if found and len(kept) < len(candidates):
                 info.evidence.append(f"name hint {', '.join(repr(h) for h in found)} -> {' or '.join(v.name for v in kept)}")

@@ -232,3 +232,31 @@ def test_browser_finds_the_nodes_loads_a_workflow_and_shows_the_badge(browser_pa
         shutil.copy(tmp_path / "check_my_models.png", Path(os.environ["WAN_COMPAT_SCREENSHOTS"]) / "check_my_models.png")
     # The frontend itself may log errors of its own; none may come from our extension.
     assert not [e for e in page.wan_errors if "wan_compat" in e], page.wan_errors
+
+
+# --------------------------------------------------------------------------- generation workflows
+SMALL = {"width": 64, "height": 64, "num_frames": 5}
+GENERATION = ["wan21_t2v_1.3B", "wan22_t2v_A14B", "wan22_ti2v_5B", "wan21_i2v_14B_480p", "wan22_i2v_A14B"]
+
+
+@pytest.mark.parametrize("name", GENERATION)
+def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> None:
+    """Each shipped workflow, queued as the frontend would with sizes shrunk for CPU, writes a
+    playable MP4 with the frames asked for, and the diagnosis sees every stage."""
+    import imageio_ffmpeg
+
+    overrides = {"WanOptimize": dict(SMALL), "WanSample": {**SMALL, "steps": 2}}
+    entry, seconds = comfy_server.run(_prompt(comfy_server, name, overrides))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    outputs = entry["outputs"]
+    videos = [item for out in outputs.values() for item in out.get("images", []) if item["filename"].endswith(".mp4")]
+    assert len(videos) == 1
+    path = comfy_server.base / "output" / videos[0].get("subfolder", "") / videos[0]["filename"]
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    assert frames == SMALL["num_frames"]
+    report = next(v for v in outputs.values() if "wan_report" in v)["wan_report"][0]
+    doc = json.loads((comfy_server.base / "output" / report.get("subfolder", "") / report["filename"]).read_text())
+    stages = json.dumps(doc)
+    for stage in ("detect", "sample", "encode"):
+        assert stage in stages
+    print(f"\n{name}: queue to video {seconds:.2f} s")

@@ -24,4 +24,74 @@ CHECK_MODELS: dict[str, Any] = {
     "layout": {"detect": (0, 0), "check": (1, 0), "diagnose": (2, 0)},
 }
 
-SPECS: list[dict[str, Any]] = [CHECK_MODELS]
+NEGATIVE = ("static, blurry, low quality, worst quality, jpeg artifacts, ugly, deformed, extra fingers, "
+            "bad hands, bad face, overexposed, subtitles, watermark, text")
+
+
+def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, image: bool = False) -> dict[str, Any]:
+    """detect -> safe load -> VAE fix -> optimize -> sample -> frame process -> encode -> diagnose,
+    with the variant's recommended size, frames, fps, steps, guidance and shift."""
+    from wan_compat.compat import registry
+
+    variant = registry.by_id(variant_id)
+    needs = variant.requires
+    width, height = needs["resolution"]
+    folder = "diffusers/" + variant["repo"].split("/")[-1]
+    sample = {
+        "prompt": prompt, "negative_prompt": NEGATIVE, "width": width, "height": height,
+        "num_frames": needs["frames"], "steps": needs["steps"], "seed": 42, "cfg": needs["guidance_scale"],
+        "shift": needs["flow_shift"],
+    }
+    if needs.get("guidance_scale_2") is not None:
+        sample["cfg_2"] = needs["guidance_scale_2"]
+    nodes = [
+        ("detect", "WanDetectArchitecture", {"model": folder}),
+        ("load", "WanSafeLoad", {"model": folder, "dtype": "bf16"}),
+        ("vae", "WanVAEFix", {}),
+        ("optimize", "WanOptimize", {"width": width, "height": height, "num_frames": needs["frames"]}),
+        ("sample", "WanSample", sample),
+        ("frames", "WanFrameProcess", {"fps": float(needs["fps"])}),
+        ("encode", "WanEncodeVideo", {"fps": float(needs["fps"]), "format": "h264-mp4", "filename_prefix": name}),
+        ("diagnose", "WanDiagnose", {"level": "basic", "filename_prefix": f"{name}_report"}),
+    ]
+    links = [
+        ("load", "pipeline", "vae", "pipeline"),
+        ("vae", "pipeline", "optimize", "pipeline"),
+        ("optimize", "pipeline", "sample", "pipeline"),
+        ("sample", "frames", "frames", "images"),
+        ("detect", "model_info", "frames", "model_info"),
+        ("frames", "images", "encode", "images"),
+        ("frames", "frames_info", "encode", "frames_info"),
+        ("detect", "model_info", "encode", "model_info"),
+        ("detect", "model_info", "diagnose", "model_info"),
+        ("optimize", "pipeline", "diagnose", "pipeline"),
+        ("optimize", "plan", "diagnose", "plan"),
+        ("sample", "stats", "diagnose", "sample_stats"),
+        ("encode", "encode_result", "diagnose", "encode_result"),
+    ]
+    layout = {"detect": (0, 0), "load": (0, 1), "vae": (1, 1), "optimize": (2, 1), "sample": (3, 1),
+              "frames": (4, 1), "encode": (5, 1), "diagnose": (5, 0)}
+    if image:
+        nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
+        links.append(("image", "IMAGE", "sample", "image"))
+        layout["image"] = (2, 0)
+    return {
+        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout,
+        "description": f"{variant.name}: {needs['resolution'][0]}x{needs['resolution'][1]}, {needs['frames']} frames at "
+                       f"{needs['fps']} fps, {needs['steps']} steps. Put {folder.split('/')[1]} in ComfyUI/models/diffusers.",
+    }
+
+
+SPECS: list[dict[str, Any]] = [
+    generation("wan21_t2v_1.3B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e01", "wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B",
+               "A cat walks on the grass, realistic, sunny afternoon."),
+    generation("wan22_t2v_A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e02", "wan2.2-t2v-a14b", "Wan 2.2 T2V A14B (MoE)",
+               "A red fox runs through fresh snow at dawn, cinematic lighting."),
+    generation("wan22_ti2v_5B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e03", "wan2.2-ti2v-5b", "Wan 2.2 TI2V 5B",
+               "Waves roll onto a sandy beach at sunset, gentle camera pan."),
+    generation("wan21_i2v_14B_480p", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e04", "wan2.1-i2v-14b-480p", "Wan 2.1 I2V 14B 480P",
+               "The scene comes to life with a slow camera push-in.", image=True),
+    generation("wan22_i2v_A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e05", "wan2.2-i2v-a14b", "Wan 2.2 I2V A14B (MoE)",
+               "The scene comes to life with a slow camera push-in.", image=True),
+    CHECK_MODELS,
+]

@@ -34,7 +34,7 @@ PACKAGES: tuple[tuple[str, str | None, str, bool], ...] = (
     ("sentencepiece", "0.1.99", "build the tokenizer of the built-in demo and test models", True),
     ("ftfy", "6.0", "clean prompts (diffusers' Wan image-to-video pipeline calls it)", True),
     ("nvidia-ml-py", "12.535", "read GPU memory and the driver version", False),
-    ("accelerate", None, "offload models to the CPU", False),
+    ("accelerate", "0.30", "build models without allocating their weights (safe loading) and offload them", True),
 )
 # encoder, what it writes, required
 ENCODERS: tuple[tuple[str, str, bool], ...] = (
