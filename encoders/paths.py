@@ -15,6 +15,7 @@ which this process created and owns. `os.replace` is never used on a file someon
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import tempfile
@@ -56,6 +57,22 @@ def _within(root: Path, path: Path) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1)
+def _umask() -> int:
+    """The process umask, read without changing it where the OS says it (os.umask(0) would briefly
+    loosen it for every thread of ComfyUI)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @dataclass(frozen=True)
 class SaveTarget:
     """A folder inside the output folder and a file stem; `exact` targets use the stem as the name."""
@@ -72,7 +89,13 @@ class SaveTarget:
             fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=f".part.{extension}", dir=self.folder)
         except OSError as exc:
             raise os_error(exc, self.folder) from exc
-        os.close(fd)
+        try:
+            # mkstemp makes the file private (0600); a published video gets the usual mode instead.
+            os.fchmod(fd, 0o666 & ~_umask())
+        except (OSError, AttributeError):  # Windows has no fchmod
+            pass
+        finally:
+            os.close(fd)
         return Path(name)
 
     def next_counter(self) -> int:

@@ -147,3 +147,16 @@ def test_fallback_folders_take_counters_too(tmp_path):
     first, second = target.claim_dir("frames"), target.claim_dir("frames")
     assert (first.name, second.name) == ("Wan_00001_frames", "Wan_00002_frames")
     assert target.next_counter() == 3 and os.path.isdir(second)
+
+
+def test_published_video_has_the_usual_file_mode(tmp_path) -> None:
+    import os
+
+    import numpy as np
+
+    from wan_compat.encoders.encode import encode_video
+
+    video = encode_video(np.zeros((3, 16, 16, 3), dtype=np.uint8), output_dir=tmp_path, filename_prefix="mode", fmt="h264-mp4")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert video.path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo_cmd", "run every stage on a tiny built-in Wan model: writes an MP4, a WebM and a report"),
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
