@@ -48,7 +48,7 @@ def run_demo(out: str | Path, *, variant: str = DEFAULT_VARIANT, width: int = 64
     """Run the demo into `out` (created if needed; nothing in it is ever overwritten)."""
     from .diagnostics import DiagnosticCollector
 
-    out = Path(out)
+    out = Path(out).absolute()
     result = DemoResult()
     collector = DiagnosticCollector()
     state: dict[str, Any] = {}

@@ -34,5 +34,7 @@ def run(args: argparse.Namespace) -> int:
         lines = [str(p) for p in result.videos] + [str(result.report_path)]
         lines.append("")
         lines.append(result.report.text("basic"))
+        lines.append("(The demo model is a tiny random-weight Wan model: its video is noise, and 'matches no known "
+                     "variant' is expected for it.)")
         emit_text("\n".join(lines))
     return 0 if result.ok else 1
