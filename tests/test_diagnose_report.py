@@ -79,17 +79,24 @@ def test_stage_reports_fit_the_protocol(wrong_vae_info):
         DiagnosticCollector().add(object())  # type: ignore[arg-type]
 
 
-def test_broken_setup_gives_one_paragraph_naming_each_problem_and_its_fix(wrong_vae_info):
+def test_broken_setup_gives_one_paragraph_naming_each_problem_and_its_fix(wrong_vae_info, tiny_pipelines, tmp_path):
     """Done-when: wrong VAE, missing ffmpeg encoder, untrusted remote code -> basic report."""
+    import shutil
+
+    from wan_compat.compat.loading import load_pipeline
+
     collector = DiagnosticCollector()
     collector.add(wrong_vae_info)
     missing_encoder = ffmpeg_probe.encoder_problem("libh264_from_the_future")  # asks the real ffmpeg
     assert missing_encoder is not None and missing_encoder.code == "FFMPEG_ENCODER_MISSING"
     collector.add_problem(missing_encoder, stage="encode")
-    collector.add_error(SecurityError(
-        "UNKNOWN_PIPELINE_CLASS",
-        "model_index.json names 'FancyWanPipeline' from pipeline.py; untrusted remote code was refused",
-    ), stage="security")
+    # A model folder that ships its own pipeline code: the real loader refuses it.
+    folder = shutil.copytree(tiny_pipelines["wan2.1-t2v"], tmp_path / "FancyWan")
+    (folder / "pipeline.py").write_text("import os\nclass FancyWanPipeline: ...\n")
+    with pytest.raises(SecurityError) as refused:
+        load_pipeline(folder)
+    assert refused.value.code == "CUSTOM_CODE_FILES"
+    collector.add_error(refused.value, stage="security")
     report = collector.build()
     basic = report.text("basic")
 
@@ -98,7 +105,7 @@ def test_broken_setup_gives_one_paragraph_naming_each_problem_and_its_fix(wrong_
     assert report.verdict == "error" and not report.ok
     for code, fix_hint in (("WRONG_VAE", "wan2.2_vae.safetensors"),
                            ("FFMPEG_ENCODER_MISSING", "pip install -U imageio-ffmpeg"),
-                           ("UNKNOWN_PIPELINE_CLASS", "security section of the README")):
+                           ("CUSTOM_CODE_FILES", "wan-compat trust")):
         finding = next(f for f in report.findings if f.problem.code == code)
         assert finding.problem.summary in basic and finding.problem.fix in basic
         assert fix_hint in basic
