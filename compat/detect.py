@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+
 from . import configs, hints, registry, validate
 from .errors import ModelFileError, WanCompatError, problem
 from .facts import Facts, classify
@@ -92,8 +93,7 @@ class ArchitectureDetector:
         info.size_bytes = path.stat().st_size
         claims_safetensors = path.suffix.lower() == ".safetensors"
         if fmt is FileFormat.UNKNOWN and claims_safetensors and info.size_bytes >= 9:
-            head = path.open("rb").read(9)
-            raise ModelFileError("SAFETENSORS_HEADER_INVALID", f"{path.name} does not start like a safetensors file (first bytes {head!r})")
+            raise ModelFileError("SAFETENSORS_HEADER_INVALID", f"{path.name} does not start like a safetensors file (first bytes {_head(path, 9)!r})")
         if fmt is FileFormat.SAFETENSORS or (fmt is FileFormat.UNKNOWN and claims_safetensors):
             info.format = "single_file"
             # read_header gives the precise reason when the bytes are not valid safetensors.
@@ -113,7 +113,7 @@ class ArchitectureDetector:
         elif fmt is FileFormat.EMPTY:
             info.add(problem("FILE_EMPTY", path.name))
         else:
-            info.add(problem("UNKNOWN_FORMAT", f"{path.name}: first bytes {path.open('rb').read(8)!r}"))
+            info.add(problem("UNKNOWN_FORMAT", f"{path.name}: first bytes {_head(path, 8)!r}"))
 
     def _inspect_folder(self, folder: Path, info: ModelInfo) -> None:
         if (folder / "model_index.json").is_file():
@@ -448,6 +448,11 @@ class ArchitectureDetector:
             return None
         variant = registry.by_id(info.variant) if info.variant else None
         return Part("transformer", facts, variant, "wan", label=Path(info.path).name)
+
+
+def _head(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
 
 
 def _config_vs_weights(kind: str, config: dict[str, Any], facts: dict[str, Any]) -> list[tuple[str, Any, Any]]:
