@@ -115,8 +115,73 @@ def rank(info: FfmpegInfo) -> tuple[bool, ...]:
     return tuple(info.has_encoder(name) for name in RANKED_ENCODERS)
 
 
-def probe() -> FfmpegInfo:
-    """The best candidate that runs (see the module text); otherwise a not-found result naming every failure."""
+def _cache_file() -> str:
+    base = os.environ.get("WAN_COMPAT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "wan-compat")
+    return os.path.join(base, "ffmpeg-probe.json")
+
+
+def _stamp(path: str | None) -> list[Any] | None:
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return None
+    return [path, st.st_mtime_ns, st.st_size] if st else None
+
+
+def _environment_key() -> dict[str, Any]:
+    """What decides the candidates, cheaply: the override variable and the ffmpeg on PATH."""
+    return {"env": os.environ.get("IMAGEIO_FFMPEG_EXE"), "system": _stamp(shutil.which("ffmpeg"))}
+
+
+def _from_disk() -> FfmpegInfo | None:
+    """The last probe's answer, if the chosen binary and the environment are unchanged."""
+    import json
+
+    try:
+        with open(_cache_file(), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        if doc["key"] != _environment_key() or _stamp(doc["info"]["path"]) != doc["stamp"]:
+            return None
+        info = doc["info"]
+        return FfmpegInfo(info["path"], info["source"], info["version"], frozenset(info["video_encoders"]),
+                          frozenset(info["audio_encoders"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _to_disk(info: FfmpegInfo) -> None:
+    import json
+    import tempfile
+
+    target = _cache_file()
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".ffmpeg-probe.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump({"key": _environment_key(), "stamp": _stamp(info.path), "info": info.to_dict()}, fh)
+        os.replace(tmp, target)
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run a probe
+
+
+def probe(use_disk_cache: bool = True) -> FfmpegInfo:
+    """The best candidate that runs (see the module text); otherwise a not-found result naming every failure.
+
+    The answer is kept on disk (user cache folder) keyed by the binary's path, size and time and
+    by the environment that chooses candidates, so a `wan-compat encode` run does not pay the
+    candidate search and `-encoders` run (about 40 ms) each time.
+    """
+    if use_disk_cache:
+        cached = _from_disk()
+        if cached is not None:
+            return cached
+    info = _probe_candidates()
+    if use_disk_cache and info.found:
+        _to_disk(info)
+    return info
+
+
+def _probe_candidates() -> FfmpegInfo:
     failures: list[str] = []
     working: list[FfmpegInfo] = []
     for exe, source in candidates():

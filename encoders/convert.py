@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compat.frames import chunk_frames, is_uint8
+from ..compat.errors import FrameError
+from ..compat.frames import chunk_frames, first_non_finite, is_uint8
 
 # Small enough to stay in cache between the four passes over a chunk, large enough to amortise calls.
 CONVERT_CHUNK_BYTES = 4 << 20
@@ -25,15 +26,26 @@ class Uint8Converter:
         self._scratch = np.empty((self.frames_per_chunk, *frame_shape), dtype=np.float32)
         self._result = np.empty((self.frames_per_chunk, *frame_shape), dtype=np.uint8)
 
-    def convert(self, part: Any) -> Any:
-        """uint8 frames for a chunk of at most `frames_per_chunk` frames (uint8 input passes through)."""
+    def convert(self, part: Any, first_frame: int = 0) -> Any:
+        """uint8 frames for a chunk of at most `frames_per_chunk` frames (uint8 input passes through).
+
+        Float chunks are checked for NaN/inf here, on the scratch copy that is in cache anyway, so a
+        clean video is read once (a separate check pass would read a memory-mapped file twice);
+        `first_frame` is the chunk's position, for the error message.
+        """
         import numpy as np
 
         if is_uint8(part):
             return np.ascontiguousarray(part)
         n = part.shape[0]
         scratch, result = self._scratch[:n], self._result[:n]
-        np.multiply(part, 255.0, out=scratch, casting="same_kind")
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow to inf, then clip to 255
+            np.multiply(part, 255.0, out=scratch, casting="same_kind")
+            total = scratch.sum()
+        if not np.isfinite(total):  # overflow of huge finite values also lands here: look closer
+            bad = first_non_finite(part)
+            if bad is not None:
+                raise FrameError("FRAMES_NOT_FINITE", f"frame {first_frame + bad} holds NaN or inf")
         np.add(scratch, 0.5, out=scratch)  # +0.5 then truncation == round half up for values >= 0
         np.clip(scratch, 0.0, 255.0, out=scratch)
         np.copyto(result, scratch, casting="unsafe")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..compat.errors import EncodeError, FrameError, Problem
-from ..compat.frames import check_video_array, chunk_frames, first_non_finite, iter_chunks, numpy_chunk
+from ..compat.errors import EncodeError, Problem
+from ..compat.frames import check_video_array, chunk_frames, iter_chunks, numpy_chunk
 from ..compat.ffmpeg_probe import FfmpegInfo
 from .ffmpeg import describe, find_ffmpeg
 from .formats import VideoFormat, get_format
@@ -160,9 +160,8 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
             binary: FfmpegInfo | None, on_progress: Progress | None) -> EncodedVideo:
     crf, preset = _check_options(fmt, fps, crf, preset)
     total, height, width, channels = check_video_array(frames)
-    bad = first_non_finite(frames)
-    if bad is not None:
-        raise FrameError("FRAMES_NOT_FINITE", f"frame {bad} holds NaN or inf")
+    # NaN/inf are found by the converter while the frames stream (one read of the data, not two);
+    # a FrameError then aborts ffmpeg and removes the temp file, and no PNG fallback is written.
     out_w, out_h = padded_size(width, height, fmt.align)
     result = EncodedVideo(path=None, format=fmt.name, frames=total, width=out_w, height=out_h, source_width=width,
                           source_height=height, fps=float(fps), crf=crf, preset=preset, subfolder=target.subfolder)

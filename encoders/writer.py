@@ -70,7 +70,7 @@ class VideoWriter:
         """Write a numpy chunk (k, H, W, C) of uint8, or floats in [0, 1] (clipped and rounded)."""
         converter = self._converter()
         for start in range(0, frames.shape[0], converter.frames_per_chunk):
-            part = converter.convert(frames[start:start + converter.frames_per_chunk])
+            part = converter.convert(frames[start:start + converter.frames_per_chunk], self.frames_written)
             self.process.write(part.data)
             self.frames_written += part.shape[0]
 

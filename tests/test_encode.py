@@ -443,3 +443,22 @@ def test_cuda_image_tensor_encodes(tmp_path):
     result = encode_video(frames, output_dir=tmp_path, fmt="ffv1-mkv")
     _, decoded = read_back(result.path)
     assert np.array_equal(decoded, np.clip(moving(f=4) * 255 + 0.5, 0, 255).astype(np.uint8))
+
+
+def test_nan_found_while_streaming_names_the_right_frame_and_leaves_nothing(tmp_path):
+    """The check runs chunk by chunk as frames stream to ffmpeg (one read of the data): a NaN in a
+    late chunk still stops the encode with the right frame number and no file left behind."""
+    frames = np.full((12, 512, 512, 3), 0.5, dtype=np.float32)  # ~1 frame per conversion chunk
+    frames[9, 100, 100, 0] = np.nan
+    with pytest.raises(FrameError) as err:
+        encode_video(frames, output_dir=tmp_path / "out", fmt="mp4")
+    assert err.value.code == "FRAMES_NOT_FINITE" and "frame 9" in str(err.value)
+    assert visible(tmp_path / "out") == []
+    assert not [p for p in (tmp_path / "out").iterdir()]  # no hidden temp file either
+
+
+def test_huge_finite_values_are_clipped_not_called_non_finite(tmp_path):
+    frames = np.full((3, 16, 16, 3), 0.5, dtype=np.float32)
+    frames[1, 0, 0, 0] = 3e38  # x255 overflows to inf in float32, but the value itself is finite
+    video = encode_video(frames, output_dir=tmp_path / "out", fmt="mp4")
+    assert video.frames == 3
