@@ -104,3 +104,13 @@ def private_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "wan-compat-settings"
     monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(folder))
     return folder
+
+
+# --------------------------------------------------------------------------- encoding
+@pytest.fixture
+def encode_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Output, temp and settings folders of one test; the bundled ffmpeg, not an override."""
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+    monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))

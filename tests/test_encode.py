@@ -30,12 +30,7 @@ from wan_compat.encoders.probe import probe_video, verify_video
 from wan_compat.encoders.writer import ffmpeg_args
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
-    monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
-    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))
+pytestmark = pytest.mark.usefixtures("encode_env")
 
 
 def hide_ffmpeg(monkeypatch, tmp_path: Path) -> None:

@@ -22,12 +22,7 @@ from wan_compat.nodes.encode_video import WanEncodeVideo
 from wan_compat.nodes.frame_process import WanFrameProcess
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
-    monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
-    monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
-    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))
+pytestmark = pytest.mark.usefixtures("encode_env")
 
 
 def clip(f: int = 4, h: int = 24, w: int = 32) -> np.ndarray:
