@@ -68,9 +68,10 @@ def main() -> int:
     if not comfy_dir:
         print("set COMFYUI_DIR to a ComfyUI checkout whose Python has this pack's requirements", file=sys.stderr)
         return 2
-    from wan_compat.compat.fixtures import comfyui_server as cs
+    sys.path.insert(0, str(ROOT / "tools"))  # the development harnesses
+    import comfyui_server as cs
     from wan_compat.compat.fixtures.tiny import tiny_pipeline_path
-    from wan_compat.compat.workflow_graph import to_api_prompt
+    from workflow_graph import to_api_prompt
 
     root = Path(comfy_dir)
     python = cs.comfy_python(root)

@@ -67,7 +67,7 @@ def in_process_ms(fn, repeat: int = 30) -> float:
 
 
 def expected_label(variant: str) -> str:
-    from wan_compat.compat import registry
+    from wan_compat.compat.detect import registry
 
     v = registry.by_id(variant)
     return f"{v['version']} {v['task']} {v['size']}" if v.kind == "transformer" else f"{v.kind} {v.get('version', '')}".strip()
@@ -80,7 +80,7 @@ def our_label(info) -> str:
 
 
 def diffusers_label(model_type: str, kind: str) -> str:
-    from wan_compat.compat import registry
+    from wan_compat.compat.detect import registry
 
     variant = DIFFUSERS_MEANING.get(model_type)
     if variant is None:
@@ -91,9 +91,9 @@ def diffusers_label(model_type: str, kind: str) -> str:
 
 
 def accuracy_rows(root: Path) -> list[tuple[str, str, str, str]]:
-    from wan_compat.compat.detect import ArchitectureDetector
+    from wan_compat.compat.detect.detector import ArchitectureDetector
     from wan_compat.compat.fixtures import sparse
-    from wan_compat.compat import registry
+    from wan_compat.compat.detect import registry
 
     detector = ArchitectureDetector()
     rows = []
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     from wan_compat.compat.fixtures import sparse
-    from wan_compat.compat.detect import ArchitectureDetector
+    from wan_compat.compat.detect.detector import ArchitectureDetector
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

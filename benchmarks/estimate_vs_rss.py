@@ -38,7 +38,7 @@ def child(mode: str, width: int, height: int, frames: int) -> dict:
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
 
     from wan_compat.compat.fixtures.tiny import TEXT_DIM, tiny_text_encoder, tiny_tokenizer
-    from wan_compat.compat.model_info import ModelInfo
+    from wan_compat.compat.detect.model_info import ModelInfo
     from wan_compat.compat.optimize import OptimizationManager, Sizes
     from wan_compat.compat.sampling import SampleRequest, sample
 

@@ -37,7 +37,7 @@ def load_table(root: Path, runs: int) -> list[tuple[str, float, float, float]]:
 
     from wan_compat.compat.fixtures.single_files import export_single_files
     from wan_compat.compat.fixtures.tiny import TINY_VARIANTS, tiny_pipeline_path
-    from wan_compat.compat.key_naming import COMFY_PREFIX
+    from wan_compat.compat.loading.key_naming import COMFY_PREFIX
     from wan_compat.compat.loading import load_pipeline
 
     rows = []

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compat.errors import FrameError
-from ..compat.frames import chunk_frames, first_non_finite, is_uint8
+from ..compat.core.errors import FrameError
+from ..compat.frames.arrays import chunk_frames, first_non_finite, is_uint8
 
 # Small enough to stay in cache between the four passes over a chunk, large enough to amortise calls.
 CONVERT_CHUNK_BYTES = 4 << 20

@@ -27,7 +27,7 @@ class Choice:
 
 
 def _encoder_settings(user_dir: str | os.PathLike[str] | None) -> Any:
-    from ..compat.settings import load_settings
+    from ..compat.settings.store import load_settings
 
     return load_settings(user_dir).encoder
 

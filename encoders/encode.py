@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..compat.errors import EncodeError, Problem
-from ..compat.frames import check_video_array, chunk_frames, iter_chunks, numpy_chunk
-from ..compat.ffmpeg_probe import FfmpegInfo
+from ..compat.core.errors import EncodeError, Problem
+from ..compat.frames.arrays import check_video_array, chunk_frames, iter_chunks, numpy_chunk
+from .ffmpeg_probe import FfmpegInfo
 from .ffmpeg import describe, find_ffmpeg
 from .formats import VideoFormat, get_format
 from .metadata import remove_quietly, write_ffmetadata
@@ -216,7 +216,7 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
             result.fallback = write_png_sequence(frames, fallback_targets, fps=fps, reason=failure, fmt=fmt,
                                                  crf=crf, preset=preset, metadata=metadata)
         except EncodeError as fallback_error:
-            from ..compat.errors import problem
+            from ..compat.core.errors import problem
 
             result.problems.append(problem("ENCODE_FALLBACK_FAILED", fallback_error.detail, folder=str(target.folder)))
     raise EncodeFailed(failure, result) from cause

@@ -1,6 +1,6 @@
 """Running ffmpeg as one process that turns every failure into an EncodeError.
 
-Which binary: `compat.ffmpeg_probe.probe()`, shared with `wan-compat doctor` and the diagnose
+Which binary: `encoders.ffmpeg_probe.probe()`, shared with `wan-compat doctor` and the diagnose
 report so all agree: imageio-ffmpeg's bundled build (or IMAGEIO_FFMPEG_EXE), else a system ffmpeg,
 ranked by the encoders each really has (the module text there says why).
 """
@@ -15,8 +15,8 @@ from collections import deque
 from pathlib import Path
 from typing import Sequence
 
-from ..compat.errors import EncodeError
-from ..compat.ffmpeg_probe import FfmpegInfo, probe
+from ..compat.core.errors import EncodeError
+from .ffmpeg_probe import FfmpegInfo, probe
 
 _F_SETPIPE_SZ = 1031  # Linux fcntl: a 1 MiB pipe means fewer wake-ups per frame
 _PIPE_BYTES = 1 << 20

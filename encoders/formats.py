@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..compat.errors import EncodeError
+from ..compat.core.errors import EncodeError
 
 FORMATS_DIR = Path(__file__).parent / "formats"
 _REQUIRED = ("name", "label", "extension", "muxer", "encoder", "pix_fmt", "align")

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compat.errors import EncodeError, SecurityError
+from ..compat.core.errors import EncodeError, SecurityError
 
 _MAX_ATTEMPTS = 100_000
 _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS}

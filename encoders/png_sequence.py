@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..compat.errors import EncodeError, WanCompatError
-from ..compat.frames import chunk_frames, iter_chunks, numpy_chunk
+from ..compat.core.errors import EncodeError, WanCompatError
+from ..compat.frames.arrays import chunk_frames, iter_chunks, numpy_chunk
 from .convert import Uint8Converter
 from .formats import VideoFormat
 from .paths import SaveTarget, os_error

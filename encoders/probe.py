@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..compat.errors import EncodeError
-from ..compat.ffmpeg_probe import FfmpegInfo
+from ..compat.core.errors import EncodeError
+from .ffmpeg_probe import FfmpegInfo
 
 VerifyMode = Literal["packets", "decode"]
 _VIDEO_STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d+)x(\d+)[\s,\[]")

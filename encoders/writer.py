@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .convert import Uint8Converter
-from ..compat.ffmpeg_probe import FfmpegInfo
+from .ffmpeg_probe import FfmpegInfo
 from .ffmpeg import FFmpegProcess
 from .formats import VideoFormat
 from .rawfile import RawFrameFile

@@ -78,7 +78,7 @@ class WanDetectArchitecture:
         return _file_fingerprint(_resolve(model, model_path))
 
     def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
-        from ..compat.detect import ArchitectureDetector
+        from ..compat.detect.detector import ArchitectureDetector
 
         info = ArchitectureDetector().inspect(_resolve(model, model_path) or Path(model_path or model))
         summary = info.summary()
@@ -115,7 +115,7 @@ class WanCheckCompatibility:
 
     def check(self, model_info: Any, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE,
               vae_path: str = "", text_encoder_path: str = "", clip_vision_path: str = "") -> dict[str, Any]:
-        from ..compat.detect import ArchitectureDetector
+        from ..compat.detect.detector import ArchitectureDetector
 
         parts = {
             "vae": _resolve(vae, vae_path),

@@ -96,8 +96,8 @@ class WanDiagnose:
                  **stage_inputs: Any) -> dict[str, Any]:
         from ..compat.diagnostics import DiagnosticCollector
         from ..compat.diagnostics.report_file import write_report
-        from ..compat.perf_history import PerfHistory
-        from ..compat.settings import settings_dir
+        from ..compat.sampling.perf_history import PerfHistory
+        from ..compat.settings.store import settings_dir
 
         collector = DiagnosticCollector()
         for name, value in stage_inputs.items():

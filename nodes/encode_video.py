@@ -81,7 +81,7 @@ class WanEncodeVideo:
     @classmethod
     def VALIDATE_INPUTS(cls, format: str = "h264-mp4", crf: int = -1, preset: str = DEFAULT, fps: float = 16.0,
                         filename_prefix: str = "video/Wan") -> bool | str:
-        from ..compat.errors import WanCompatError
+        from ..compat.core.errors import WanCompatError
         from ..encoders.formats import get_format
 
         try:
@@ -97,7 +97,7 @@ class WanEncodeVideo:
     def encode(self, images: Any, fps: float, format: str, crf: int, preset: str, filename_prefix: str,
                frames_info: Any = None, model_info: Any = None, save_metadata: bool = True,
                prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None) -> dict[str, Any]:
-        from ..compat.frames import model_verdict
+        from ..compat.frames.handler import model_verdict
         from ..encoders.defaults import choose
         from ..encoders.encode import EncodeReport, encode_video
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compat.frames import SIZE_MODES, VALUE_RANGES
+from ..compat.frames.handler import SIZE_MODES, VALUE_RANGES
 
 CATEGORY = "Wan Compat/6 frames"
 
@@ -46,8 +46,8 @@ class WanFrameProcess:
 
     def process(self, fps: float, size_mode: str, multiple_of: int, value_range: str, images: Any = None,
                 video: Any = None, model_info: Any = None) -> tuple[Any, float, Any]:
-        from ..compat.errors import FrameError
-        from ..compat.frames import FrameTensorHandler, model_verdict
+        from ..compat.core.errors import FrameError
+        from ..compat.frames.handler import FrameTensorHandler, model_verdict
 
         source = images if images is not None else video
         if source is None:

@@ -15,7 +15,7 @@ OFFLOADS = [FROM_SETTINGS, "auto", "none", "model", "group", "sequential"]
 
 def preferences(precision: str = FROM_SETTINGS, offload: str = FROM_SETTINGS, max_vram_gb: float = 0.0) -> Any:
     """The user's optimization settings, with this node's explicit choices on top."""
-    from ..compat.settings import load_settings
+    from ..compat.settings.store import load_settings
 
     prefs = load_settings(comfy_env.user_directory()).optimization
     update: dict[str, Any] = {}

@@ -19,7 +19,7 @@ _PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_enco
 
 def _policy() -> Any:
     """The security section of the pack's settings (strict defaults when there is no settings file)."""
-    from ..compat.settings import load_settings
+    from ..compat.settings.store import load_settings
 
     return load_settings(comfy_env.user_directory()).security
 
@@ -106,7 +106,7 @@ class WanSafeLoad:
 
         target = _resolve(model, model_path)
         if target is None:
-            from ..compat.errors import UsageError
+            from ..compat.core.errors import UsageError
 
             raise UsageError("USAGE", "choose a model from the list or enter a model_path")
         loaded = load_pipeline(

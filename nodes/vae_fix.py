@@ -14,7 +14,7 @@ SWITCH = ["auto", "on", "off"]
 
 
 def _settings() -> Any:
-    from ..compat.settings import load_settings
+    from ..compat.settings.store import load_settings
 
     return load_settings(comfy_env.user_directory())
 

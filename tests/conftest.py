@@ -38,7 +38,7 @@ def sparse_file(sparse_root: Path) -> SparseFactory:
 @pytest.fixture(scope="session")
 def sparse_pipeline(sparse_root: Path) -> Callable[[str], Path]:
     """make(variant_id, dtype="bf16") -> a cached real-size diffusers folder named like Wan-AI's repos."""
-    from wan_compat.compat import registry
+    from wan_compat.compat.detect import registry
     from wan_compat.compat.fixtures import sparse
 
     cache: dict[tuple, Path] = {}

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from wan_compat.compat.fixtures.comfyui_server import Server, ServerError, comfy_python, import_seconds, prepare_base, start, stop
+from comfyui_server import Server, ServerError, comfy_python, import_seconds, prepare_base, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -68,7 +68,7 @@ def _workflow(name: str) -> dict[str, Any]:
 
 
 def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    from wan_compat.compat.workflow_graph import to_api_prompt, validate
+    from workflow_graph import to_api_prompt, validate
 
     info = _object_info(server)
     workflow = _workflow(name)

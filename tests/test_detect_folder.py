@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat.detect import ArchitectureDetector
+from wan_compat.compat.detect.detector import ArchitectureDetector
 from wan_compat.compat.fixtures.sparse import copy_sparse_tree, write_component_folder
 
 DETECT = ArchitectureDetector()

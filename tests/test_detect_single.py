@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from wan_compat.compat.detect import ArchitectureDetector
+from wan_compat.compat.detect.detector import ArchitectureDetector
 
 DETECT = ArchitectureDetector()
 

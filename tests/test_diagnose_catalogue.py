@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat import errors
+from wan_compat.compat.core import errors
 from wan_compat.compat.cli import main
 from wan_compat.compat.diagnostics import catalogue_docs
 
-ROOT = Path(errors.__file__).resolve().parents[1]
+ROOT = Path(errors.__file__).resolve().parents[2]
 ERROR_CLASSES = "|".join(
     name for name, obj in vars(errors).items() if isinstance(obj, type) and issubclass(obj, errors.WanCompatError)
 )

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from wan_compat.compat import ffmpeg_probe
-from wan_compat.compat.detect import ArchitectureDetector
+from wan_compat.encoders import ffmpeg_probe
+from wan_compat.compat.detect.detector import ArchitectureDetector
 from wan_compat.compat.diagnostics import DiagnosticCollector, StageReport
 from wan_compat.compat.diagnostics.report_file import write_report
-from wan_compat.compat.errors import Problem, SecurityError, UsageError, catalogue, problem
+from wan_compat.compat.core.errors import Problem, SecurityError, UsageError, catalogue, problem
 from wan_compat.compat.fixtures import sparse
-from wan_compat.compat.perf_history import PerfHistory, PerfRun
+from wan_compat.compat.sampling.perf_history import PerfHistory, PerfRun
 
 FAKE_TOKEN = "hf_PlantedFakeTokenAbCdEfGhIjKlMnOpQr"
 OTHER_SECRET = "s3cr3t-value-of-a-custom-api-key"

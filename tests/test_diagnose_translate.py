@@ -11,8 +11,8 @@ import subprocess
 import pytest
 import torch
 
-from wan_compat.compat.diagnostics import translate, translate_or_wrap
-from wan_compat.compat.errors import (
+from wan_compat.compat.core.translate import translate, translate_or_wrap
+from wan_compat.compat.core.errors import (
     CompatibilityError,
     EncodeError,
     LoadError,

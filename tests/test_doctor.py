@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat import ffmpeg_probe
-from wan_compat.compat.diagnostics import doctor, system
+from wan_compat.encoders import ffmpeg_probe
+from wan_compat.compat.diagnostics import doctor
+from wan_compat.compat.core import system
 
 ROOT = Path(doctor.__file__).resolve().parents[2]
 
@@ -116,8 +117,8 @@ def test_nvml_probe_never_raises():
 
 
 def test_system_probe_imports_nothing_heavy():
-    code = ("import sys, json; import wan_compat.compat.diagnostics as d; from wan_compat.compat.diagnostics import system;"
-            "info = system.collect(); print(json.dumps([m for m in ('torch', 'diffusers', 'transformers', 'pydantic') if m in sys.modules]))")
+    code = ("import sys, json; import wan_compat.compat.diagnostics as d; from wan_compat.compat.diagnostics import machine;"
+            "info = machine.collect(); print(json.dumps([m for m in ('torch', 'diffusers', 'transformers', 'pydantic') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 

@@ -19,8 +19,8 @@ import numpy as np
 import psutil
 import pytest
 
-from wan_compat.compat.errors import EncodeError, FrameError
-from wan_compat.compat import ffmpeg_probe
+from wan_compat.compat.core.errors import EncodeError, FrameError
+from wan_compat.encoders import ffmpeg_probe
 from wan_compat.encoders.encode import EncodeFailed, encode_to_file, encode_video
 from wan_compat.encoders.ffmpeg import classify_failure, find_ffmpeg
 from wan_compat.encoders.formats import VideoFormat, all_formats, get_format

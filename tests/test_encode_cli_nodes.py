@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from wan_compat.compat.cli import main
-from wan_compat.compat.errors import FrameError
+from wan_compat.compat.core.errors import FrameError
 from wan_compat.encoders.encode import EncodeFailed, encode_video
 from wan_compat.encoders.ffmpeg import find_ffmpeg
 from wan_compat.encoders.metadata import read_metadata
@@ -232,7 +232,7 @@ def test_encode_result_is_a_diagnose_stage_report(tmp_path):
 
 
 def test_settings_fill_what_is_left_open(tmp_path, capsys):
-    from wan_compat.compat.settings import SettingsStore
+    from wan_compat.compat.settings.store import SettingsStore
 
     store = SettingsStore(tmp_path / "config")
     for key, value in (("encoder.format", "webm"), ("encoder.crf", 40), ("encoder.preset", "fast"), ("encoder.fps", 24), ("encoder.png_fallback", False)):
@@ -249,7 +249,7 @@ def test_settings_fill_what_is_left_open(tmp_path, capsys):
 
 
 def test_png_fallback_can_be_switched_off_in_settings(tmp_path, monkeypatch):
-    from wan_compat.compat.settings import SettingsStore
+    from wan_compat.compat.settings.store import SettingsStore
 
     SettingsStore(tmp_path / "config").set("encoder.png_fallback", False)
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "missing-ffmpeg"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wan_compat.compat.errors import EncodeError, SecurityError
+from wan_compat.compat.core.errors import EncodeError, SecurityError
 from wan_compat.encoders import paths as paths_mod
 from wan_compat.encoders.encode import encode_video
 from wan_compat.encoders.paths import target_exact, target_in_output

@@ -8,7 +8,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from wan_compat.compat import ffmpeg_probe
+from wan_compat.encoders import ffmpeg_probe
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat import registry
-from wan_compat.compat.errors import UsageError
+from wan_compat.compat.detect import registry
+from wan_compat.compat.core.errors import UsageError
 from wan_compat.compat.fixtures import tiny
 from wan_compat.compat.fixtures.tiny import TINY_VARIANTS, build_tiny_pipeline, tiny_pipeline_path
 
@@ -121,7 +121,7 @@ def test_generates_frames_on_cpu(tiny_pipelines, variant):
 # ---------------------------------------------------------------------- the detector's view
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_detector_reads_layout_and_parts(tiny_pipelines, variant):
-    from wan_compat.compat.detect import ArchitectureDetector
+    from wan_compat.compat.detect.detector import ArchitectureDetector
 
     spec = TINY_VARIANTS[variant]
     info = ArchitectureDetector().inspect(tiny_pipelines[variant])
@@ -143,7 +143,7 @@ def test_detector_reads_layout_and_parts(tiny_pipelines, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_detector_reads_version_and_task_from_the_layout(tiny_pipelines, variant):
     """Tiny sizes match no official variant, so the layout decides version and task; size stays unknown."""
-    from wan_compat.compat.detect import ArchitectureDetector
+    from wan_compat.compat.detect.detector import ArchitectureDetector
 
     real = registry.by_id(TINY_VARIANTS[variant].mimics)
     info = ArchitectureDetector().inspect(tiny_pipelines[variant])

@@ -6,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from wan_compat.compat.errors import FrameError
-from wan_compat.compat.frames import FrameTensorHandler, check_video_array, first_non_finite, model_verdict
+from wan_compat.compat.core.errors import FrameError
+from wan_compat.compat.frames.handler import FrameTensorHandler, model_verdict
+from wan_compat.compat.frames.arrays import check_video_array, first_non_finite
 
 
 def ramp(f: int = 3, h: int = 6, w: int = 10, c: int = 3) -> np.ndarray:

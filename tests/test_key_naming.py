@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat import key_naming as kn
-from wan_compat.compat import registry
-from wan_compat.compat.errors import ModelFileError, UsageError
+from wan_compat.compat.loading import key_naming as kn
+from wan_compat.compat.detect import registry
+from wan_compat.compat.core.errors import ModelFileError, UsageError
 from wan_compat.compat.fixtures.single_files import export_single_files
 from wan_compat.compat.fixtures.tiny import TINY_VARIANTS
 
@@ -255,7 +255,7 @@ def test_from_single_file_cannot_load_original_22_vae_but_our_names_can(tiny_pip
 def test_exports_every_component_in_comfyui_form(tiny_pipelines, exports):
     from safetensors import safe_open
 
-    from wan_compat.compat.detect import ArchitectureDetector
+    from wan_compat.compat.detect.detector import ArchitectureDetector
 
     files = exports[("wan2.2-t2v-a14b", COMFY)]
     assert sorted(files) == ["text_encoder", "transformer", "transformer_2", "vae"]

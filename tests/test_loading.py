@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat import key_naming  # noqa: E402
+from wan_compat.compat.loading import key_naming  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
 from wan_compat.compat.fixtures.tiny import TEST_PROMPTS, TINY_VARIANTS  # noqa: E402
 from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
@@ -166,7 +166,7 @@ def test_copy_of_a_folder_elsewhere_is_refused_outside_the_roots(tiny_pipelines,
     copy = tmp_path / "elsewhere"
     shutil.copytree(tiny_pipelines["wan2.1-t2v"], copy)
     monkeypatch.setenv("WAN_COMPAT_MODEL_ROOTS", str(tiny_pipelines["wan2.1-t2v"].parent))
-    from wan_compat.compat.errors import SecurityError
+    from wan_compat.compat.core.errors import SecurityError
 
     with pytest.raises(SecurityError) as err:
         WanSafeLoad().load(model_path=str(copy))
@@ -177,7 +177,7 @@ def test_node_follows_the_security_settings(tiny_pipelines, tmp_path: Path, monk
     """The node reads the policy from the settings file: an extra model root there admits a folder."""
     import json
 
-    from wan_compat.compat.errors import SecurityError
+    from wan_compat.compat.core.errors import SecurityError
 
     elsewhere = tmp_path / "elsewhere"
     folder = Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], elsewhere / "wan"))
@@ -186,7 +186,7 @@ def test_node_follows_the_security_settings(tiny_pipelines, tmp_path: Path, monk
         WanSafeLoad().load(model_path=str(folder))
     settings = tmp_path / "settings"
     settings.mkdir(exist_ok=True)
-    from wan_compat.compat.settings import CURRENT_VERSION
+    from wan_compat.compat.settings.store import CURRENT_VERSION
 
     (settings / "settings.json").write_text(json.dumps({"version": CURRENT_VERSION, "security": {"extra_model_roots": [str(elsewhere)]}}))
     loaded = WanSafeLoad().load(model_path=str(folder))["result"][0]

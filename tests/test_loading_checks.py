@@ -12,14 +12,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat import key_naming  # noqa: E402
-from wan_compat.compat.errors import LoadError  # noqa: E402
+from wan_compat.compat.loading import key_naming  # noqa: E402
+from wan_compat.compat.core.errors import LoadError  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
 from wan_compat.compat.loading import checks  # noqa: E402
 
 
 def _shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    from wan_compat.compat.safetensors_header import read_header
+    from wan_compat.compat.detect.safetensors_header import read_header
 
     return {k: v.shape for k, v in read_header(path).tensors.items()}
 

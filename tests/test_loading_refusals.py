@@ -13,8 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat import key_naming  # noqa: E402
-from wan_compat.compat.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError  # noqa: E402
+from wan_compat.compat.loading import key_naming  # noqa: E402
+from wan_compat.compat.core.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
 from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
 from wan_compat.compat.security.pinned import sha256_of  # noqa: E402
@@ -282,7 +282,7 @@ def test_extra_parts_with_a_folder_are_a_usage_error(t2v: Path, files, tmp_path:
 
 
 def test_unknown_precision(t2v: Path, tmp_path: Path) -> None:
-    from wan_compat.compat.errors import ResourceError
+    from wan_compat.compat.core.errors import ResourceError
 
     _refused(ResourceError, "DTYPE_UNSUPPORTED", tmp_path / "models", model=t2v, options=LoadOptions(dtype="fp64"))
     _refused(ResourceError, "DTYPE_UNSUPPORTED", tmp_path / "models", model=t2v, options=LoadOptions(weight_storage="int4"))

@@ -8,11 +8,12 @@ import pytest
 
 pytest.importorskip("torch")
 
-from wan_compat.compat import key_naming, registry  # noqa: E402
-from wan_compat.compat.detect import ArchitectureDetector  # noqa: E402
-from wan_compat.compat.facts import classify  # noqa: E402
+from wan_compat.compat.loading import key_naming
+from wan_compat.compat.detect import registry  # noqa: E402
+from wan_compat.compat.detect.detector import ArchitectureDetector  # noqa: E402
+from wan_compat.compat.detect.facts import classify  # noqa: E402
 from wan_compat.compat.loading import checks, component_configs, components  # noqa: E402
-from wan_compat.compat.safetensors_header import read_header  # noqa: E402
+from wan_compat.compat.detect.safetensors_header import read_header  # noqa: E402
 
 TRANSFORMERS = [v.id for v in registry.variants("transformer") if v.get("config") and v.get("transformer_class")]
 

@@ -10,15 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat.detect import ArchitectureDetector  # noqa: E402
-from wan_compat.compat.errors import ResourceError  # noqa: E402
+from wan_compat.compat.detect.detector import ArchitectureDetector  # noqa: E402
+from wan_compat.compat.core.errors import ResourceError  # noqa: E402
 from wan_compat.compat.fixtures.tiny import TEST_PROMPTS  # noqa: E402
 from wan_compat.compat.optimize import (  # noqa: E402
     Accelerator, ModelShape, OptimizationManager, Sizes, SystemResources, apply_plan, estimate, plan, probe,
 )
 from wan_compat.compat.optimize.memory import weight_bytes  # noqa: E402
 from wan_compat.compat.sampling import SampleRequest, sample  # noqa: E402
-from wan_compat.compat.settings import OptimizationPreferences, SettingsStore  # noqa: E402
+from wan_compat.compat.settings.store import OptimizationPreferences, SettingsStore  # noqa: E402
 from wan_compat.compat.vae import fix_vae  # noqa: E402
 
 GIB = 1024**3

@@ -99,7 +99,7 @@ def test_version_is_consistent() -> None:
 
 
 def test_error_catalogue_is_well_formed() -> None:
-    from wan_compat.compat.errors import catalogue
+    from wan_compat.compat.core.errors import catalogue
 
     entries = catalogue()
     assert len(entries) > 20

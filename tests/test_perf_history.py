@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from wan_compat.compat.cli import main
-from wan_compat.compat.errors import WanCompatError
-from wan_compat.compat.perf_history import SCHEMA_VERSION, PerfHistory, PerfRun, current_versions
+from wan_compat.compat.core.errors import WanCompatError
+from wan_compat.compat.sampling.perf_history import SCHEMA_VERSION, PerfHistory, PerfRun, current_versions
 
 
 def run(seconds_per_step: float, **changes) -> PerfRun:
@@ -91,7 +91,7 @@ def test_a_run_not_yet_recorded_is_compared_with_everything_before_it(history):
 
 WRITER = """
 import sys
-from wan_compat.compat.perf_history import PerfHistory, PerfRun
+from wan_compat.compat.sampling.perf_history import PerfHistory, PerfRun
 history = PerfHistory(sys.argv[1])
 for i in range(25):
     history.record(PerfRun(model="m", device="cpu", width=64, height=64, frames=5, steps=2,
@@ -169,8 +169,8 @@ def test_perf_cli_lists_runs_and_regressions(tmp_path, monkeypatch, capsys):
 
 
 def test_record_run_uses_the_settings_folder_threshold_and_switch(tmp_path, monkeypatch):
-    from wan_compat.compat.perf_history import record_run
-    from wan_compat.compat.settings import SettingsStore
+    from wan_compat.compat.sampling.perf_history import record_run
+    from wan_compat.compat.settings.store import SettingsStore
 
     monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "cfg"))
     for i in range(3):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from wan_compat.compat.errors import ModelFileError
-from wan_compat.compat.safetensors_header import DTYPES, encode_header, read_header
+from wan_compat.compat.core.errors import ModelFileError
+from wan_compat.compat.detect.safetensors_header import DTYPES, encode_header, read_header
 
 
 def _write(path: Path, header: dict | bytes, data: bytes = b"", length: int | None = None) -> Path:

@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat.errors import CompatibilityError, SampleError  # noqa: E402
+from wan_compat.compat.core.errors import CompatibilityError, SampleError  # noqa: E402
 from wan_compat.compat.fixtures.tiny import TEST_PROMPTS, TINY_VARIANTS  # noqa: E402
-from wan_compat.compat.perf_history import PerfHistory  # noqa: E402
+from wan_compat.compat.sampling.perf_history import PerfHistory  # noqa: E402
 from wan_compat.compat.sampling import SampleRequest, sample  # noqa: E402
 from wan_compat.compat.vae.swap import rebuild  # noqa: E402
 from wan_compat.nodes.optimize import WanOptimize  # noqa: E402

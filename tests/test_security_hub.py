@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("huggingface_hub")
 
-from wan_compat.compat.errors import SecurityError, UsageError  # noqa: E402
+from wan_compat.compat.core.errors import SecurityError, UsageError  # noqa: E402
 from wan_compat.compat.security.hub import fetch_files  # noqa: E402
 from wan_compat.compat.security.policy import SecurityPolicy, TrustedRepo  # noqa: E402
 

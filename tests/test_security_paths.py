@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat.errors import SecurityError, UsageError
+from wan_compat.compat.core.errors import SecurityError, UsageError
 from wan_compat.compat.security.paths import check_model_folder, check_tree, resolve_inside, roots_from
 
 

@@ -16,7 +16,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat.errors import SecurityError  # noqa: E402
+from wan_compat.compat.core.errors import SecurityError  # noqa: E402
 from wan_compat.compat.security.pickle_load import (  # noqa: E402
     load_pickle_state_dict,
     require_torch_for_pickles,

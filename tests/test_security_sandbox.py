@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat.errors import SecurityError
+from wan_compat.compat.core.errors import SecurityError
 from wan_compat.compat.security import sandbox
 
 available, reason = sandbox.sandbox_status()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wan_compat.compat.errors import SecurityError
+from wan_compat.compat.core.errors import SecurityError
 from wan_compat.compat.security.policy import SecurityPolicy, TrustedRepo
 from wan_compat.compat.security.trust import (
     check_repo_revision,
@@ -116,7 +116,7 @@ def test_hostile_library_is_refused_before_diffusers_is_imported(tmp_path: Path)
     script = (
         "import sys, json\n"
         "from wan_compat.compat.security.trust import refuse_foreign_libraries\n"
-        "from wan_compat.compat.errors import SecurityError\n"
+        "from wan_compat.compat.core.errors import SecurityError\n"
         f"index = json.load(open({str(folder / 'model_index.json')!r}))\n"
         "try:\n"
         f"    refuse_foreign_libraries({str(folder)!r}, index)\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from wan_compat.compat.cli import main
-from wan_compat.compat.errors import SettingsError
+from wan_compat.compat.core.errors import SettingsError
 from wan_compat.compat.security.policy import SecurityPolicy
-from wan_compat.compat.settings import CURRENT_VERSION, Settings, SettingsStore, settings_dir
+from wan_compat.compat.settings.store import CURRENT_VERSION, Settings, SettingsStore, settings_dir
 
 DATA = Path(__file__).parent / "data"
 

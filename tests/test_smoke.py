@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from wan_compat.compat.cli import main  # noqa: E402
-from wan_compat.compat.perf_history import PerfHistory  # noqa: E402
+from wan_compat.compat.sampling.perf_history import PerfHistory  # noqa: E402
 
 CHECKS = ["detect", "load", "vae", "plan", "sample", "shape", "finite", "range"]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from wan_compat.compat.sniff import FileFormat, sniff
+from wan_compat.compat.detect.sniff import FileFormat, sniff
 
 
 def test_safetensors(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat.errors import CompatibilityError, LoadError, UsageError  # noqa: E402
+from wan_compat.compat.core.errors import CompatibilityError, LoadError, UsageError  # noqa: E402
 from wan_compat.compat.fixtures.tiny import TINY_VARIANTS  # noqa: E402
 from wan_compat.compat.vae import DecodeOptions, decode_chunks, decode_to_frames, fix_vae, vae_problems  # noqa: E402
 from wan_compat.compat.vae.swap import rebuild  # noqa: E402

@@ -26,15 +26,15 @@ def test_workflows_are_what_the_builder_writes() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_workflow_is_valid(path: Path) -> None:
-    from wan_compat.compat.workflow_graph import validate
+    from workflow_graph import validate
 
     assert validate(json.loads(path.read_text()), _object_info()) == []
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_model_choices_name_official_diffusers_folders(path: Path) -> None:
-    from wan_compat.compat import registry
-    from wan_compat.compat.workflow_graph import widget_values
+    from wan_compat.compat.detect import registry
+    from workflow_graph import widget_values
 
     official = {v["repo"].split("/")[-1] for v in registry.variants("transformer") if v.get("repo")}
     info = _object_info()
@@ -50,7 +50,7 @@ def test_model_choices_name_official_diffusers_folders(path: Path) -> None:
 
 
 def test_validation_catches_broken_workflows() -> None:
-    from wan_compat.compat.workflow_graph import validate
+    from workflow_graph import validate
 
     info = _object_info()
     workflow = json.loads((ROOT / "workflows" / "wan_check_my_models.json").read_text())

@@ -32,7 +32,7 @@ CORE_NODES: dict[str, dict[str, Any]] = {
 
 def object_info() -> dict[str, dict[str, Any]]:
     from wan_compat import NODE_CLASS_MAPPINGS
-    from wan_compat.compat.workflow_graph import object_info_for
+    from workflow_graph import object_info_for
 
     return {**CORE_NODES, **object_info_for(NODE_CLASS_MAPPINGS)}
 

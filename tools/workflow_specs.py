@@ -31,7 +31,7 @@ NEGATIVE = ("static, blurry, low quality, worst quality, jpeg artifacts, ugly, d
 def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, image: bool = False) -> dict[str, Any]:
     """detect -> safe load -> VAE fix -> optimize -> sample -> frame process -> encode -> diagnose,
     with the variant's recommended size, frames, fps, steps, guidance and shift."""
-    from wan_compat.compat import registry
+    from wan_compat.compat.detect import registry
 
     variant = registry.by_id(variant_id)
     needs = variant.requires

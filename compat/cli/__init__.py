@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the CLI never shows a raw traceback unless asked
         if args.debug:
             raise
-        from ..errors import WanCompatError
+        from ..core.errors import WanCompatError
 
         if isinstance(exc, WanCompatError):
             print(exc.message(), file=sys.stderr)

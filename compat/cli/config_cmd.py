@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import SettingsError
-    from ..settings import SettingsStore
+    from ..core.errors import SettingsError
+    from ..settings.store import SettingsStore
 
     store = SettingsStore()
     if args.action == "path":

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from .demo import run_demo
 
     log = (lambda line: None) if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     result = run_demo(args.out, variant=args.variant, width=args.size, height=args.size, num_frames=args.frames,

@@ -11,10 +11,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diagnostics import doctor, system
+    from ..diagnostics import doctor
+    from ..diagnostics import machine
     from ..diagnostics.redact import Scrubber
 
-    info = system.collect()
+    info = machine.collect()
     checks = doctor.run_checks(info)
     missing = doctor.required_missing(checks)
     scrub = Scrubber()

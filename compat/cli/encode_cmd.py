@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_input(path: Path) -> tuple[Any, dict[str, Any]]:
-    from ..errors import EncodeError
+    from ..core.errors import EncodeError
 
     if path.is_dir():
         from ...encoders.png_sequence import PngSequence, read_sidecar
@@ -56,7 +56,7 @@ def _load_input(path: Path) -> tuple[Any, dict[str, Any]]:
 def _choose_format(args: argparse.Namespace, sidecar: dict[str, Any]) -> Any:
     """--format, else --out's extension, else the folder's sidecar; None leaves it to the settings."""
     from ...encoders.formats import format_for_extension, get_format
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     suffix = Path(args.out).suffix
     by_extension = format_for_extension(suffix) if suffix else None
@@ -73,7 +73,7 @@ def _choose_format(args: argparse.Namespace, sidecar: dict[str, Any]) -> Any:
 def _list_formats(as_json: bool) -> int:
     from ...encoders.ffmpeg import describe, find_ffmpeg
     from ...encoders.formats import all_formats
-    from ..errors import EncodeError
+    from ..core.errors import EncodeError
 
     try:
         binary = find_ffmpeg()
@@ -91,7 +91,7 @@ def _list_formats(as_json: bool) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     if args.list_formats:
         return _list_formats(args.json)

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UsageError, catalogue
+    from ..core.errors import UsageError, catalogue
 
     entries = catalogue()
     codes = [c.upper() for c in args.codes] or list(entries)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..detect import ArchitectureDetector
+from ..detect.detector import ArchitectureDetector
 from .output import emit_json, emit_text
 
 

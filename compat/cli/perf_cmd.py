@@ -13,9 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import SettingsError
-    from ..perf_history import PerfHistory
-    from ..settings import SettingsStore, settings_dir
+    from ..core.errors import SettingsError
+    from ..sampling.perf_history import PerfHistory
+    from ..settings.store import SettingsStore, settings_dir
 
     try:
         perf = SettingsStore().load().settings.performance

@@ -9,8 +9,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
-from ..detect import ArchitectureDetector
-from ..weights import INDEX_SUFFIX
+from ..detect.detector import ArchitectureDetector
+from ..detect.weights import INDEX_SUFFIX
 from .output import emit_json, emit_text
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
@@ -43,7 +43,7 @@ def find_models(root: Path) -> Iterator[Path]:
 def run(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
-        from ..errors import UsageError
+        from ..core.errors import UsageError
 
         raise UsageError("PATH_NOT_FOUND", f"{root} is not a folder")
     detector = ArchitectureDetector()

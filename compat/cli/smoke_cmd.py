@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..smoke import smoke_test
+    from .smoke import smoke_test
 
     report = smoke_test(args.path, num_frames=args.frames, steps=args.steps, seed=args.seed, width=args.width,
                         height=args.height, dtype=args.dtype)

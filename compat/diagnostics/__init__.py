@@ -5,7 +5,6 @@ Public API (import from here):
   `add_problem`, `add_settings`, `add_performance`, `add_system`, `build() -> DiagnosticReport`.
 - `StageReport` (protocol.py): what a stage report must provide (`problems`, `to_dict()`).
 - `DiagnosticReport` (report.py): `text(level)`, `to_dict(level)`, `to_json(level)`, `verdict`.
-- `translate(exc, stage=None)` (translate.py): a raw exception -> catalogue error, or None.
 
 Importing this package is cheap: no torch, diffusers or pydantic.
 """
@@ -14,6 +13,5 @@ from __future__ import annotations
 from .collector import DiagnosticCollector
 from .protocol import StageReport
 from .report import LEVELS, DiagnosticReport
-from .translate import translate, translate_or_wrap
 
-__all__ = ["DiagnosticCollector", "DiagnosticReport", "LEVELS", "StageReport", "translate", "translate_or_wrap"]
+__all__ = ["DiagnosticCollector", "DiagnosticReport", "LEVELS", "StageReport"]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import catalogue
+from ..core.errors import catalogue
 
 DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 

@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem, SettingsError, WanCompatError
+from ..core.errors import Problem, SettingsError, WanCompatError
 from .protocol import StageReport
 from .report import DiagnosticReport, StageEntry
-from .translate import translate_or_wrap
+from ..core.translate import translate_or_wrap
 
 
 def _stage_name(report: Any) -> str:
@@ -83,7 +83,7 @@ class DiagnosticCollector:
 
     def add_settings(self, *, user_dir: str | None = None, directory: str | None = None) -> None:
         """The effective settings (with where they came from), or the error that stops reading them."""
-        from ..settings import SettingsStore
+        from ..settings.store import SettingsStore
 
         store = SettingsStore(directory, user_dir=user_dir)
         try:
@@ -119,9 +119,10 @@ class DiagnosticCollector:
     def add_system(self, info: dict[str, Any] | None = None, *, checks: bool = True) -> None:
         """Machine facts; with `checks`, doctor's findings (missing packages, ffmpeg, encoders, GPU,
         memory) become problems of the `system` stage."""
-        from . import doctor, system
+        from . import doctor
+        from . import machine
 
-        self.system = info if info is not None else system.collect()
+        self.system = info if info is not None else machine.collect()
         if checks:
             for check in doctor.run_checks(self.system, settings=False):
                 if check.problem is not None:

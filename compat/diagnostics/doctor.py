@@ -9,10 +9,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ffmpeg_probe
-from ..errors import Problem, SettingsError, problem
-from ..validate import _version_tuple as version_tuple
-from . import system
+from ...encoders import ffmpeg_probe
+from ..core.errors import Problem, SettingsError, problem
+from ..detect.validate import _version_tuple as version_tuple
+from ..core import system
+from . import machine
 
 GIB = 1024**3
 LOW_MEMORY_BYTES = 4 * GIB
@@ -122,7 +123,7 @@ def check_memory(memory: dict[str, Any]) -> Check:
 
 
 def check_settings(user_dir: str | None = None) -> Check:
-    from ..settings import SettingsStore
+    from ..settings.store import SettingsStore
 
     store = SettingsStore(user_dir=user_dir)
     try:
@@ -136,8 +137,8 @@ def check_settings(user_dir: str | None = None) -> Check:
 
 
 def run_checks(info: dict[str, Any] | None = None, *, settings: bool = True, user_dir: str | None = None) -> list[Check]:
-    """Every check, in the order `doctor` prints them. `info` is `system.collect()` (probed if None)."""
-    info = info if info is not None else system.collect()
+    """Every check, in the order `doctor` prints them. `info` is `machine.collect()` (probed if None)."""
+    info = info if info is not None else machine.collect()
     checks = [check_python()]
     checks += [check_package(*row) for row in PACKAGES]
     ff = info.get("ffmpeg")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import Problem
+from ..core.errors import Problem
 
 
 @runtime_checkable

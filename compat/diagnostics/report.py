@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from ..errors import Problem
+from ..core.errors import Problem
 from .redact import Scrubber
 
 Level = Literal["basic", "detailed", "full"]
@@ -149,7 +149,7 @@ class DiagnosticReport:
         ff = s.get("ffmpeg")
         if ff:
             if ff["found"]:
-                from ..ffmpeg_probe import RANKED_ENCODERS
+                from ...encoders.ffmpeg_probe import RANKED_ENCODERS
 
                 have = [e for e in RANKED_ENCODERS if e in ff["video_encoders"]]
                 lines.append(f"ffmpeg: {ff['version']} ({ff['source']}: {ff['path']}); encoders: {', '.join(have) or 'none of the usual'}")

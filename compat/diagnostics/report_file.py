@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from .report import DiagnosticReport, Level
 
 _PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, Iterable
 
-from ..errors import LoadError, SecurityError
+from ..core.errors import LoadError, SecurityError
 from ..security.trust import shipped_class
-from ..validate import PIPELINE_TASKS
+from ..detect.validate import PIPELINE_TASKS
 
 
 def pipeline_class(name: str) -> type:

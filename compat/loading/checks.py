@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..errors import LoadError
+from ..core.errors import LoadError
 
 Shapes = Mapping[str, tuple[int, ...]]
 MAX_NAMED = 12

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import registry
-from ..errors import LoadError, ModelFileError
-from ..model_info import ModelInfo
+from ..detect import registry
+from ..core.errors import LoadError, ModelFileError
+from ..detect.model_info import ModelInfo
 
 # As the official Wan '-Diffusers' folders: UniPC on flow sigmas.
 SCHEDULER_BASE = {"_class_name": "UniPCMultistepScheduler", "prediction_type": "flow_prediction", "use_flow_sigmas": True,

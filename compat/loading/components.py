@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import LoadError, WanCompatError
+from ..core.errors import LoadError, WanCompatError
 from . import checks, dtypes
 from .report import LoadReport
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..detect import ArchitectureDetector
-from ..model_info import ModelInfo
-from ..safetensors_header import TensorInfo
-from ..weights import WeightSet
+from ..detect.detector import ArchitectureDetector
+from ..detect.model_info import ModelInfo
+from ..detect.safetensors_header import TensorInfo
+from ..detect.weights import WeightSet
 
 _SAFETENSORS_DTYPES = {
     "float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64", "int64": "I64", "int32": "I32",

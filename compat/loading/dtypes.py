@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..errors import ResourceError
+from ..core.errors import ResourceError
 
 DTYPE_NAMES = ("bf16", "fp16", "fp32")
 STORAGE_NAMES = ("default", "fp8_e4m3fn", "fp8_e5m2")

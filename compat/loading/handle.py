@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..model_info import ModelInfo
+from ..detect.model_info import ModelInfo
 from .report import LoadReport
 
 

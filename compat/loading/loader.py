@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import key_naming
-from ..detect import ArchitectureDetector
-from ..errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
-from ..facts import classify
-from ..model_info import ModelInfo
+from . import key_naming
+from ..detect.detector import ArchitectureDetector
+from ..core.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
+from ..detect.facts import classify
+from ..detect.model_info import ModelInfo
 from ..security import paths
-from ..safetensors_header import read_header
+from ..detect.safetensors_header import read_header
 from ..security.pinned import snapshot, verify_snapshot
 from ..security.policy import SecurityPolicy
 from ..security.trust import decide_folder_code, require_shipped_classes, shipped_class
-from ..sniff import sniff_bytes
-from ..validate import check_experts, Part
+from ..detect.sniff import sniff_bytes
+from ..detect.validate import check_experts, Part
 from . import assemble, components, component_configs, dtypes, sources, tokenizer as tokenizers
 from .detect_tensors import TensorAwareDetector
 from .handle import LoadedPipeline
@@ -192,7 +192,7 @@ class _FolderLoader:
 
     def _preflight_weights(self, index: dict[str, Any]) -> dict[str, dict[str, tuple[int, ...]]]:
         """Sniff every weight file and validate every safetensors header; names and shapes per slot."""
-        from ..weights import read_folder
+        from ..detect.weights import read_folder
 
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
         for slot in components.WEIGHT_SLOTS:
@@ -218,7 +218,7 @@ class _FolderLoader:
 
 
 def _variant_transformer_class(info: ModelInfo) -> str | None:
-    from .. import registry
+    from ..detect import registry
 
     return registry.by_id(info.variant).get("transformer_class") if info.variant else None
 

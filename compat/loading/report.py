@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..errors import Problem
+from ..core.errors import Problem
 
 
 @dataclass

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelFileError, SecurityError
-from ..safetensors_header import SafetensorsHeader, read_header
+from ..core.errors import ModelFileError, SecurityError
+from ..detect.safetensors_header import SafetensorsHeader, read_header
 from ..security.pickle_load import load_pickle_state_dict
 from ..security.pickle_scan import scan_file
 from ..security.pinned import PinnedFile, sha256_of
 from ..security.policy import SecurityPolicy
-from ..sniff import FileFormat, sniff_bytes
+from ..detect.sniff import FileFormat, sniff_bytes
 from .report import FileRecord, LoadReport
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")

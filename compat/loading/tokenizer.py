@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import LoadError
+from ..core.errors import LoadError
 
 SPIECE_KEY = "spiece_model"
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer_config.json")

@@ -15,8 +15,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem, ResourceError, problem
-from ..handles import derive, require_wan_pipeline
+from ..core.errors import Problem, ResourceError, problem
+from ..loading.pipeline_checks import derive, require_wan_pipeline
 from ..vae.decode import DecodeOptions, apply_flags
 from .memory import MemoryEstimate, ModelShape, Sizes, estimate
 from .resources import GIB, SystemResources
@@ -90,7 +90,7 @@ class OptimizationManager:
 
             resources = probe()
         if preferences is None:  # the user's settings (raises SettingsError naming the bad key)
-            from ..settings import load_settings
+            from ..settings.store import load_settings
 
             preferences = load_settings().optimization
         self.resources, self.preferences = resources, preferences

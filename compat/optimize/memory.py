@@ -96,7 +96,7 @@ class ModelShape:
     @classmethod
     def from_model_info(cls, info: Any) -> "ModelShape":
         """From detection alone (file headers and configs): before anything is loaded."""
-        from .. import registry
+        from ..detect import registry
 
         comps = info.components or {}
         t = comps.get("transformer") or {}

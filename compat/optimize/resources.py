@@ -81,7 +81,7 @@ def probe() -> SystemResources:
     the driver sees a GPU that torch cannot use (a CPU build of torch)."""
     import torch  # noqa: F401 - torch_info reports only on an imported torch
 
-    from ..diagnostics.system import memory_info, nvml_info, torch_info
+    from ..core.system import memory_info, nvml_info, torch_info
 
     memory = memory_info()
     found = torch_info()

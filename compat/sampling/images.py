@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import SampleError
+from ..core.errors import SampleError
 
 
 def to_pil(image: Any, name: str) -> Any:
@@ -40,8 +40,8 @@ def check_frames(frames: Any, expected: tuple[int, int, int, int]) -> None:
     stage's own checks); SAMPLE_OUTPUT_INVALID otherwise: the decode went wrong, not the input."""
     import torch
 
-    from ..errors import FrameError
-    from ..frames import check_video_array, first_non_finite, value_bounds
+    from ..core.errors import FrameError
+    from ..frames.arrays import check_video_array, first_non_finite, value_bounds
 
     try:
         shape = check_video_array(frames, what="the decoded frames")

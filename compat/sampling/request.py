@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem, SampleError, problem
-from ..validate import check_moe
+from ..core.errors import Problem, SampleError, problem
+from ..detect.validate import check_moe
 
 MAX_VIDEOS = 16
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..diagnostics.translate import translate_or_wrap
-from ..errors import SampleError, WanCompatError, problem
-from ..handles import require_wan_pipeline
+from ..core.translate import translate_or_wrap
+from ..core.errors import SampleError, WanCompatError, problem
+from ..loading.pipeline_checks import require_wan_pipeline
 from ..vae.checks import check_pipeline_vae
 from ..vae.decode import DecodeOptions, decode_to_frames, unnormalize
 from .images import check_frames, to_pil
@@ -233,7 +233,7 @@ def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames:
 
 def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
     """Store the run in the performance history; a failure there is a warning, never a failed run."""
-    from ..perf_history import PerfRun, record_run
+    from .perf_history import PerfRun, record_run
 
     try:
         regression = record_run(PerfRun(

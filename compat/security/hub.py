@@ -12,7 +12,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from ..errors import SecurityError, UsageError
+from ..core.errors import SecurityError, UsageError
 from .policy import SecurityPolicy
 from .trust import check_repo_revision
 

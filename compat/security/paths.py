@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import SecurityError, UsageError
+from ..core.errors import SecurityError, UsageError
 
 # Names that are files in a model folder; a directory by one of these names is refused.
 FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".py", ".model", ".txt", ".gguf")

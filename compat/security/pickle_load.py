@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelFileError, SecurityError
+from ..core.errors import ModelFileError, SecurityError
 from .pickle_scan import PickleScan, scan_file
 from .pinned import PinnedFile
 from .policy import SecurityPolicy

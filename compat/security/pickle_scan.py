@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import SecurityError
+from ..core.errors import SecurityError
 
 # The torch storage classes and dtypes a plain state dict refers to.
 _STORAGES = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import SecurityError
+from ..core.errors import SecurityError
 
 
 @dataclass(frozen=True)

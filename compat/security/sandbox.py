@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import SecurityError
+from ..core.errors import SecurityError
 
 # The only variables passed in; everything else (tokens, proxies, credentials) stays outside.
 SAFE_ENV = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import SecurityError, UsageError
+from ..core.errors import SecurityError, UsageError
 from .sandbox import PACK_ROOT, require_sandbox, run_python
 
 WORKER = PACK_ROOT / "compat" / "security" / "sandbox_worker.py"

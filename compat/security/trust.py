@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SecurityError
+from ..core.errors import SecurityError
 from .policy import SecurityPolicy, TrustedFolder
 
 ALLOWED_LIBRARIES = ("diffusers", "transformers")

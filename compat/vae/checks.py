@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import registry
-from ..errors import CompatibilityError, LoadError, Problem, problem
-from ..validate import Part, check_vae, right_vae_text
+from ..detect import registry
+from ..core.errors import CompatibilityError, LoadError, Problem, problem
+from ..detect.validate import Part, check_vae, right_vae_text
 
 # Trained Wan weights stay orders of magnitude below this; uninitialised memory does not.
 IMPLAUSIBLE_MAGNITUDE = 1e5

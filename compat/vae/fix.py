@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import CompatibilityError, Problem, UsageError, problem
-from ..handles import derive, require_wan_pipeline
+from ..core.errors import CompatibilityError, Problem, UsageError, problem
+from ..loading.pipeline_checks import derive, require_wan_pipeline
 from . import checks, swap
 from .decode import DecodeOptions, apply_flags
 

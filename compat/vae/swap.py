@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import key_naming, registry
-from ..detect import ArchitectureDetector
-from ..errors import LoadError
-from ..facts import classify
-from ..model_info import ModelInfo
+from ..loading import key_naming
+from ..detect import registry
+from ..detect.detector import ArchitectureDetector
+from ..core.errors import LoadError
+from ..detect.facts import classify
+from ..detect.model_info import ModelInfo
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _config_for_file(candidate: VaeCandidate, config_source: Path | None) -> dic
         import json
 
         return json.loads((Path(config_source) / "vae" / "config.json").read_text(encoding="utf-8"))
-    from ..validate import right_vae_text
+    from ..detect.validate import right_vae_text
 
     raise LoadError("VAE_SWAP_CONFIG_UNKNOWN", f"{candidate.path.name}: {candidate.z_dim}-channel VAE of unofficial size",
                     right_vae=right_vae_text(None, candidate.z_dim))
@@ -116,7 +117,7 @@ def load(candidate: VaeCandidate, *, dtype: Any, policy: Any = None, roots: list
     from ..loading.report import LoadReport
     from ..security import paths
     from ..security.policy import SecurityPolicy
-    from ..weights import read_folder
+    from ..detect.weights import read_folder
 
     policy = policy or SecurityPolicy()
     report = report or LoadReport(source={"vae": str(candidate.path)})

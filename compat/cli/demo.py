@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import WanCompatError
+from ..core.errors import WanCompatError
 
 PROMPT = "a cat walks on the grass"
 DEFAULT_VARIANT = "wan2.1-t2v"
@@ -46,7 +46,7 @@ def run_demo(out: str | Path, *, variant: str = DEFAULT_VARIANT, width: int = 64
              steps: int = 4, seed: int = 42, prompt: str = PROMPT, cache_dir: str | Path | None = None,
              log: Callable[[str], None] = lambda line: None) -> DemoResult:
     """Run the demo into `out` (created if needed; nothing in it is ever overwritten)."""
-    from .diagnostics import DiagnosticCollector
+    from ..diagnostics import DiagnosticCollector
 
     out = Path(out).absolute()
     result = DemoResult()
@@ -77,7 +77,7 @@ def run_demo(out: str | Path, *, variant: str = DEFAULT_VARIANT, width: int = 64
         if result.failed_stage:
             break
     started = time.perf_counter()
-    from .diagnostics.report_file import write_report
+    from ..diagnostics.report_file import write_report
 
     collector.add_system()
     result.report = collector.build()
@@ -88,13 +88,13 @@ def run_demo(out: str | Path, *, variant: str = DEFAULT_VARIANT, width: int = 64
 
 
 def _model(state: dict[str, Any], variant: str, cache_dir: str | Path | None) -> None:
-    from .fixtures.tiny import tiny_pipeline_path
+    from ..fixtures.tiny import tiny_pipeline_path
 
     state["model"] = tiny_pipeline_path(variant, cache_dir)  # built once, then cached
 
 
 def _detect(state: dict[str, Any], collector: Any) -> None:
-    from .detect import ArchitectureDetector
+    from ..detect.detector import ArchitectureDetector
 
     info = ArchitectureDetector().inspect(state["model"])
     collector.add(info)
@@ -105,8 +105,8 @@ def _detect(state: dict[str, Any], collector: Any) -> None:
 
 
 def _load(state: dict[str, Any], collector: Any) -> None:
-    from .loading import LoadOptions, load_pipeline
-    from .optimize import OptimizationManager, Sizes
+    from ..loading import LoadOptions, load_pipeline
+    from ..optimize import OptimizationManager, Sizes
 
     precision = OptimizationManager().plan(state["info"], Sizes(64, 64, 5)).precision
     state["loaded"] = load_pipeline(state["model"], options=LoadOptions(dtype=precision))
@@ -114,14 +114,14 @@ def _load(state: dict[str, Any], collector: Any) -> None:
 
 
 def _vae(state: dict[str, Any], collector: Any) -> None:
-    from .vae import fix_vae
+    from ..vae import fix_vae
 
     state["fixed"] = fix_vae(state["loaded"])
     collector.add(state["fixed"].vae_report, stage="vae")
 
 
 def _optimize(state: dict[str, Any], collector: Any, width: int, height: int, num_frames: int) -> None:
-    from .optimize import apply_plan, plan
+    from ..optimize import apply_plan, plan
 
     state["plan"] = plan(state["fixed"], width, height, num_frames)
     collector.add(state["plan"], stage="optimize")
@@ -130,7 +130,7 @@ def _optimize(state: dict[str, Any], collector: Any, width: int, height: int, nu
 
 def _sample(state: dict[str, Any], collector: Any, prompt: str, width: int, height: int, num_frames: int,
             steps: int, seed: int) -> None:
-    from .sampling import SampleRequest, sample
+    from ..sampling import SampleRequest, sample
 
     request = SampleRequest(prompt=prompt, width=width, height=height, num_frames=num_frames, steps=steps, seed=seed)
     state["sampled"] = sample(state["ready"], request, record=False)
@@ -138,7 +138,7 @@ def _sample(state: dict[str, Any], collector: Any, prompt: str, width: int, heig
 
 
 def _frames(state: dict[str, Any], collector: Any) -> None:
-    from .frames import FrameTensorHandler, model_verdict
+    from ..frames.handler import FrameTensorHandler, model_verdict
 
     stats = state["sampled"].stats
     images, info = FrameTensorHandler().normalize(state["sampled"].frames, fps=stats.fps,
@@ -148,8 +148,8 @@ def _frames(state: dict[str, Any], collector: Any) -> None:
 
 
 def _encode(state: dict[str, Any], collector: Any, out: Path, result: DemoResult) -> None:
-    from ..encoders.encode import EncodeReport, encode_video
-    from .frames import model_verdict
+    from ...encoders.encode import EncodeReport, encode_video
+    from ..frames.handler import model_verdict
 
     metadata = {"wan_compat": {"demo": True, "model": model_verdict(state["info"])}}
     report = EncodeReport()

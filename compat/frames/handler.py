@@ -14,21 +14,20 @@ a valid IMAGE.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
-from .errors import FrameError, Problem, problem
+from ..core.errors import FrameError, Problem, problem
+from .arrays import CHANNELS, chunk_frames, first_non_finite, is_float, is_torch, is_uint8, iter_chunks, numpy_chunk, value_bounds
 
 ValueRange = Literal["auto", "0..1", "-1..1", "0..255"]
 SizeMode = Literal["keep", "pad", "resize"]
 VALUE_RANGES: tuple[str, ...] = ("auto", "0..1", "-1..1", "0..255")
 SIZE_MODES: tuple[str, ...] = ("keep", "pad", "resize")
 _RANGES = {"0..1": (0.0, 1.0), "-1..1": (-1.0, 1.0), "0..255": (0.0, 255.0)}
-_CHANNELS = (1, 3, 4)
 # Overshoot accepted (and clipped) on the [0, 1] scale before values count as another range.
 _TOLERANCE = 0.05
 # Values this close to the range are not worth a warning: they round to 0 or 255 anyway.
 _QUIET_CLIP = 1.0 / 255.0
-CHUNK_BYTES = 16 << 20
 
 
 @dataclass
@@ -70,100 +69,6 @@ class FramesInfo:
 
 
 # ---- array helpers shared with the encoder -------------------------------------------------
-
-def is_torch(x: Any) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
-
-
-def is_float(x: Any) -> bool:
-    if is_torch(x):
-        return bool(x.is_floating_point())
-    return getattr(getattr(x, "dtype", None), "kind", "") == "f"
-
-
-def is_uint8(x: Any) -> bool:
-    return str(getattr(x, "dtype", "")).endswith("uint8")
-
-
-def numpy_chunk(x: Any, start: int, stop: int) -> Any:
-    """Frames [start:stop] as a numpy array: a view for numpy and CPU float32/uint8 tensors."""
-    import numpy as np
-
-    part = x[start:stop]
-    if is_torch(part):
-        part = part.detach()
-        if part.device.type != "cpu":
-            part = part.cpu()
-        if part.dtype.is_floating_point and part.dtype not in _numpy_float_dtypes():
-            part = part.float()  # bfloat16 has no numpy dtype
-        return part.numpy()
-    return np.asarray(part)
-
-
-def _numpy_float_dtypes() -> tuple[Any, ...]:
-    import torch
-
-    return (torch.float16, torch.float32, torch.float64)
-
-
-def chunk_frames(shape: tuple[int, ...], itemsize: int = 4, budget: int = CHUNK_BYTES) -> int:
-    """How many frames fit in one working chunk (at least one)."""
-    per_frame = itemsize
-    for n in shape[1:]:
-        per_frame *= max(int(n), 1)
-    return max(1, budget // max(per_frame, 1))
-
-
-def iter_chunks(total: int, step: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, total, step):
-        yield start, min(total, start + step)
-
-
-def first_non_finite(x: Any) -> int | None:
-    """Index of the first frame holding NaN or inf, or None. Integer frames are always finite.
-
-    One cheap reduction per chunk (a sum is NaN/inf when any element is); only a chunk that fails
-    it is searched element by element, so a clean video costs one read pass and no large temporary.
-    """
-    if not is_float(x):
-        return None
-    import numpy as np
-
-    total = int(x.shape[0])
-    for start, stop in iter_chunks(total, chunk_frames(tuple(x.shape))):
-        part = numpy_chunk(x, start, stop)
-        if np.isfinite(part.sum(dtype=np.float32 if part.itemsize < 4 else None)):
-            continue
-        for i in range(part.shape[0]):
-            if not np.isfinite(part[i]).all():
-                return start + i
-    return None
-
-
-def value_bounds(x: Any) -> tuple[float, float]:
-    """(min, max) over all frames, chunk by chunk."""
-    lo, hi = float("inf"), float("-inf")
-    total = int(x.shape[0])
-    for start, stop in iter_chunks(total, chunk_frames(tuple(x.shape))):
-        part = numpy_chunk(x, start, stop)
-        lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
-    return lo, hi
-
-
-def check_video_array(x: Any, *, what: str = "frames") -> tuple[int, int, int, int]:
-    """Shape (F, H, W, C) of a channels-last video the encoder can take, or a typed error."""
-    shape = tuple(int(n) for n in getattr(x, "shape", ()))
-    if len(shape) != 4:
-        raise FrameError("FRAMES_BAD_SHAPE", f"{what} must be (F, H, W, C), got shape {shape or type(x).__name__}")
-    f, h, w, c = shape
-    if f == 0:
-        raise FrameError("FRAMES_EMPTY", f"{what} has shape {shape}")
-    if h < 1 or w < 1 or c not in _CHANNELS:
-        raise FrameError("FRAMES_BAD_SHAPE", f"{what} has shape {shape}: need H, W >= 1 and C in {_CHANNELS}")
-    if not (is_float(x) or is_uint8(x)):
-        raise FrameError("FRAMES_BAD_TYPE", f"{what} has dtype {getattr(x, 'dtype', '?')}: need uint8 or a float type")
-    return f, h, w, c
-
 
 def model_verdict(info: Any) -> dict[str, Any] | None:
     """The few facts of a detection report worth embedding in a video's metadata."""
@@ -210,7 +115,7 @@ class FrameTensorHandler:
             f, vh, vw, c = (int(n) for n in video.array.shape)
             if f == 0:
                 raise FrameError("FRAMES_EMPTY", f"video {i} has 0 frames (shape {tuple(video.array.shape)})")
-            if vh < 1 or vw < 1 or c not in _CHANNELS:
+            if vh < 1 or vw < 1 or c not in CHANNELS:
                 raise FrameError("FRAMES_BAD_SHAPE", f"video {i} has shape {tuple(video.array.shape)} ({video.layout}): need H, W >= 1 and 1, 3 or 4 channels")
             if (vh, vw) != (h, w):
                 raise FrameError("FRAMES_MIXED_SIZES", f"video 0 is {w}x{h}, video {i} is {vw}x{vh}")
@@ -274,7 +179,7 @@ class FrameTensorHandler:
         shape = tuple(int(n) for n in x.shape)
         torch_in = is_torch(x)
         if len(shape) == 5:
-            last, first = shape[-1] in _CHANNELS, shape[2] in _CHANNELS
+            last, first = shape[-1] in CHANNELS, shape[2] in CHANNELS
             if first and (not last or torch_in):
                 x, layout = x.permute(0, 1, 3, 4, 2) if torch_in else x.transpose(0, 1, 3, 4, 2), "(B,F,C,H,W)"
             elif last:
@@ -284,12 +189,12 @@ class FrameTensorHandler:
             kind = "pt" if torch_in else "np"
             return [_Video(x[b], f"{kind} {layout}, video {b}") for b in range(shape[0])]
         if len(shape) == 4:
-            if shape[-1] in _CHANNELS:
+            if shape[-1] in CHANNELS:
                 return [_Video(x, "IMAGE (F,H,W,C)")]
-            if shape[1] in _CHANNELS:
+            if shape[1] in CHANNELS:
                 return [_Video(x.permute(0, 2, 3, 1) if torch_in else x.transpose(0, 2, 3, 1), "(F,C,H,W)")]
             raise FrameError("FRAMES_BAD_SHAPE", f"4-D input {shape} has no channel axis of size 1, 3 or 4")
-        if len(shape) == 3 and shape[-1] in _CHANNELS:
+        if len(shape) == 3 and shape[-1] in CHANNELS:
             return [_Video(x[None], "one frame (H,W,C)")]
         if len(shape) == 2:
             return [_Video(x[None, :, :, None], "one grey frame (H,W)")]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from .errors import Problem, problem
+from ..compat.core.errors import Problem, problem
 
 PROBE_TIMEOUT_S = 15
 # ` V....D libx264   libx264 H.264 ...`: a type letter, five flag columns, the encoder name.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import ModelFileError
+from ..core.errors import ModelFileError
 from .safetensors_header import SafetensorsHeader, TensorInfo, dtype_bytes, read_header
 
 INDEX_SUFFIX = ".safetensors.index.json"

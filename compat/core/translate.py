@@ -14,13 +14,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import (
-    CompatibilityError,
-    EncodeError,
-    LoadError,
-    ResourceError,
-    WanCompatError,
-)
+from .errors import CompatibilityError, EncodeError, LoadError, ResourceError, WanCompatError
 
 # Stages in which an out-of-memory error means the VAE decode.
 DECODE_STAGES = frozenset({"decode", "vae_decode", "vae"})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, WanCompatError
+from ..core.errors import Problem, WanCompatError
 
 PROMPT = "a cat walks on the grass"
 
@@ -70,7 +70,7 @@ def smoke_test(path: str | Path, *, num_frames: int = 5, steps: int = 2, seed: i
     except WanCompatError as err:
         report.problems.append(err.problem)
     except Exception as exc:  # the report must still come back, with the raw error translated
-        from .diagnostics.translate import translate_or_wrap
+        from ..core.translate import translate_or_wrap
 
         report.problems.append(translate_or_wrap(exc).problem)
     report.seconds["total"] = time.perf_counter() - started
@@ -85,12 +85,12 @@ def _timed(report: SmokeReport, name: str, started: float) -> float:
 
 def _run(report: SmokeReport, path: Path, *, num_frames: int, steps: int, seed: int, width: int | None, height: int | None,
          dtype: str | None) -> None:
-    from .detect import ArchitectureDetector
-    from .loading import LoadOptions, load_pipeline
-    from .optimize import OptimizationManager, Sizes
-    from .sampling import SampleRequest, sample
-    from .sampling.request import model_facts
-    from .vae import fix_vae
+    from ..detect.detector import ArchitectureDetector
+    from ..loading import LoadOptions, load_pipeline
+    from ..optimize import OptimizationManager, Sizes
+    from ..sampling import SampleRequest, sample
+    from ..sampling.request import model_facts
+    from ..vae import fix_vae
 
     t = time.perf_counter()
     info = ArchitectureDetector().inspect(path)

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_DATA = Path(__file__).parent / "data" / "registry.json"
+_DATA = Path(__file__).resolve().parents[1] / "data" / "registry.json"
 
 # Facts named in signatures, and how to say them to a user.
 FACT_LABELS = {

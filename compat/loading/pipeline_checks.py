@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .errors import UsageError
+from ..core.errors import UsageError
 
 WAN_PIPELINES = ("WanPipeline", "WanImageToVideoPipeline")
 

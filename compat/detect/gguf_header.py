@@ -11,7 +11,7 @@ import os
 import struct
 from pathlib import Path
 
-from .errors import ModelFileError
+from ..core.errors import ModelFileError
 from .safetensors_header import MAX_TENSORS, TensorInfo
 
 MAX_KV = 100_000

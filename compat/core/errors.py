@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # typing costs import time on the `wan-compat inspect` path
 
     Severity = Literal["error", "warning", "info"]
 
-_CATALOGUE_DIR = Path(__file__).parent / "data" / "errors"
+_CATALOGUE_DIR = Path(__file__).resolve().parents[1] / "data" / "errors"
 
 
 @lru_cache(maxsize=1)

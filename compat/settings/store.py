@@ -25,8 +25,8 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import SettingsError
-from .security.policy import SecurityPolicy
+from ..core.errors import SettingsError
+from ..security.policy import SecurityPolicy
 
 CURRENT_VERSION = 2
 FILE_NAME = "settings.json"
@@ -74,7 +74,7 @@ class PipelineOverride(_Section):
     def _known_variant(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        from . import registry
+        from ..detect import registry
 
         known = {v.id for kind in ("transformer", "vae", "text_encoder", "clip_vision") for v in registry.variants(kind)}
         if value not in known:

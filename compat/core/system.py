@@ -1,4 +1,4 @@
-"""System facts for reports and `wan-compat doctor`: OS, Python, package versions, GPU, RAM, ffmpeg.
+"""System facts for reports, plans and `wan-compat doctor`: OS, Python, package versions, GPU, RAM.
 
 Cheap and side-effect free: package versions come from installed metadata (importing torch or
 diffusers costs seconds), the GPU from NVML, and torch.cuda is asked only when torch is already
@@ -10,8 +10,6 @@ import platform
 import sys
 from importlib import metadata
 from typing import Any
-
-from .. import ffmpeg_probe
 
 # Distribution names whose versions reports show, in this order.
 PACKAGES = (
@@ -129,18 +127,3 @@ def gpu_summary(nvml: dict[str, Any], torch: dict[str, Any]) -> str:
     if nvml.get("driver"):
         text += f", driver {nvml['driver']}"
     return text
-
-
-def collect(*, ffmpeg: bool = True) -> dict[str, Any]:
-    """Everything reports show about the machine. No environment variables, no user names."""
-    nvml = nvml_info()
-    torch = torch_info()
-    info: dict[str, Any] = {
-        "os": os_info(),
-        "packages": package_versions(),
-        "memory": memory_info(),
-        "gpu": {"nvml": nvml, "torch": torch, "summary": gpu_summary(nvml, torch)},
-    }
-    if ffmpeg:
-        info["ffmpeg"] = ffmpeg_probe.probe().to_dict()
-    return info

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from . import registry
-from .errors import Problem, problem
+from ..core.errors import Problem, problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

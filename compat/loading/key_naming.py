@@ -17,8 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
-from .errors import ModelFileError, UsageError
-from .facts import strip_prefix
+from ..core.errors import ModelFileError, UsageError
+from ..detect.facts import strip_prefix
 
 Names = Iterable[str] | Mapping[str, Any]
 COMFY_PREFIX = "model.diffusion_model."

@@ -5,7 +5,7 @@ read, and importing pydantic (or building dataclasses) costs more than the inspe
 """
 from __future__ import annotations
 
-from .errors import Problem
+from ..core.errors import Problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

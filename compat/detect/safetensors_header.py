@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from .errors import ModelFileError
+from ..core.errors import ModelFileError
 
 # Same cap as the Rust reader; real Wan headers are 100-250 KB.
 MAX_HEADER_BYTES = 100 * 1000 * 1000

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import Problem, WanCompatError, problem
+from ..core.errors import Problem, WanCompatError, problem
 
 SCHEMA_VERSION = 1
 FILE_NAME = "perf_history.sqlite3"
@@ -102,7 +102,7 @@ class Regression:
 
 def current_versions() -> dict[str, str | None]:
     """Versions that explain speed changes, read from metadata (no imports)."""
-    from .diagnostics.system import package_version
+    from ..core.system import package_version
 
     return {name: package_version(name) for name in ("comfyui-wan-compat", "torch", "diffusers", "transformers")}
 
@@ -236,8 +236,8 @@ def record_run(run: PerfRun, *, user_dir: str | os.PathLike[str] | None = None, 
 
     Fills `settings_hash` and `versions` when the caller left them empty. A broken settings file
     falls back to the defaults here: the run's figures matter more than the preferences."""
-    from .errors import SettingsError
-    from .settings import Settings, SettingsStore, settings_dir
+    from ..core.errors import SettingsError
+    from ..settings.store import Settings, SettingsStore, settings_dir
 
     if settings is None:
         try:
