@@ -138,10 +138,6 @@ def all_formats() -> tuple[VideoFormat, ...]:
     return tuple(sorted(formats, key=lambda f: (f.order, f.name)))
 
 
-def format_names() -> list[str]:
-    return [f.name for f in all_formats()]
-
-
 def get_format(name: str | VideoFormat) -> VideoFormat:
     """A format by name or alias (case-insensitive); unknown names are a typed error."""
     if isinstance(name, VideoFormat):

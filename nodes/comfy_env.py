@@ -30,10 +30,6 @@ def _folder_paths() -> ModuleType | None:
     return folder_paths
 
 
-def in_comfyui() -> bool:
-    return _folder_paths() is not None
-
-
 def _diffusers_folders(fp: ModuleType) -> list[str]:
     """Folders under models/diffusers that hold a model_index.json (relative names)."""
     found: list[str] = []

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from wan_compat.compat.core.errors import SecurityError
-from wan_compat.compat.security.policy import SecurityPolicy, TrustedRepo
+from wan_compat.compat.security.policy import SecurityPolicy
 from wan_compat.compat.security.trust import (
-    check_repo_revision,
     decide_folder_code,
     refuse_foreign_libraries,
     require_shipped_classes,
@@ -146,22 +145,6 @@ def test_shipped_classes_resolve() -> None:
 
 def test_foreign_library_check_ignores_plain_entries(tmp_path: Path) -> None:
     refuse_foreign_libraries(tmp_path, WAN_INDEX)  # no error
-
-
-def test_repo_trust_needs_a_full_commit_that_the_user_trusts() -> None:
-    commit = "a" * 40
-    policy = SecurityPolicy(trusted_repos=[TrustedRepo(repo_id="org/model", revision=commit)])
-    assert check_repo_revision("org/model", commit.upper(), policy) == commit
-    for revision in ("main", "v1.0", "a" * 39, None):
-        with pytest.raises(SecurityError) as err:
-            check_repo_revision("org/model", revision, policy)
-        assert err.value.code == "REVISION_NOT_PINNED"
-    with pytest.raises(SecurityError) as err:
-        check_repo_revision("org/model", "b" * 40, policy)
-    assert err.value.code == "REPO_NOT_TRUSTED" and "b" * 40 in str(err.value)
-    with pytest.raises(SecurityError) as err:
-        check_repo_revision("org/other", commit, policy)
-    assert err.value.code == "REPO_NOT_TRUSTED"
 
 
 def test_trust_command_shows_the_code_and_the_entry(tmp_path: Path) -> None:

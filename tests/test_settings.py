@@ -76,19 +76,19 @@ def test_invalid_value_is_refused_with_its_json_path_and_nothing_is_written(isol
 def test_invalid_file_values_name_every_json_path(isolated):
     isolated.mkdir()
     (isolated / "settings.json").write_text(json.dumps({
-        "version": 2,
+        "version": 3,
         "encoder": {"crf": 99, "fps": -1},
         "advanced": {"pipeline_overrides": [{"match": "*5b*", "variant": "wan9-imaginary"}]},
-        "security": {"trusted_repos": [{"repo_id": "org/name", "revision": "main"}]},
+        "security": {"allowed_pickle_sha256": ["not-a-digest"]},
         "surprise": True,
     }))
     with pytest.raises(SettingsError) as info:
         SettingsStore().load()
     detail = info.value.detail
     for path in ("$.encoder.crf", "$.encoder.fps", "$.advanced.pipeline_overrides[0].variant",
-                 "$.security.trusted_repos[0].revision", "$.surprise"):
+                 "$.security.allowed_pickle_sha256", "$.surprise"):
         assert path in detail
-    assert "40-character commit" in detail and "wan9-imaginary" in detail
+    assert "not sha256 hex digests" in detail and "wan9-imaginary" in detail
 
 
 def test_unknown_key_and_version_cannot_be_set(isolated):
@@ -102,7 +102,7 @@ def test_unknown_key_and_version_cannot_be_set(isolated):
 def test_corrupted_file_is_reported_kept_and_backed_up_before_a_new_one_is_written(isolated):
     isolated.mkdir()
     path = isolated / "settings.json"
-    path.write_text('{"version": 2, "optimization": {"precision": "bf16"')  # cut short by a crash
+    path.write_text('{"version": 3, "optimization": {"precision": "bf16"')  # cut short by a crash
     original = path.read_bytes()
     with pytest.raises(SettingsError) as info:
         SettingsStore().load()
@@ -111,7 +111,7 @@ def test_corrupted_file_is_reported_kept_and_backed_up_before_a_new_one_is_writt
 
     SettingsStore().set("encoder.crf", 20)
     assert (isolated / "settings.json.bak").read_bytes() == original
-    assert json.loads(path.read_text()) == {"version": 2, "encoder": {"crf": 20}}
+    assert json.loads(path.read_text()) == {"version": 3, "encoder": {"crf": 20}}
 
     path.write_text("not json either")  # broken again: the first backup is not overwritten
     SettingsStore().set("encoder.crf", 21)
@@ -139,15 +139,14 @@ def test_write_failure_is_typed_and_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- versions
-def test_v1_file_is_migrated_and_rewritten_as_v2(isolated):
+def test_v1_file_is_migrated_and_rewritten_as_v3(isolated):
     isolated.mkdir()
     shutil.copy(DATA / "settings_v1.json", isolated / "settings.json")
     loaded = SettingsStore().load()
     s = loaded.settings
     assert loaded.migrated_from == 1
     assert s.security.allowed_pickle_sha256 == ["ab7f2c1e9d3b4a5f6e7d8c9b0a1f2e3d4c5b6a79881726354453627180f9e8d7"]
-    assert s.security.trusted_repos[0].repo_id == "wan-ai/custom-wan"
-    assert s.security.trusted_repos[0].revision == "0123456789abcdef0123456789abcdef01234567"
+    assert "trusted_repos" not in s.security.model_dump() and "allow_network" not in s.security.model_dump()
     assert (s.optimization.precision, s.optimization.offload, s.optimization.vae_tiling, s.optimization.max_vram_gb) == ("fp16", "model", "on", 12)
     assert (s.encoder.format, s.encoder.crf, s.encoder.preset, s.encoder.fps) == ("webm", 30, "fast", 16)
     override = s.pipeline_override_for("/models/diffusers/wan2.1-i2v-14b-480p")
@@ -157,7 +156,8 @@ def test_v1_file_is_migrated_and_rewritten_as_v2(isolated):
     assert json.loads((isolated / "settings.json").read_text())["version"] == 1
     SettingsStore().set("encoder.crf", 28)
     doc = json.loads((isolated / "settings.json").read_text())
-    assert doc["version"] == 2 and doc["encoder"] == {"format": "webm", "crf": 28, "preset": "fast", "fps": 16}
+    assert doc["version"] == 3 and doc["encoder"] == {"format": "webm", "crf": 28, "preset": "fast", "fps": 16}
+    assert "trusted_repos" not in doc.get("security", {}) and "allow_network" not in doc.get("security", {})
     assert doc["optimization"]["vae_tiling"] == "on"
     assert SettingsStore().load().migrated_from is None
 
@@ -170,7 +170,7 @@ def test_v1_with_an_invalid_value_names_the_v2_path(isolated):
     assert info.value.problem.context["json_path"] == "$.optimization.precision"
 
 
-@pytest.mark.parametrize("version", [3, 0, "2", None])
+@pytest.mark.parametrize("version", [4, 0, "2", None])
 def test_unknown_or_missing_version_is_refused_and_the_file_kept(isolated, version):
     isolated.mkdir()
     doc = {"optimization": {"precision": "bf16"}}
@@ -199,7 +199,7 @@ def test_environment_overrides_win_but_are_never_written(isolated, monkeypatch):
     assert loaded.settings.security.allowed_pickle_sha256 == ["a" * 64]
     assert loaded.overrides["encoder.crf"] == "WAN_COMPAT__ENCODER__CRF"
     store.set("encoder.preset", "slow")
-    assert json.loads(store.path.read_text()) == {"version": 2, "optimization": {"precision": "bf16"}, "encoder": {"preset": "slow"}}
+    assert json.loads(store.path.read_text()) == {"version": 3, "optimization": {"precision": "bf16"}, "encoder": {"preset": "slow"}}
 
 
 @pytest.mark.parametrize("name,value", [
@@ -220,7 +220,7 @@ def test_digest_changes_with_speed_settings_only():
     base = Settings()
     assert base.digest() == Settings().digest()
     assert Settings.model_validate({"optimization": {"offload": "group"}}).digest() != base.digest()
-    assert Settings.model_validate({"security": {"allow_network": True}}).digest() == base.digest()
+    assert Settings.model_validate({"security": {"hash_safetensors": True}}).digest() == base.digest()
 
 
 # ---------------------------------------------------------------------------------- CLI
@@ -247,3 +247,43 @@ def test_config_cli_show_set_validate(isolated, capsys, monkeypatch):
     assert doc["ok"] is False and doc["problems"][0]["code"] == "SETTINGS_FILE_CORRUPT"
     assert main(["config", "path"]) == 0
     assert capsys.readouterr().out.strip() == str(isolated / "settings.json")
+
+
+def test_v2_file_loses_the_network_settings_no_load_ever_used(isolated):
+    isolated.mkdir()
+    (isolated / "settings.json").write_text(json.dumps({
+        "version": 2,
+        "security": {"allow_network": True, "trusted_repos": [{"repo_id": "org/name", "revision": "a" * 40}],
+                     "extra_model_roots": ["/models/elsewhere"]},
+        "encoder": {"crf": 21},
+    }))
+    loaded = SettingsStore().load()
+    assert loaded.migrated_from == 2
+    assert loaded.settings.security.extra_model_roots == ["/models/elsewhere"] and loaded.settings.encoder.crf == 21
+    dumped = loaded.settings.security.model_dump()
+    assert "allow_network" not in dumped and "trusted_repos" not in dumped
+
+
+def test_v3_file_with_the_network_settings_is_refused_naming_them(isolated):
+    isolated.mkdir()
+    (isolated / "settings.json").write_text(json.dumps({"version": 3, "security": {"allow_network": True}}))
+    with pytest.raises(SettingsError) as info:
+        SettingsStore().load()
+    assert "$.security.allow_network" in info.value.detail
+
+
+def test_every_shipped_format_name_and_alias_is_a_valid_encoder_setting(isolated, capsys):
+    from wan_compat.compat.settings.store import EncoderDefaults
+    from wan_compat.encoders.defaults import choose
+    from wan_compat.encoders.formats import all_formats
+
+    for fmt in all_formats():
+        for name in (fmt.name, *fmt.aliases):
+            assert EncoderDefaults(format=name).format == name
+        for preset in fmt.presets:
+            assert EncoderDefaults(preset=preset).preset == preset
+    for bad in ("H264 MP4", "../mp4", "-mp4", ""):
+        with pytest.raises(ValueError):
+            EncoderDefaults(format=bad)
+    assert main(["config", "set", "encoder.format", "h265-mp4"]) == 0
+    assert choose(None, None, None, 16.0).fmt.name == "h265-mp4"

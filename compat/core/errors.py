@@ -138,10 +138,6 @@ class ModelFileError(WanCompatError):
     """A model file or folder is malformed, truncated or not what its name says."""
 
 
-class DetectionError(WanCompatError):
-    """The model could not be identified."""
-
-
 class CompatibilityError(WanCompatError):
     """Parts that do not fit together (wrong VAE, wrong text encoder, missing CLIP vision...)."""
 

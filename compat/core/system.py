@@ -14,7 +14,7 @@ from typing import Any
 # Distribution names whose versions reports show, in this order.
 PACKAGES = (
     "comfyui-wan-compat", "torch", "diffusers", "transformers", "safetensors", "accelerate",
-    "huggingface_hub", "pydantic", "numpy", "psutil", "nvidia-ml-py", "imageio", "imageio-ffmpeg",
+    "huggingface_hub", "pydantic", "numpy", "psutil", "nvidia-ml-py", "imageio-ffmpeg",
 )
 GIB = 1024**3
 

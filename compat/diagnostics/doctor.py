@@ -28,7 +28,6 @@ PACKAGES: tuple[tuple[str, str | None, str, bool], ...] = (
     ("huggingface_hub", "0.26", "resolve model folders", True),
     ("pydantic", "2.6", "validate configs and settings", True),
     ("psutil", "5.9", "measure memory for the plan and the report", True),
-    ("imageio", "2.34", "read and write frames", True),
     ("imageio-ffmpeg", "0.5", "bundle the ffmpeg used for encoding", True),
     ("numpy", "1.24", "convert frames", True),
     ("pillow", "10.0", "read and write images", True),

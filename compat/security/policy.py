@@ -1,7 +1,8 @@
 """The security policy: part of the pack's settings, strict by default.
 
 Defaults: safetensors only; a pickle-based file loads only when its sha256 is allowlisted (and then
-only through `torch.load(weights_only=True)`); no remote or custom code; no network.
+only through `torch.load(weights_only=True)`); no remote or custom code. The pack never downloads
+anything: models and code come from local folders only.
 """
 from __future__ import annotations
 
@@ -12,25 +13,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-class TrustedRepo(BaseModel):
-    """Custom code from a Hub repository, trusted at exactly one commit."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    repo_id: str = Field(min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
-    revision: str = Field(description="the full 40-character commit hash")
-    note: str = ""
-
-    @field_validator("revision")
-    @classmethod
-    def _full_commit(cls, value: str) -> str:
-        value = value.lower()
-        if not _COMMIT.match(value):
-            raise ValueError("must be a full 40-character commit hash (a branch or tag can change under you)")
-        return value
 
 
 class TrustedFolder(BaseModel):
@@ -57,9 +39,7 @@ class SecurityPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     allowed_pickle_sha256: list[str] = Field(default_factory=list, description="sha256 of pickle files the user allowed")
-    trusted_repos: list[TrustedRepo] = Field(default_factory=list)
     trusted_folders: list[TrustedFolder] = Field(default_factory=list)
-    allow_network: bool = Field(default=False, description="may missing files be fetched from the Hub")
     untrusted_code: Literal["refuse", "sandbox"] = Field(
         default="refuse", description="'sandbox' runs trusted-but-unreviewed code in a bubblewrap subprocess"
     )
@@ -80,9 +60,6 @@ class SecurityPolicy(BaseModel):
 
     def allows_pickle(self, sha256: str) -> bool:
         return sha256.lower() in self.allowed_pickle_sha256
-
-    def trusted_repo(self, repo_id: str, revision: str) -> TrustedRepo | None:
-        return next((t for t in self.trusted_repos if t.repo_id == repo_id and t.revision == revision.lower()), None)
 
     def trusted_folder(self, path: str | os.PathLike[str]) -> TrustedFolder | None:
         """The trust entry for a folder, matched by real path (a link to the folder matches too)."""

@@ -26,7 +26,6 @@ from .policy import SecurityPolicy, TrustedFolder
 
 ALLOWED_LIBRARIES = ("diffusers", "transformers")
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so", ".pyd")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # Calls worth a reader's attention in a code review.
 _RISKY_CALLS = frozenset({
     "eval", "exec", "compile", "__import__", "importlib.import_module", "os.system", "os.popen", "os.exec",
@@ -212,16 +211,6 @@ def decide_folder_code(folder: str | os.PathLike[str], index: dict[str, Any], po
     if policy.untrusted_code != "sandbox":
         raise SecurityError("CODE_NEEDS_SANDBOX", f"{Path(folder).name}: {what}")
     return CodeDecision(needs_code=True, review=review, trusted=True)
-
-
-def check_repo_revision(repo_id: str, revision: str | None, policy: SecurityPolicy) -> str:
-    """A Hub repository's code may be fetched only at a full commit hash the user trusts."""
-    if not revision or not _COMMIT.match(revision.lower()):
-        raise SecurityError("REVISION_NOT_PINNED", f"{repo_id} at {revision or '(no revision)'}",
-                            example="0123456789abcdef0123456789abcdef01234567")
-    if policy.trusted_repo(repo_id, revision) is None:
-        raise SecurityError("REPO_NOT_TRUSTED", f"{repo_id}@{revision}", repo_id=repo_id, revision=revision.lower())
-    return revision.lower()
 
 
 def shipped_class(library: str, class_name: str) -> type | None:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core.errors import SettingsError
 from ..security.policy import SecurityPolicy
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 FILE_NAME = "settings.json"
 SUB_FOLDER = "wan-compat"
 ENV_PREFIX = "WAN_COMPAT__"
@@ -54,9 +54,10 @@ class OptimizationPreferences(_Section):
 class EncoderDefaults(_Section):
     """Defaults of Wan Encode Video and `wan-compat encode`."""
 
-    format: str = Field(default="mp4", pattern=r"^[a-z0-9_]+$", description="a format name of the encoders stage")
+    # Format names are like `h264-mp4`; aliases like `mp4` or `webm` are accepted too.
+    format: str = Field(default="mp4", pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="a format name or alias of the encoders stage")
     crf: int = Field(default=19, ge=0, le=63)
-    preset: str = Field(default="medium", pattern=r"^[a-z0-9_]+$")
+    preset: str = Field(default="medium", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     fps: float | None = Field(default=None, gt=0, le=240, description="None: the model's own frame rate")
     png_fallback: bool = True
 
@@ -93,7 +94,7 @@ class PerformanceSettings(_Section):
 
 
 class Settings(_Section):
-    version: Literal[2] = CURRENT_VERSION
+    version: Literal[3] = CURRENT_VERSION
     security: SecurityPolicy = Field(default_factory=SecurityPolicy)
     optimization: OptimizationPreferences = Field(default_factory=OptimizationPreferences)
     encoder: EncoderDefaults = Field(default_factory=EncoderDefaults)
@@ -158,7 +159,20 @@ def _migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-MIGRATIONS = {1: _migrate_v1}
+def _migrate_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """v2 had `security.allow_network` and `security.trusted_repos` for fetching pipeline code from
+    the Hub. No load ever fetched anything, so v3 drops both: the pack reads local folders only, and
+    custom code is trusted per folder (`security.trusted_folders`)."""
+    out = copy.deepcopy(doc)
+    out["version"] = 3
+    security = out.get("security")
+    if isinstance(security, dict):
+        security.pop("allow_network", None)
+        security.pop("trusted_repos", None)
+    return out
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def migrate(doc: dict[str, Any], *, path: str = "settings") -> tuple[dict[str, Any], int]:
