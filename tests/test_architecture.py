@@ -128,3 +128,13 @@ def test_only_the_adapter_imports_comfyui() -> None:
 def test_no_runtime_module_is_over_the_size_limit() -> None:
     long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}, f"split these modules (>{MAX_LINES} lines): {long}"
+
+
+def test_every_package_folder_ships_in_the_wheel() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    folders = {
+        "wan_compat." + ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("compat", "encoders", "nodes") for p in (ROOT / top).rglob("__init__.py")
+    }
+    missing = sorted(name for name in folders if f'"{name}"' not in pyproject)
+    assert missing == [], "add these to [tool.setuptools] packages in pyproject.toml"
