@@ -15,6 +15,7 @@ from wan_compat.compat.fixtures.tiny import TEST_PROMPTS, TINY_VARIANTS  # noqa:
 from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
 from wan_compat.compat.loading.handle import LoadedPipeline  # noqa: E402
 from wan_compat.nodes.safe_load import WanSafeLoad  # noqa: E402
+from tolerances import assert_frames_close  # noqa: E402
 
 VARIANTS = list(TINY_VARIANTS)
 WEIGHTS = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
@@ -126,7 +127,10 @@ def test_assembled_single_file_pipeline_generates_like_the_folder(tiny_pipelines
                         generator=torch.Generator().manual_seed(0)).frames
         for loaded in (from_folder, from_files)
     ]
-    assert frames[0].shape == frames[1].shape and (frames[0] == frames[1]).all()
+    # Bit-identical weights, but at other offsets of other files' mmaps: the CPU may run other kernels on them.
+    for loaded in (from_folder, from_files):
+        _assert_same_weights(loaded, folder)
+    assert_frames_close(frames[1], frames[0], dtype=torch.float32, path="pipeline")
 
 
 def test_fp16_keeps_each_librarys_fp32_modules(tiny_pipelines) -> None:

@@ -20,6 +20,7 @@ from wan_compat.compat.optimize.memory import weight_bytes  # noqa: E402
 from wan_compat.compat.sampling import SampleRequest, sample  # noqa: E402
 from wan_compat.compat.settings.store import OptimizationPreferences, SettingsStore  # noqa: E402
 from wan_compat.compat.vae import fix_vae  # noqa: E402
+from tolerances import assert_frames_close  # noqa: E402
 
 GIB = 1024**3
 H100 = Accelerator("cuda", 0, "NVIDIA H100 80GB HBM3", 80 * GIB, 79 * GIB, "9.0")
@@ -187,14 +188,24 @@ def test_apply_casts_the_transformer_and_keeps_the_vae_in_fp32(tiny_loaded, priv
 
 def test_group_offload_to_disk_on_cpu_gives_the_same_frames_and_cleans_up(tiny_loaded, private_settings) -> None:
     req = SampleRequest(prompt=TEST_PROMPTS[0], width=32, height=32, num_frames=5, steps=2)
-    reference = sample(tiny_loaded("wan2.1-t2v"), req, record=False).frames
+    unoffloaded = tiny_loaded("wan2.1-t2v")
+    reference = sample(unoffloaded, req, record=False).frames
     handle = tiny_loaded("wan2.1-t2v")
     result = plan(handle, 32, 32, 5, resources=probe(), preferences=prefs(offload="group"))
     assert result.offload == "group" and result.choice("offload").source == "settings"
+    tmp = Path(__import__("tempfile").gettempdir())
+    others = set(tmp.glob("wan-compat-offload-*/*.safetensors"))  # other pipelines' (or processes') block files
     ready = apply_plan(handle, result)
-    folders = {p.parent for p in Path(__import__("tempfile").gettempdir()).glob("wan-compat-offload-*/*.safetensors")}
+    written = set(tmp.glob("wan-compat-offload-*/*.safetensors")) - others
+    folders = {p.parent for p in written}
     assert folders, "group offload to disk wrote no block files"
-    assert torch.equal(sample(ready, req, record=False).frames, reference)
+    # The block files hold the loaded weights bit for bit; reloaded into other memory they may meet
+    # other CPU kernels, so the frames are compared within the fp32 tolerance of another path.
+    from safetensors.torch import load_file
+
+    loaded = [t for m in (unoffloaded.pipeline.transformer, unoffloaded.pipeline.text_encoder) for t in (*m.parameters(), *m.buffers())]
+    assert all(any(s.shape == t.shape and torch.equal(s, t) for t in loaded) for f in written for s in load_file(f).values())
+    assert_frames_close(sample(ready, req, record=False).frames, reference, dtype=torch.float32, path="pipeline")
     with pytest.raises(ResourceError) as err:
         apply_plan(ready, plan(ready, 32, 32, 5, resources=probe(), preferences=prefs(offload="none")))
     assert err.value.code == "OFFLOAD_ALREADY_APPLIED" and "Wan Safe Load" in err.value.fix
