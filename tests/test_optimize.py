@@ -11,7 +11,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from wan_compat.compat.detect.detector import ArchitectureDetector  # noqa: E402
-from wan_compat.compat.fixtures.tiny import TEST_PROMPTS  # noqa: E402
 from wan_compat.compat.optimize import (  # noqa: E402
     Accelerator, ModelShape, OptimizationManager, Sizes, SystemResources, estimate, plan, probe,
 )
