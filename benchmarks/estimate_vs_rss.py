@@ -30,7 +30,6 @@ MIB = 2**20
 
 def child(mode: str, width: int, height: int, frames: int) -> dict:
     import torch
-    from types import SimpleNamespace
 
     from wan_compat.compat.sampling.memory import PeakMemory, current_rss
 
@@ -39,6 +38,7 @@ def child(mode: str, width: int, height: int, frames: int) -> dict:
 
     from wan_compat.compat.fixtures.tiny import TEXT_DIM, tiny_text_encoder, tiny_tokenizer
     from wan_compat.compat.detect.model_info import ModelInfo
+    from wan_compat.compat.loading import LoadReport, PipelineHandle
     from wan_compat.compat.optimize import OptimizationManager, Sizes
     from wan_compat.compat.sampling import SampleRequest, sample
 
@@ -53,7 +53,7 @@ def child(mode: str, width: int, height: int, frames: int) -> dict:
                                           cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=1024).eval(),
     )
     pipe.set_progress_bar_config(disable=True)
-    handle = SimpleNamespace(pipeline=pipe, model_info=ModelInfo("benchmark", "diffusers"))
+    handle = PipelineHandle(pipe, ModelInfo("benchmark", "diffusers"), LoadReport(), dtype="fp32")
     plan = OptimizationManager().plan(handle, Sizes(width, height, frames))
     built = current_rss()
     if mode == "run":

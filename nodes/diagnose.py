@@ -11,15 +11,16 @@ LEVELS = ["basic", "detailed", "full"]
 # with saved workflows: never rename one.
 STAGE_INPUTS: dict[str, tuple[str, str, str]] = {
     "model_info": ("WAN_MODEL_INFO", "detect", "The report of Wan Detect Architecture or Wan Check Compatibility."),
-    "pipeline": ("WAN_PIPELINE", "load", "The loaded pipeline from Wan Safe Load (its load report and security decisions)."),
+    "pipeline": ("WAN_PIPELINE", "load", "The pipeline from Wan Safe Load or a later stage: its load report, security decisions, and each module's dtypes, devices and hooks now."),
     "load_report": ("WAN_LOAD_REPORT", "load", "A load report on its own, if Wan Safe Load outputs one."),
-    "plan": ("WAN_PLAN", "plan", "The plan and memory estimate from Wan Optimize."),
+    "plan": ("WAN_PLAN", "plan", "Wan Optimize's preview plan (the plan a run applied comes with sample_stats)."),
     "sample_stats": ("WAN_SAMPLE_STATS", "sample", "Run statistics from Wan Sample (time per step, peak memory)."),
     "encode_result": ("WAN_ENCODE_RESULT", "encode", "The result of Wan Encode Video (file, encoder, time)."),
     "any_report": ("*", "extra", "Any other stage report or error, from this pack or another."),
 }
-# Attributes of a composite object (e.g. a pipeline handle) that may hold stage reports.
-NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("vae_report", "vae"), ("plan", "plan"),
+# Attributes of a composite object (e.g. a pipeline handle) that may hold stage reports. A `plan`
+# on a report (the plan a sample run applied) is added by the collector itself.
+NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("vae_report", "vae"),
                   ("stats", "sample"))
 
 

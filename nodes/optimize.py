@@ -1,6 +1,6 @@
-"""Wan Optimize: a memory/speed plan from this machine, the model and the video size (precision,
-offload, VAE tiling/slicing, chunked decode, each with its reason), applied to the pipeline.
-Backend: `compat/optimize`."""
+"""Wan Optimize: your memory/speed preferences (precision, offload, a GPU memory cap) recorded on
+the pipeline for Wan Sample, which plans for the size it runs and applies the plan for that run
+only; here, a preview of the plan at the model's recommended size. Backend: `compat/optimize`."""
 from __future__ import annotations
 
 from typing import Any
@@ -30,19 +30,20 @@ def preferences(precision: str = FROM_SETTINGS, offload: str = FROM_SETTINGS, ma
 
 class WanOptimize:
     DESCRIPTION = (
-        "Plans memory and speed for this machine (RAM, GPU memory and compute capability; CPU-only too): precision, "
-        "offload (none, model, group block-level, sequential; on CPU only what works there), VAE tiling, slicing and "
-        "chunked decode, each with its reason, from a memory estimate for the model, size and frame count. Your "
-        "settings (wan-compat config) and the choices here override the plan. Wan Sample reports the estimate beside "
-        "the measured peak."
+        "Sets how Wan Sample uses this machine's memory (RAM, GPU memory and compute capability; CPU-only too): "
+        "precision, offload (none, model, group block-level, sequential; on CPU only what works there) and a GPU "
+        "memory cap, over your settings (wan-compat config). Wan Sample makes the plan for the size it runs (VAE "
+        "tiling, slicing and chunked decode too, each with its reason) and applies it for that run only: the loaded "
+        "model is never changed, so the next run with other choices starts clean. The plan shown here is a preview "
+        "at the model's recommended size."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("WAN_PIPELINE", "WAN_PLAN", "STRING")
     RETURN_NAMES = ("pipeline", "plan", "summary")
     OUTPUT_TOOLTIPS = (
-        "The pipeline with the plan applied (cast, offloaded, VAE flags set) and the plan attached.",
-        "The plan and its memory estimate, for Wan Diagnose.",
-        "Each choice with its reason, and the estimate against the budget.",
+        "The pipeline with these preferences attached (the modules are unchanged; Wan Sample applies the plan per run).",
+        "A preview plan at the model's recommended size, for Wan Diagnose (the plan a run applied comes with Wan Sample's stats).",
+        "The preferences and the preview plan, each choice with its reason.",
     )
     FUNCTION = "optimize"
 
@@ -51,35 +52,27 @@ class WanOptimize:
         return {
             "required": {
                 "pipeline": ("WAN_PIPELINE", {"tooltip": "The pipeline from Wan Safe Load or Wan VAE Fix."}),
-                "width": ("INT", {"default": 832, "min": 16, "max": 4096, "step": 16, "tooltip": "The width you will sample at (use the same value as Wan Sample)."}),
-                "height": ("INT", {"default": 480, "min": 16, "max": 4096, "step": 16, "tooltip": "The height you will sample at (use the same value as Wan Sample)."}),
-                "num_frames": ("INT", {"default": 81, "min": 1, "max": 1025, "step": 4, "tooltip": "The frame count you will sample (4k+1; use the same value as Wan Sample)."}),
             },
             "optional": {
-                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt you will sample."}),
                 "precision": (PRECISIONS, {"default": FROM_SETTINGS, "tooltip": "settings: optimization.precision from your settings; auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."}),
                 "offload": (OFFLOADS, {"default": FROM_SETTINGS, "tooltip": "settings: optimization.offload from your settings; auto: the fastest mode whose estimate fits. model/sequential need a GPU."}),
                 "max_vram_gb": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1024.0, "step": 0.5, "tooltip": "Plan for at most this much GPU memory (0: the settings' value, else the whole GPU)."}),
             },
         }
 
-    @classmethod
-    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480, **_: Any) -> bool | str:
-        if (num_frames - 1) % 4:
-            return f"num_frames must be 4k+1 (e.g. {num_frames - (num_frames - 1) % 4} or {num_frames - (num_frames - 1) % 4 + 4}), got {num_frames}"
-        if width % 16 or height % 16:
-            return f"width and height must be multiples of 16, got {width}x{height}"
-        return True
+    def optimize(self, pipeline: Any, precision: str = FROM_SETTINGS, offload: str = FROM_SETTINGS,
+                 max_vram_gb: float = 0.0) -> dict[str, Any]:
+        from dataclasses import replace
 
-    def optimize(self, pipeline: Any, width: int = 832, height: int = 480, num_frames: int = 81, videos: int = 1,
-                 precision: str = FROM_SETTINGS, offload: str = FROM_SETTINGS, max_vram_gb: float = 0.0) -> dict[str, Any]:
-        from ..compat.optimize import OptimizationManager, Sizes
+        from ..compat.optimize import preview
 
-        manager = OptimizationManager(preferences=preferences(precision, offload, max_vram_gb))
-        plan = manager.plan(pipeline, Sizes(width, height, num_frames, videos))
-        optimized = manager.apply(pipeline, plan)
-        text = plan.summary()
-        return {"ui": {"text": [text]}, "result": (optimized, plan, text)}
+        prefs = preferences(precision, offload, max_vram_gb)
+        shown = preview(pipeline, prefs)  # refuses what is not a WAN_PIPELINE, with a typed error
+        optimized = replace(pipeline, preferences=prefs, plan=None)
+        chosen = ", ".join(f"{k} {v}" for k, v in (("precision", prefs.precision), ("offload", prefs.offload),
+                                                     ("max_vram_gb", prefs.max_vram_gb or "none")))
+        text = f"preferences for Wan Sample: {chosen}\n{shown.summary()}"
+        return {"ui": {"text": [text]}, "result": (optimized, shown, text)}
 
 
 NODES = {"WanOptimize": WanOptimize}

@@ -17,15 +17,16 @@ class WanSample:
         "frame (image and last_image, Wan 2.1 FLF2V), TI2V-5B (image optional) and Wan 2.2 A14B's two experts (cfg "
         "for the high-noise expert, cfg_2 for the low-noise one, boundary_ratio where they switch). Frame count and "
         "size are checked against the model before anything runs, and a VAE that does not fit is refused before "
-        "the first step. The progress bar moves per step, Cancel stops between steps, NaN/Inf stops the run at the "
-        "step it appears, and the same seed gives the same frames."
+        "the first step. The memory plan (Wan Optimize's preferences, else your settings) is made for the size "
+        "entered here and applied for this run only. The progress bar moves per step, Cancel stops between steps, "
+        "NaN/Inf stops the run at the step it appears, and the same seed gives the same frames."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "WAN_SAMPLE_STATS", "FLOAT", "STRING")
     RETURN_NAMES = ("frames", "stats", "fps", "summary")
     OUTPUT_TOOLTIPS = (
         "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt are concatenated one after the other.",
-        "Run statistics: time per step, peak memory beside the estimate, the step where the experts switched, seed and sizes.",
+        "Run statistics: time per step, peak memory beside the estimate, the plan applied, the step where the experts switched, seed and sizes.",
         "The model's frame rate (16 for Wan 2.1 and 2.2 A14B, 24 for TI2V-5B), for the video encoder.",
         "The statistics as text.",
     )

@@ -25,13 +25,14 @@ class WanVAEFix:
         "out_channels, in_channels z or 2z+4), latents_mean/std lengths, spatial scale, a 2D image VAE, a Wan 2.1 VAE "
         "on Wan 2.2 TI2V-5B or the reverse, and weights left on meta, NaN or absurd. A VAE that does not fit is "
         "replaced by one that does (the model folder's vae/, or models/vae); when none is there the error names the "
-        "file to download. Also sets VAE tiling, slicing and chunked temporal decode (same frames, bounded memory)."
+        "file to download. Also records VAE tiling, slicing and chunked temporal decode (same frames, bounded memory), "
+        "which Wan Sample sets on the VAE for its run only."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("WAN_PIPELINE", "STRING")
     RETURN_NAMES = ("pipeline", "report")
     OUTPUT_TOOLTIPS = (
-        "The pipeline with a VAE that fits (rebuilt when it was replaced), its VAE report and decode settings attached.",
+        "A new pipeline handle: a VAE that fits (the pipeline rebuilt when it was replaced), its VAE report and decode settings attached.",
         "What was checked, found and done, as text.",
     )
     FUNCTION = "fix"
@@ -46,8 +47,8 @@ class WanVAEFix:
                 "vae": comfy_env.model_combo("vae", "Use this VAE from models/vae instead of the pipeline's (refused if it does not fit). none: keep the pipeline's, replacing it only if it does not fit."),
                 "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file or diffusers vae folder to use; wins over the list."}),
                 "search_models_vae": ("BOOLEAN", {"default": True, "tooltip": "When the pipeline's VAE does not fit, look for one that does in models/vae (the model folder's own vae/ is always tried first)."}),
-                "tiling": (SWITCH, {"default": "auto", "tooltip": "Spatial tiling of the VAE decode (less memory at high resolution; tile seams are blended). auto: Wan Optimize decides."}),
-                "slicing": (SWITCH, {"default": "auto", "tooltip": "Decode several videos one at a time. auto: Wan Optimize decides."}),
+                "tiling": (SWITCH, {"default": "auto", "tooltip": "Spatial tiling of the VAE decode (less memory at high resolution; tile seams are blended). auto: the plan decides for the size sampled."}),
+                "slicing": (SWITCH, {"default": "auto", "tooltip": "Decode several videos one at a time. auto: the plan decides."}),
                 "chunked_decode": (SWITCH, {"default": "auto", "tooltip": "Decode a few latent frames at a time, keeping the causal cache between chunks: bit-identical frames with bounded memory. auto: on."}),
                 "chunk_latent_frames": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Latent frames per decode chunk (each gives 4 video frames). Every value gives the same frames; 1 uses the least memory."}),
                 "config_path": ("STRING", {"default": "", "tooltip": "A VAE file of unofficial size needs its config: a diffusers folder of the same model (its vae/config.json is used)."}),

@@ -43,11 +43,30 @@ def _modules() -> dict[str, Path]:
     return found
 
 
+def _type_checking(node: ast.AST) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING" or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except the bodies of `if TYPE_CHECKING:` blocks: imports there are for
+    annotations only (a handle declaring the type of a later stage's report) and never run."""
+    found, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        if _type_checking(node):
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
-    """(pack modules this module imports, absolute top-level names it imports)."""
+    """(pack modules this module imports at run time, absolute top-level names it imports)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     inside, outside = set(), set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             targets = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules] or [base]
@@ -75,6 +94,12 @@ def test_compat_root_holds_only_stage_folders() -> None:
     assert loose == [], f"modules in the compat/ root: {loose}; put each in the folder of its stage"
     for folder in (p for p in (ROOT / "compat").iterdir() if p.is_dir() and (p / "__init__.py").exists()):
         assert f"compat.{folder.name}" in LAYERS, f"compat/{folder.name} has no layer"
+
+
+def test_type_checking_imports_are_not_run_time_edges() -> None:
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..optimize import x\nfrom ..core import y\n")
+    names = [n.module for n in _runtime_nodes(tree) if isinstance(n, ast.ImportFrom)]
+    assert sorted(names) == ["core", "typing"]
 
 
 def test_no_upward_or_sideways_imports() -> None:

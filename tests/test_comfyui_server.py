@@ -155,7 +155,7 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
     playable MP4 with the frames asked for, and the diagnosis sees every stage."""
     import imageio_ffmpeg
 
-    overrides = {"WanOptimize": dict(SMALL), "WanSample": {**SMALL, "steps": 2}}
+    overrides = {"WanSample": {**SMALL, "steps": 2}}  # sizes are entered once, in Wan Sample
     entry, seconds = comfy_server.run(_prompt(comfy_server, name, overrides))
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
     outputs = entry["outputs"]
@@ -170,3 +170,80 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
     for stage in ("detect", "sample", "encode"):
         assert stage in stages
     print(f"\n{name}: queue to video {seconds:.2f} s")
+
+
+# --------------------------------------------------------------------------- per-run optimize settings
+RUN_A = {"precision": "bf16", "offload": "group"}  # Safe Load loads bf16: no cast, block-level offload to disk
+RUN_B = {"precision": "fp32", "offload": "none"}   # a cast to fp32 and no offload
+
+
+def _ab_prompt(server: Server, optimize: dict[str, Any]) -> dict[str, Any]:
+    """The shipped T2V workflow, shrunk for CPU, writing lossless FFV1 video; Wan Diagnose reads
+    Safe Load's own (cached) pipeline output after the run (it also waits for the sample stats)."""
+    prompt = _prompt(server, "wan21_t2v_1.3B", {"WanOptimize": dict(optimize), "WanSample": {**SMALL, "steps": 2},
+                                                  "WanEncodeVideo": {"format": "ffv1-mkv", "filename_prefix": "wan_ab"},
+                                                  "WanDiagnose": {"level": "full"}})
+    load = next(key for key, node in prompt.items() if node["class_type"] == "WanSafeLoad")
+    diagnose = next(node for node in prompt.values() if node["class_type"] == "WanDiagnose")
+    diagnose["inputs"]["pipeline"] = [load, 0]
+    return prompt
+
+
+def _run_ab(server: Server, optimize: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """(the video's frames as uint8 (frames, H, W, 3), the diagnosis) of one queued run."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    before = set((server.base / "output").rglob("wan_ab*.mkv"))
+    entry, _ = server.run(_ab_prompt(server, optimize))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    outputs = entry["outputs"]
+    written = set((server.base / "output").rglob("wan_ab*.mkv")) - before  # FFV1 has no browser preview entry
+    assert len(written) == 1, written
+    path = written.pop()
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = np.stack([np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3) for raw in reader])
+    report = next(v for v in outputs.values() if "wan_report" in v)["wan_report"][0]
+    doc = json.loads((server.base / "output" / report.get("subfolder", "") / report["filename"]).read_text())
+    return frames, doc
+
+
+def _modules(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["stages"]["load"]["data"]["modules"]
+
+
+def test_optimize_settings_apply_to_one_run_only(comfy_server: Server, tmp_path_factory: pytest.TempPathFactory,
+                                                 request: pytest.FixtureRequest) -> None:
+    """One graph queued twice with other Optimize settings: the second run gives exactly what a
+    fresh server gives for its settings, and Safe Load's cached pipeline has the same dtypes,
+    devices and tensors, and no hooks, after both runs (read from Wan Diagnose's report)."""
+    frames_a, doc_a = _run_ab(comfy_server, RUN_A)
+    frames_b, doc_b = _run_ab(comfy_server, RUN_B)
+    for doc, wanted in ((doc_a, RUN_A), (doc_b, RUN_B)):
+        plan = doc["stages"]["plan"]["data"]
+        assert (plan["precision"], plan["offload"]) == (wanted["precision"], wanted["offload"])
+        assert plan["sizes"] == {"width": SMALL["width"], "height": SMALL["height"], "num_frames": SMALL["num_frames"], "videos": 1}
+        assert doc["stages"]["plan_preview"]["data"]["preview"]  # Optimize's own plan is only a preview
+    modules_a, modules_b = _modules(doc_a), _modules(doc_b)
+    assert set(modules_a) == {"transformer", "text_encoder", "vae"}
+    for name, state in modules_a.items():
+        assert not state["hooked"] and not modules_b[name]["hooked"], (name, state["hooks"], modules_b[name]["hooks"])
+        assert state["devices"] == modules_b[name]["devices"] == {"cpu": sum(state["dtypes"].values())}
+        assert state["dtypes"] == modules_b[name]["dtypes"]
+        assert state["tensors_digest"] == modules_b[name]["tensors_digest"], name  # the same tensors, never replaced
+    assert "bfloat16" in modules_b["transformer"]["dtypes"]  # run B computed in fp32 on a copy; the cache stays bf16
+
+    tiny_pipelines = request.getfixturevalue("tiny_pipelines")
+    base = prepare_base(tmp_path_factory.mktemp("comfy_fresh"), tiny_pipelines)
+    fresh = start(Path(COMFYUI_DIR), base, comfy_python(Path(COMFYUI_DIR)))
+    try:
+        frames_fresh, doc_fresh = _run_ab(fresh, RUN_B)
+    finally:
+        stop(fresh)
+    assert frames_b.shape == frames_fresh.shape == (SMALL["num_frames"], SMALL["height"], SMALL["width"], 3)
+    # FFV1 is lossless: these are the 8-bit frames Wan Encode Video was given, compared exactly.
+    assert (frames_b == frames_fresh).all(), f"{int((frames_b != frames_fresh).sum())} values differ"
+    assert not (frames_a == frames_b).all()  # bf16 and fp32 are different runs
+    assert {n: (s["dtypes"], s["devices"]) for n, s in _modules(doc_fresh).items()} == {n: (s["dtypes"], s["devices"]) for n, s in modules_b.items()}

@@ -13,7 +13,7 @@ from wan_compat.compat.loading import key_naming  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
 from wan_compat.compat.fixtures.tiny import TEST_PROMPTS, TINY_VARIANTS  # noqa: E402
 from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
-from wan_compat.compat.loading.handle import LoadedPipeline  # noqa: E402
+from wan_compat.compat.loading.handle import PipelineHandle  # noqa: E402
 from wan_compat.nodes.safe_load import WanSafeLoad  # noqa: E402
 from tolerances import assert_frames_close  # noqa: E402
 
@@ -43,7 +43,7 @@ def _file_weights(folder: Path) -> dict[str, torch.Tensor]:
     return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
 
 
-def _assert_same_weights(loaded: LoadedPipeline, folder: Path) -> None:
+def _assert_same_weights(loaded: PipelineHandle, folder: Path) -> None:
     """Every parameter is the file's tensor (cast to the loaded dtype): nothing random, nothing missing."""
     for name in WEIGHTS:
         module = getattr(loaded.pipeline, name, None)
@@ -58,7 +58,7 @@ def _assert_same_weights(loaded: LoadedPipeline, folder: Path) -> None:
             assert torch.equal(state[key], value.to(state[key].dtype)), (name, key)
 
 
-def _node_load(**kwargs) -> LoadedPipeline:
+def _node_load(**kwargs) -> PipelineHandle:
     node = WanSafeLoad()
     names = WanSafeLoad.VALIDATE_INPUTS.__code__.co_varnames[1:WanSafeLoad.VALIDATE_INPUTS.__code__.co_argcount]
     assert WanSafeLoad.VALIDATE_INPUTS(**{k: v for k, v in kwargs.items() if k in names}) is True

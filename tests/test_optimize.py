@@ -1,8 +1,8 @@
 """Wan Optimize: the machine probe, the memory estimate on real sizes (sparse files), plans for this
-CPU and for described GPUs, user preferences over the plan, and applying a plan to tiny pipelines."""
+CPU and for described GPUs, user preferences over the plan, and the node's preview. Applying a plan
+for one run: tests/test_runtime.py."""
 from __future__ import annotations
 
-import gc
 import json
 from pathlib import Path
 
@@ -11,16 +11,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from wan_compat.compat.detect.detector import ArchitectureDetector  # noqa: E402
-from wan_compat.compat.core.errors import ResourceError  # noqa: E402
-from wan_compat.compat.fixtures.tiny import TEST_PROMPTS  # noqa: E402
 from wan_compat.compat.optimize import (  # noqa: E402
-    Accelerator, ModelShape, OptimizationManager, Sizes, SystemResources, apply_plan, estimate, plan, probe,
+    Accelerator, ModelShape, OptimizationManager, Sizes, SystemResources, estimate, plan, probe,
 )
 from wan_compat.compat.optimize.memory import weight_bytes  # noqa: E402
-from wan_compat.compat.sampling import SampleRequest, sample  # noqa: E402
 from wan_compat.compat.settings.store import OptimizationPreferences, SettingsStore  # noqa: E402
 from wan_compat.compat.vae import fix_vae  # noqa: E402
-from tolerances import assert_frames_close  # noqa: E402
 
 GIB = 1024**3
 H100 = Accelerator("cuda", 0, "NVIDIA H100 80GB HBM3", 80 * GIB, 79 * GIB, "9.0")
@@ -160,55 +156,23 @@ def test_explicit_vae_fix_choices_are_kept(tiny_loaded) -> None:
     assert result.choice("tiling").source == "vae_fix" and result.choice("chunked").source == "vae_fix"
 
 
-def test_node_reads_the_settings_file_and_its_widgets_win(tiny_loaded, private_settings: Path) -> None:
+def test_node_records_preferences_from_the_settings_file_and_its_widgets_win(tiny_loaded, private_settings: Path) -> None:
     from wan_compat.nodes.optimize import WanOptimize
 
     SettingsStore(private_settings).set("optimization.precision", "bf16")
     handle = tiny_loaded("wan2.1-t2v")
-    optimized, result, text = WanOptimize().optimize(handle, width=32, height=32, num_frames=5)["result"]
-    assert result.precision == "bf16" and optimized.dtype == "bf16" and "precision: bf16 (settings)" in text
-    _, widget, _ = WanOptimize().optimize(tiny_loaded("wan2.1-t2v"), width=32, height=32, num_frames=5, precision="fp32")["result"]
+    optimized, preview, text = WanOptimize().optimize(handle)["result"]
+    assert optimized.preferences.precision == "bf16" and preview.precision == "bf16" and "precision: bf16 (settings)" in text
+    assert optimized.dtype == "fp32" and handle.preferences is None  # nothing cast; the input handle unchanged
+    assert text.startswith("preferences for Wan Sample: precision bf16") and "PREVIEW" in text
+    _, widget, _ = WanOptimize().optimize(tiny_loaded("wan2.1-t2v"), precision="fp32")["result"]
     assert widget.precision == "fp32"
 
 
-# ------------------------------------------------------------------------------------ apply
-def test_apply_casts_the_transformer_and_keeps_the_vae_in_fp32(tiny_loaded, private_settings) -> None:
-    handle = tiny_loaded("wan2.2-t2v-a14b")
-    result = plan(handle, 32, 32, 5, resources=probe(), preferences=prefs(precision="bf16"))
-    ready = apply_plan(handle, result)
-    pipe = ready.pipeline
-    for name in ("transformer", "transformer_2"):
-        module = getattr(pipe, name)
-        assert module.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
-        assert module.scale_shift_table.dtype == torch.float32  # diffusers' fp32 modules stay fp32
-    assert pipe.vae.decoder.conv_out.weight.dtype == torch.float32 and ready.plan is result and ready.dtype == "bf16"
-    frames = sample(ready, SampleRequest(prompt=TEST_PROMPTS[1], width=32, height=32, num_frames=5, steps=2)).frames
-    assert frames.shape == (5, 32, 32, 3) and bool(torch.isfinite(frames).all())
+def test_preview_is_at_the_recommended_size(info_14b) -> None:
+    from wan_compat.compat.optimize.manager import recommended_sizes
 
-
-def test_group_offload_to_disk_on_cpu_gives_the_same_frames_and_cleans_up(tiny_loaded, private_settings) -> None:
-    req = SampleRequest(prompt=TEST_PROMPTS[0], width=32, height=32, num_frames=5, steps=2)
-    unoffloaded = tiny_loaded("wan2.1-t2v")
-    reference = sample(unoffloaded, req, record=False).frames
-    handle = tiny_loaded("wan2.1-t2v")
-    result = plan(handle, 32, 32, 5, resources=probe(), preferences=prefs(offload="group"))
-    assert result.offload == "group" and result.choice("offload").source == "settings"
-    tmp = Path(__import__("tempfile").gettempdir())
-    others = set(tmp.glob("wan-compat-offload-*/*.safetensors"))  # other pipelines' (or processes') block files
-    ready = apply_plan(handle, result)
-    written = set(tmp.glob("wan-compat-offload-*/*.safetensors")) - others
-    folders = {p.parent for p in written}
-    assert folders, "group offload to disk wrote no block files"
-    # The block files hold the loaded weights bit for bit; reloaded into other memory they may meet
-    # other CPU kernels, so the frames are compared within the fp32 tolerance of another path.
-    from safetensors.torch import load_file
-
-    loaded = [t for m in (unoffloaded.pipeline.transformer, unoffloaded.pipeline.text_encoder) for t in (*m.parameters(), *m.buffers())]
-    assert all(any(s.shape == t.shape and torch.equal(s, t) for t in loaded) for f in written for s in load_file(f).values())
-    assert_frames_close(sample(ready, req, record=False).frames, reference, dtype=torch.float32, path="pipeline")
-    with pytest.raises(ResourceError) as err:
-        apply_plan(ready, plan(ready, 32, 32, 5, resources=probe(), preferences=prefs(offload="none")))
-    assert err.value.code == "OFFLOAD_ALREADY_APPLIED" and "Wan Safe Load" in err.value.fix
-    del ready, handle, result, err
-    gc.collect()
-    assert not any(folder.exists() for folder in folders)
+    sizes, source = recommended_sizes(info_14b)
+    assert (sizes.width, sizes.height, sizes.num_frames) == (1280, 720, 81) and "wan2.1-t2v-14b" in source
+    unknown, why = recommended_sizes(type("Info", (), {"requirements": {}, "variant": None})())
+    assert (unknown.width, unknown.height, unknown.num_frames) == (832, 480, 81) and "no recommended size" in why

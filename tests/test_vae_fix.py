@@ -3,6 +3,7 @@ files, refusals naming the right file, broken weights, and chunked decode agains
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -20,17 +21,14 @@ VARIANTS = list(TINY_VARIANTS)
 
 def _with(handle, **pipeline_parts):
     """A handle around the same pipeline rebuilt with other parts (how scripts assemble wrong pipelines)."""
-    out = copy.copy(handle)
-    out.pipeline = rebuild(handle.pipeline, **pipeline_parts)
-    return out
+    return dataclasses.replace(handle, pipeline=rebuild(handle.pipeline, **pipeline_parts))
 
 
 def _outside_folder(handle):
     """The same handle as if it had been loaded from single files: no model folder to take a VAE from."""
-    out = copy.copy(handle)
-    out.model_info = copy.copy(handle.model_info)
-    out.model_info.path = "/nonexistent/wan_transformer.safetensors"
-    return out
+    info = copy.copy(handle.model_info)
+    info.path = "/nonexistent/wan_transformer.safetensors"
+    return dataclasses.replace(handle, model_info=info)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +45,19 @@ def test_every_tiny_variant_passes_and_gets_decode_settings(tiny_loaded, variant
     handle = tiny_loaded(variant)
     fixed = fix_vae(handle, chunk_latent_frames=2)
     assert fixed is not handle and fixed.pipeline is handle.pipeline  # nothing replaced, the input handle untouched
-    assert not hasattr(handle, "vae_report")
+    assert handle.vae_report is None and handle.decode is None
     report = fixed.vae_report
     assert report.swapped is None and not report.rebuilt and report.problems == []
     assert report.found["z_dim"] == TINY_VARIANTS[variant].z_dim
     assert fixed.decode == DecodeOptions(chunked=True, chunk_latent_frames=2, tiling=False, slicing=False)
     assert report.to_dict()["decode"]["chunk_latent_frames"] == 2 and "fits the model" in report.summary()
+
+
+def test_decode_choices_are_recorded_not_set_on_the_vae(tiny_loaded) -> None:
+    handle = tiny_loaded("wan2.1-t2v")
+    fixed = fix_vae(handle, tiling="on", slicing="on")
+    assert fixed.decode.tiling and fixed.decode.slicing and fixed.vae_report.choices == {"tiling": "on", "slicing": "on"}
+    assert not handle.pipeline.vae.use_tiling and not handle.pipeline.vae.use_slicing  # Wan Sample sets them for its run
 
 
 @pytest.mark.parametrize(("variant", "wrong", "right_file"), [
@@ -81,7 +86,7 @@ def test_wrong_vae_without_a_replacement_names_the_file_and_changes_nothing(tiny
         fix_vae(handle)
     assert err.value.code == "VAE_NOT_AVAILABLE"
     assert "wan2.2_vae.safetensors" in str(err.value) and "48" in err.value.detail
-    assert handle.pipeline is pipeline and pipeline.vae is vaes["2.1"] and not hasattr(handle, "vae_report")
+    assert handle.pipeline is pipeline and pipeline.vae is vaes["2.1"] and handle.vae_report is None
 
 
 def test_a_chosen_vae_that_does_not_fit_is_refused(tiny_loaded, tiny_path) -> None:
@@ -197,7 +202,7 @@ def test_bad_decode_options(tiny_loaded, bad) -> None:
     handle = tiny_loaded("wan2.1-t2v")
     with pytest.raises(UsageError) as err:
         fix_vae(handle, **bad)
-    assert err.value.code == "DECODE_OPTION_INVALID" and not hasattr(handle, "decode")
+    assert err.value.code == "DECODE_OPTION_INVALID" and handle.decode is None
 
 
 def test_not_a_pipeline_handle() -> None:
@@ -266,8 +271,10 @@ def test_tiling_takes_diffusers_tiled_path_past_one_tile(vaes) -> None:
     vae = copy.deepcopy(vaes["2.1"])
     latents = torch.randn(1, 16, 1, 34, 33, generator=torch.Generator().manual_seed(0))  # 272x264 px: more than one 256 px tile
     frames, mode = decode_to_frames(vae, latents, DecodeOptions(tiling=True))
-    assert mode == "tiled" and frames.shape == (1, 272, 264, 3) and vae.use_tiling
+    assert mode == "tiled" and frames.shape == (1, 272, 264, 3)
+    assert not vae.use_tiling and not vae.use_slicing  # set for the decode only: the VAE is shared by every run
     small, mode = decode_to_frames(vae, latents[..., :8, :8], DecodeOptions(tiling=True))
     assert mode == "chunked"  # below one tile, tiling changes nothing
-    decode_to_frames(vae, latents[..., :8, :8], DecodeOptions(tiling=False))
-    assert not vae.use_tiling  # the flags follow the options both ways
+    vae.enable_tiling()
+    full, mode = decode_to_frames(vae, latents[..., :8, :8], DecodeOptions(tiling=False, chunked=False))
+    assert mode == "full" and vae.use_tiling  # the options win for the decode; the VAE's own flag is kept

@@ -48,7 +48,7 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
         ("detect", "WanDetectArchitecture", {"model": folder}),
         ("load", "WanSafeLoad", {"model": folder, "dtype": "bf16"}),
         ("vae", "WanVAEFix", {}),
-        ("optimize", "WanOptimize", {"width": width, "height": height, "num_frames": needs["frames"]}),
+        ("optimize", "WanOptimize", {}),
         ("sample", "WanSample", sample),
         ("frames", "WanFrameProcess", {"fps": float(needs["fps"])}),
         ("encode", "WanEncodeVideo", {"fps": float(needs["fps"]), "format": "h264-mp4", "filename_prefix": name}),

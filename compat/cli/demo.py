@@ -1,7 +1,7 @@
 """`wan-compat demo`: every stage, end to end, on a tiny Wan model built offline.
 
-detect -> safe load -> VAE fix -> optimize -> sample -> frame process -> encode (MP4 and WebM)
--> diagnose. The model has random weights (its video is noise) but every shape, path, check and
+detect -> safe load -> VAE fix -> optimize (a plan for the demo's size, applied by the sample run
+only) -> sample -> frame process -> encode (MP4 and WebM) -> diagnose. The model has random weights (its video is noise) but every shape, path, check and
 file is real, so the demo proves the installation works on any machine, GPU or not, in seconds.
 A stage that fails stops the run; the report is still written, with that stage's error and fix.
 """
@@ -121,11 +121,13 @@ def _vae(state: dict[str, Any], collector: Any) -> None:
 
 
 def _optimize(state: dict[str, Any], collector: Any, width: int, height: int, num_frames: int) -> None:
-    from ..optimize import apply_plan, plan
+    from dataclasses import replace
+
+    from ..optimize import plan
 
     state["plan"] = plan(state["fixed"], width, height, num_frames)
     collector.add(state["plan"], stage="optimize")
-    state["ready"] = apply_plan(state["fixed"], state["plan"])
+    state["ready"] = replace(state["fixed"], plan=state["plan"])  # made for the size sampled: the run applies it
 
 
 def _sample(state: dict[str, Any], collector: Any, prompt: str, width: int, height: int, num_frames: int,

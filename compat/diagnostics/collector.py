@@ -4,6 +4,7 @@ performance history into one DiagnosticReport.
     collector = DiagnosticCollector()
     collector.add(model_info)                    # any StageReport (see protocol.py)
     collector.add(load_report, stage="load")
+    collector.add(stats, stage="sample")         # adds the plan the run applied as the `plan` stage
     collector.add_error(exc, stage="sample")     # WanCompatError or a raw exception (translated)
     collector.add_settings(user_dir=...)         # effective settings, or the settings error
     collector.add_performance(history, model="wan2.1-t2v-1.3b")
@@ -39,6 +40,7 @@ class DiagnosticCollector:
     system: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     performance: dict[str, Any] | None = None
+    _added: dict[int, Any] = field(default_factory=dict, repr=False)  # reports already shown (a plan is shown once)
 
     def _entry(self, stage: str) -> StageEntry:
         name, n = stage, 2
@@ -55,11 +57,18 @@ class DiagnosticCollector:
             return
         if not isinstance(report, StageReport):
             raise TypeError(f"{type(report).__name__} is not a stage report: it needs `problems` and `to_dict()`")
-        entry = self._entry(stage or _stage_name(report))
+        declared = getattr(report, "stage", None)
+        # A report may declare a narrower stage than the input it came through (a preview plan via `plan`).
+        narrower = isinstance(declared, str) and bool(stage) and declared.startswith(f"{stage}_")
+        entry = self._entry(declared if narrower else stage or _stage_name(report))
         entry.data = report.to_dict()
         summary = getattr(report, "summary", None)
         entry.summary = summary() if callable(summary) else (summary if isinstance(summary, str) else None)
         entry.problems = list(report.problems)
+        self._added[id(report)] = report  # kept, so the id stays this report's
+        plan = getattr(report, "plan", None)  # the plan a run applied (sample stats), or a pipeline's plan
+        if plan is not None and id(plan) not in self._added and isinstance(plan, StageReport):
+            self.add(plan, stage="plan")
 
     def add_data(self, stage: str, data: dict[str, Any], summary: str | None = None) -> None:
         """A stage that hands plain data instead of a report object (shown, but has no typed problems)."""

@@ -1,10 +1,10 @@
 """Safe loading of Wan pipelines (the Wan Safe Load node's backend). Import from here:
-`load_pipeline`, `LoadOptions`, `LoadedPipeline` (the WAN_PIPELINE type), `LoadReport`."""
+`load_pipeline`, `LoadOptions`, `PipelineHandle` (the WAN_PIPELINE type), `LoadReport`."""
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load_pipeline", "LoadOptions", "LoadedPipeline", "LoadReport"]
+__all__ = ["load_pipeline", "LoadOptions", "PipelineHandle", "LoadReport"]
 
 
 def __getattr__(name: str) -> Any:  # lazy: importing the package must not import torch or diffusers
@@ -12,10 +12,10 @@ def __getattr__(name: str) -> Any:  # lazy: importing the package must not impor
         from . import loader
 
         return getattr(loader, name)
-    if name == "LoadedPipeline":
-        from .handle import LoadedPipeline
+    if name == "PipelineHandle":
+        from .handle import PipelineHandle
 
-        return LoadedPipeline
+        return PipelineHandle
     if name == "LoadReport":
         from .report import LoadReport
 

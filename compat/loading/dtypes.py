@@ -9,7 +9,7 @@ the source tensors so no precision is lost on the way.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ..core.errors import ResourceError
 
@@ -60,6 +60,19 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(p in parts or ("." in p and p in name) for p in patterns)
 
 
+def cast_targets(model: Any, dtype: Any) -> Iterator[tuple[str, Any, Any, bool]]:
+    """(name, tensor, the dtype it must have at `dtype`, kept in fp32) for every floating tensor:
+    the rule `cast` applies, shared with the per-run casts of Wan Optimize's plan."""
+    import torch
+
+    patterns = fp32_patterns(model, dtype)
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.is_meta or not tensor.is_floating_point():
+            continue
+        keep = bool(patterns) and _matches(name, patterns)
+        yield name, tensor, (torch.float32 if keep else dtype), keep
+
+
 def cast(model: Any, dtype: Any, source: Mapping[str, Any] | None = None) -> list[str]:
     """Cast floating parameters and buffers to `dtype`, except those of the fp32 modules, which
     become (or stay) fp32; returns the names kept in fp32.
@@ -68,15 +81,8 @@ def cast(model: Any, dtype: Any, source: Mapping[str, Any] | None = None) -> lis
     naming) when it has them, so a weight stored in fp32 is never rounded through `dtype` and back.
     Casting tensor by tensor also avoids `model.to(dtype)`, which would cast the fp32 modules too.
     """
-    import torch
-
-    patterns = fp32_patterns(model, dtype)
     kept = []
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        if tensor.is_meta or not tensor.is_floating_point():
-            continue
-        keep = bool(patterns) and _matches(name, patterns)
-        target = torch.float32 if keep else dtype
+    for name, tensor, target, keep in cast_targets(model, dtype):
         if keep:
             kept.append(name)
         if tensor.dtype == target:

@@ -1,19 +1,33 @@
-"""`WAN_PIPELINE`: what Wan Safe Load hands to the next nodes."""
+"""`WAN_PIPELINE`: what Wan Safe Load hands to the next nodes, and what each stage adds to it.
+
+ComfyUI caches node outputs and hands the same object to every run, so the handle is frozen:
+a stage returns a new handle (`dataclasses.replace`) carrying its own result, never changes the
+one it got. The modules inside `pipeline` are shared by all those handles (weights are never
+copied) and are changed only for the duration of one Wan Sample run (`compat.optimize.runtime`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..detect.model_info import ModelInfo
 from .report import LoadReport
 
+if TYPE_CHECKING:  # types of later stages: imported for annotations only, never at run time
+    from ..optimize.manager import OptimizationPlan
+    from ..settings.store import OptimizationPreferences
+    from ..vae.decode import DecodeOptions
+    from ..vae.fix import VaeFixReport
 
-@dataclass
-class LoadedPipeline:
-    """A loaded pipeline, the detector's verdict on it, and the load report.
+
+@dataclass(frozen=True, eq=False)
+class PipelineHandle:
+    """A loaded pipeline, the detector's verdict on it, the load report, and later stages' choices.
 
     `pipeline` is a diffusers Wan pipeline (or, for trusted custom code, a `SandboxedPipeline`
     whose calls run in the sandbox). `model_info` is the ModelInfo the checks were made against.
+    `vae_report`/`decode` come from Wan VAE Fix, `preferences` from Wan Optimize; `plan` is a plan
+    made for one size, used by Wan Sample only when it runs that size.
     """
 
     pipeline: Any
@@ -21,6 +35,10 @@ class LoadedPipeline:
     report: LoadReport
     dtype: str = "bf16"
     sandboxed: bool = False
+    vae_report: VaeFixReport | None = None
+    decode: DecodeOptions | None = None
+    preferences: OptimizationPreferences | None = None
+    plan: OptimizationPlan | None = None
 
     @property
     def problems(self) -> list[Any]:
@@ -36,6 +54,12 @@ class LoadedPipeline:
     def components(self) -> dict[str, Any]:
         return dict(getattr(self.pipeline, "components", {}) or {})
 
+    def module_state(self) -> dict[str, dict[str, Any]]:
+        """Per component: dtypes, devices and hooks now (see `module_state.py`)."""
+        from .module_state import pipeline_state
+
+        return {} if self.sandboxed else pipeline_state(self.pipeline)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "pipeline_class": self.pipeline_class,
@@ -43,10 +67,13 @@ class LoadedPipeline:
             "sandboxed": self.sandboxed,
             "model_info": self.model_info.to_dict(),
             "report": self.report.to_dict(),
+            "decode": self.decode.to_dict() if self.decode is not None else None,
+            "preferences": self.preferences.model_dump(mode="json") if self.preferences is not None else None,
+            "modules": self.module_state(),
         }
 
     def summary(self) -> str:
         return self.report.text()
 
     def __repr__(self) -> str:  # ComfyUI shows this in some error messages
-        return f"<LoadedPipeline {self.pipeline_class} from {self.report.source.get('model')} ({self.dtype})>"
+        return f"<PipelineHandle {self.pipeline_class} from {self.report.source.get('model')} ({self.dtype})>"

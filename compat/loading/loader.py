@@ -10,7 +10,7 @@
   (`key_naming`), loaded strictly into models built from the registry's configs (or those of a
   `config_source` folder), then assembled.
 
-The result is a `LoadedPipeline` (the `WAN_PIPELINE` type): pipeline, verdict and load report.
+The result is a `PipelineHandle` (the `WAN_PIPELINE` type): pipeline, verdict and load report.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from ..detect.sniff import sniff_bytes
 from ..detect.validate import check_experts, Part
 from . import assemble, components, component_configs, dtypes, sources, tokenizer as tokenizers
 from .detect_tensors import TensorAwareDetector
-from .handle import LoadedPipeline
+from .handle import PipelineHandle
 from .report import FileRecord, LoadReport
 
 
@@ -65,7 +65,7 @@ def load_pipeline(
     policy: SecurityPolicy | None = None,
     roots: list[str] | None = None,
     options: LoadOptions | None = None,
-) -> LoadedPipeline:
+) -> PipelineHandle:
     """Load a Wan pipeline safely; raises a WanCompatError subclass for anything refused.
 
     `roots`: the folders models may come from (ComfyUI's model folders). None means the paths given
@@ -139,7 +139,7 @@ class _FolderLoader:
     def __init__(self, folder: Path, allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport) -> None:
         self.folder, self.allowed, self.policy, self.options, self.report = folder, allowed, policy, options, report
 
-    def load(self) -> LoadedPipeline:
+    def load(self) -> PipelineHandle:
         report, folder = self.report, self.folder
         with report.timed("checks"):
             index, files, needs_code = _checked_folder(folder, self.allowed, self.policy, report, "diffusers folder")
@@ -173,9 +173,9 @@ class _FolderLoader:
             pipeline = assemble.assemble(pipeline_cls.__name__, built, {k: index.get(k) for k in ("boundary_ratio", "expand_timesteps")}, needed)
         verify_snapshot(before)
         report.allow(str(folder), "every file unchanged from check to load")
-        return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+        return PipelineHandle(pipeline, info, report, dtype=self.options.dtype)
 
-    def _sandboxed(self, index: dict[str, Any]) -> LoadedPipeline:
+    def _sandboxed(self, index: dict[str, Any]) -> PipelineHandle:
         """Trusted custom code: nothing of it is imported here; each call runs in the sandbox."""
         from ..security.sandbox_pipeline import SandboxedPipeline
 
@@ -185,7 +185,7 @@ class _FolderLoader:
         self.report.pipeline_class = str(index.get("_class_name"))
         pipeline = SandboxedPipeline(self.folder, timeout_s=self.policy.sandbox_timeout_s)
         self.report.allow(str(self.folder), "loaded as a sandboxed pipeline: every call runs in bubblewrap")
-        return LoadedPipeline(pipeline, info, self.report, dtype=self.options.dtype, sandboxed=True)
+        return PipelineHandle(pipeline, info, self.report, dtype=self.options.dtype, sandboxed=True)
 
     def _dtype(self, slot: str) -> Any:
         return dtypes.torch_dtype(self.options.vae_dtype if slot in ("vae", "image_encoder") else self.options.dtype)
@@ -231,7 +231,7 @@ class _SingleFileLoader:
         self.files: dict[str, Path] = {}
         self.pickled: dict[Path, dict[str, Any]] = {}
 
-    def load(self) -> LoadedPipeline:
+    def load(self) -> PipelineHandle:
         report = self.report
         with report.timed("checks"):
             self._check_files()
@@ -266,7 +266,7 @@ class _SingleFileLoader:
             pipeline = assemble.assemble(configs.pipeline_class, built, configs.scalars, needed)
         verify_snapshot(before)
         report.allow("single files", "every file unchanged from check to load")
-        return LoadedPipeline(pipeline, info, report, dtype=self.options.dtype)
+        return PipelineHandle(pipeline, info, report, dtype=self.options.dtype)
 
     # ------------------------------------------------------------------ checks and detection
     def _check_files(self) -> None:

@@ -1,12 +1,14 @@
-"""Wan Optimize's backend: the machine (`resources`), the memory estimate (`memory`) and the plan
-(`manager`: OptimizationManager). Import from here: `plan`, `apply_plan`, `OptimizationManager`,
-`OptimizationPlan`, `SystemResources`, `probe`, `ModelShape`, `Sizes`, `estimate`."""
+"""Wan Optimize's backend: the machine (`resources`), the memory estimate (`memory`), the plan
+(`manager`: OptimizationManager) and the plan applied for one run (`runtime`: `applied`). Import
+from here: `plan`, `plan_for_run`, `preview`, `applied`, `OptimizationManager`, `OptimizationPlan`,
+`SystemResources`, `probe`, `ModelShape`, `Sizes`, `estimate`."""
 from __future__ import annotations
 
 from typing import Any
 
 _EXPORTS = {
-    "plan": "manager", "apply_plan": "manager", "OptimizationManager": "manager", "OptimizationPlan": "manager", "Choice": "manager",
+    "plan": "manager", "plan_for_run": "manager", "preview": "manager", "OptimizationManager": "manager",
+    "OptimizationPlan": "manager", "Choice": "manager", "applied": "runtime",
     "SystemResources": "resources", "Accelerator": "resources", "probe": "resources",
     "ModelShape": "memory", "Sizes": "memory", "estimate": "memory", "MemoryEstimate": "memory",
 }

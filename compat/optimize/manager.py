@@ -1,29 +1,27 @@
-"""Wan Optimize's backend: a plan from the machine, the model and the video size, and applying it.
+"""Wan Optimize's backend: a plan from the machine, the model and the video size.
 
 `OptimizationManager(resources, preferences).plan(handle, sizes)` decides precision, offload, VAE
 tiling/slicing and chunked decode, each with the reason and where it came from (`auto`, the
 user's settings, or an explicit choice in Wan VAE Fix). Only what works on the machine is chosen:
 on a CPU-only machine model and sequential offload raise "requires accelerator" in diffusers, so
-the plan never picks them there and says so when the user asked for them. `apply(handle, plan)`
-casts, offloads and sets the VAE flags, and returns a handle copy carrying the plan.
+the plan never picks them there and says so when the user asked for them. A plan is applied only
+for one run, by Wan Sample (`runtime.applied`), for the size it runs (`plan_for_run`); Wan Optimize
+records the preferences and shows a `preview` at the model's recommended size.
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.errors import Problem, ResourceError, problem
-from ..loading.pipeline_checks import derive, require_wan_pipeline
-from ..vae.decode import DecodeOptions, apply_flags
+from ..core.errors import Problem, problem
+from ..loading.handle import PipelineHandle
+from ..loading.pipeline_checks import require_wan_pipeline
+from ..vae.decode import DecodeOptions
 from .memory import MemoryEstimate, ModelShape, Sizes, estimate
 from .resources import GIB, SystemResources
 
 OFFLOADS = ("none", "model", "group", "sequential")  # from fastest to the least memory
 SAFETY = 0.9  # plan for at most this share of the free memory
-_APPLIED = "_wan_compat_offload"  # attribute on a pipeline: the offload applied to it
 
 
 @dataclass
@@ -39,9 +37,9 @@ class Choice:
 
 @dataclass
 class OptimizationPlan:
-    """The plan and its memory estimate (a stage report for Wan Diagnose)."""
+    """The plan and its memory estimate (a stage report for Wan Diagnose). `preview` says why
+    the sizes were chosen when the plan is only a preview (Wan Optimize's, at the recommended size)."""
 
-    stage = "plan"
     device: str
     precision: str
     offload: str
@@ -52,6 +50,11 @@ class OptimizationPlan:
     choices: list[Choice] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    preview: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return "plan_preview" if self.preview else "plan"
 
     @property
     def fits(self) -> bool:
@@ -64,11 +67,12 @@ class OptimizationPlan:
         return {"device": self.device, "precision": self.precision, "offload": self.offload, "decode": self.decode.to_dict(),
                 "sizes": self.sizes.to_dict(), "estimate": self.estimate.to_dict(), "budget": self.budget, "fits": self.fits,
                 "choices": [c.to_dict() for c in self.choices], "resources": self.resources,
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems], "preview": self.preview}
 
     def summary(self) -> str:
         e, s = self.estimate, self.sizes
-        lines = [f"plan for {s.width}x{s.height}, {s.num_frames} frames x {s.videos} on {self.device}: "
+        lines = [f"PREVIEW ({self.preview}), not applied: Wan Sample makes the plan for the size it runs"] if self.preview else []
+        lines += [f"plan for {s.describe()} on {self.device}: "
                  f"estimate {e.device_peak / GIB:.2f} GiB on the device, {e.ram_peak / GIB:.2f} GiB RAM "
                  f"(budget {self.budget['device_bytes'] / GIB:.2f} / {self.budget['ram_bytes'] / GIB:.2f} GiB): "
                  + ("fits" if self.fits else "does NOT fit")]
@@ -151,13 +155,15 @@ class OptimizationManager:
     def _shape(self, source: Any, decode_choices: dict[str, str] | None, previous: DecodeOptions | None) -> tuple[ModelShape, int, dict[str, str], DecodeOptions | None]:
         if isinstance(source, ModelShape):
             return source, sum(source.loaded_bytes.values()), decode_choices or {}, previous
-        if hasattr(source, "pipeline"):
+        if isinstance(source, PipelineHandle):
             pipeline = require_wan_pipeline(source, "Wan Optimize")
             shape = ModelShape.from_pipeline(pipeline)
-            vae_report = getattr(source, "vae_report", None)
-            choices = decode_choices if decode_choices is not None else dict(getattr(vae_report, "choices", {}) or {})
+            vae_choices = source.vae_report.choices if source.vae_report is not None else {}
+            choices = decode_choices if decode_choices is not None else dict(vae_choices)
             on_cpu = {n: b for n, b in shape.loaded_bytes.items() if _device_of(getattr(pipeline, n)) == "cpu"}
-            return shape, sum(on_cpu.values()), choices, previous or getattr(source, "decode", None)
+            return shape, sum(on_cpu.values()), choices, previous or source.decode
+        if hasattr(source, "pipeline"):  # not a WAN_PIPELINE: the typed error
+            require_wan_pipeline(source, "Wan Optimize")
         return ModelShape.from_model_info(source), 0, decode_choices or {}, previous
 
     def _precision(self, shape: ModelShape, sizes: Sizes, budget: dict[str, int], choices: list[Choice], problems: list[Problem]) -> str:
@@ -236,72 +242,6 @@ class OptimizationManager:
         setattr(decode, name, value)
         choices.append(Choice(name, value, why, source))
 
-    # ------------------------------------------------------------------ apply
-    @staticmethod
-    def apply(handle: Any, plan: OptimizationPlan) -> Any:
-        """Cast, offload and set the VAE flags as planned; returns a handle copy with `plan`,
-        `decode` and `dtype` set. The modules are shared with the input handle (never copied)."""
-        import torch
-
-        from ..loading import dtypes
-
-        pipeline = require_wan_pipeline(handle, "Wan Optimize")
-        current = getattr(pipeline, _APPLIED, "none")
-        if current != plan.offload and current == "group":
-            raise ResourceError("OFFLOAD_ALREADY_APPLIED", f"the pipeline has group offload; the plan asks for {plan.offload}",
-                                current=current, requested=plan.offload)
-        compute = dtypes.torch_dtype(plan.precision)
-        for name in ("transformer", "transformer_2", "text_encoder"):
-            module = getattr(pipeline, name, None)
-            if module is not None and _floating_dtype(module) != compute:
-                dtypes.cast(module, compute)
-        if current in ("model", "sequential") and plan.offload != current:
-            pipeline.remove_all_hooks()
-        if plan.offload != current:
-            OptimizationManager._offload_pipeline(pipeline, plan)
-        elif plan.offload == "none" and plan.device != "cpu":
-            pipeline.to(torch.device(plan.device))
-        setattr(pipeline, _APPLIED, plan.offload)
-        apply_flags(pipeline.vae, plan.decode)
-        return derive(handle, plan=plan, decode=plan.decode, dtype=plan.precision)
-
-    @staticmethod
-    def _offload_pipeline(pipeline: Any, plan: OptimizationPlan) -> None:
-        import torch
-
-        device = torch.device(plan.device)
-        if plan.offload == "none":
-            pipeline.to(device)
-        elif plan.offload == "model":
-            pipeline.enable_model_cpu_offload(device=device)
-        elif plan.offload == "sequential":
-            pipeline.enable_sequential_cpu_offload(device=device)
-        else:
-            from diffusers.hooks import apply_group_offloading
-
-            on_gpu = device.type != "cpu"
-            folder = None if on_gpu else tempfile.mkdtemp(prefix="wan-compat-offload-")
-            if folder is not None:  # the folder goes when the pipeline does
-                weakref.finalize(pipeline, shutil.rmtree, folder, True)
-            for name in ("transformer", "transformer_2", "text_encoder"):
-                module = getattr(pipeline, name, None)
-                if module is not None:
-                    apply_group_offloading(module, onload_device=device, offload_device=torch.device("cpu"), offload_type="block_level",
-                                           num_blocks_per_group=1, use_stream=device.type == "cuda", offload_to_disk_path=folder)
-            for name in ("vae", "image_encoder"):
-                module = getattr(pipeline, name, None)
-                if module is not None:
-                    module.to(device)
-
-
-def _floating_dtype(module: Any) -> Any:
-    """The dtype of the module's largest floating parameters (fp32 keep-modules aside)."""
-    counts: dict[Any, int] = {}
-    for p in module.parameters():
-        if p.is_floating_point():
-            counts[p.dtype] = counts.get(p.dtype, 0) + p.numel()
-    return max(counts, key=counts.get) if counts else None
-
 
 def _device_of(module: Any) -> str:
     try:
@@ -317,6 +257,42 @@ def plan(handle: Any, width: int, height: int, num_frames: int, videos: int = 1,
     return OptimizationManager(resources, preferences).plan(handle, Sizes(width, height, num_frames, videos))
 
 
-def apply_plan(handle: Any, plan: OptimizationPlan) -> Any:
-    """Apply `plan` (the plan carries the machine facts it was made for)."""
-    return OptimizationManager.apply(handle, plan)
+def recommended_sizes(model_info: Any) -> tuple[Sizes, str]:
+    """The size the model was made for (the registry's resolution and frame count), and where it
+    came from; Wan 2.1 480p's 832x480 and 81 frames for what the registry does not say."""
+    needs = getattr(model_info, "requirements", None) or {}
+    width, height = needs.get("resolution") or (832, 480)
+    frames = needs.get("frames") or 81
+    if needs.get("resolution") and needs.get("frames"):
+        return Sizes(int(width), int(height), int(frames)), f"the recommended size of {model_info.variant or 'this model'}"
+    return Sizes(int(width), int(height), int(frames)), "no recommended size is known for this model: Wan 2.1 480p's where missing"
+
+
+def preview(handle: Any, preferences: Any = None, resources: SystemResources | None = None) -> OptimizationPlan:
+    """What the plan would be at the model's recommended size (Wan Optimize shows it; Wan Sample
+    makes the plan for the size it runs)."""
+    sizes, source = recommended_sizes(handle.model_info)
+    made = OptimizationManager(resources, preferences).plan(handle, sizes)
+    return replace(made, preview=source)
+
+
+def plan_for_run(handle: Any, sizes: Sizes, *, user_dir: str | None = None,
+                 resources: SystemResources | None = None) -> tuple[OptimizationPlan, list[Problem]]:
+    """The plan Wan Sample applies for a run of `sizes`: the handle's plan when it was made for
+    exactly these sizes; otherwise a new one from Wan Optimize's preferences on the handle (else the
+    user's settings). A plan made for another size is never applied: it is made again, with a
+    warning that says so."""
+    given = handle.plan
+    if given is not None and given.sizes == sizes:
+        return given, []
+    preferences = handle.preferences
+    if preferences is None:
+        from ..settings.store import load_settings
+
+        preferences = load_settings(user_dir).optimization
+    made = OptimizationManager(resources, preferences).plan(handle, sizes)
+    if given is None:
+        return made, []
+    return made, [problem("PLAN_REMADE", f"the pipeline carried a plan for {given.sizes.describe()}; this run is "
+                          f"{sizes.describe()}, so the plan was made again for it", severity="warning",
+                          planned=given.sizes.describe(), run=sizes.describe())]

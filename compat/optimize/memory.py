@@ -138,6 +138,9 @@ class Sizes:
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def describe(self) -> str:
+        return f"{self.width}x{self.height}, {self.num_frames} frames" + (f" x {self.videos} videos" if self.videos > 1 else "")
+
 
 @dataclass
 class MemoryEstimate:

@@ -4,7 +4,9 @@ Before any step: the request is validated against the model (frames 4k+1, sizes 
 spatial step, the inputs each mode needs) and the VAE against the transformer(s), so a wrong VAE
 is refused before the first denoising step instead of after the last. Each run uses its own
 pipeline object around the same modules (the mode's class, the requested flow shift and
-boundary ratio), so nothing of a run stays on the caller's pipeline.
+boundary ratio), and the memory plan for the size it runs (Wan Optimize's preferences, else the
+settings) is applied to the modules for this run only (`optimize.runtime.applied`): nothing of a
+run stays on the caller's pipeline or its modules.
 
 During the run `callback_on_step_end` times each step, refuses NaN/Inf latents naming the step,
 reports progress and checks for interrupt; forward pre-hooks on the transformers record which
@@ -21,8 +23,11 @@ from typing import Any, Callable
 from ..core.translate import translate_or_wrap
 from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
+from ..optimize.manager import OptimizationPlan, plan_for_run
+from ..optimize.memory import ModelShape, Sizes, estimate
+from ..optimize.runtime import applied
 from ..vae.checks import check_pipeline_vae
-from ..vae.decode import DecodeOptions, decode_to_frames, unnormalize
+from ..vae.decode import decode_to_frames, unnormalize
 from .images import check_frames, to_pil
 from .memory import PeakMemory
 from .request import Resolved, SampleRequest, resolve
@@ -100,42 +105,29 @@ class _StepWatch:
 
 def run_pipeline(pipeline: Any, resolved: Resolved) -> Any:
     """The pipeline object this run calls: the mode's class around the same modules, with the
-    requested flow shift and boundary ratio. Never the caller's object, which stays untouched."""
+    requested flow shift and boundary ratio. Never the caller's object, which stays untouched
+    (offload state such as `_all_hooks` lives on this object for the run only)."""
     from ..loading import assemble
 
     parts = dict(pipeline.components)
     scheduler = pipeline.scheduler
-    if resolved.shift is not None and resolved.shift != scheduler.config.get("flow_shift"):
-        parts["scheduler"] = type(scheduler).from_config(scheduler.config, flow_shift=resolved.shift)
+    shift = {"flow_shift": resolved.shift} if resolved.shift is not None and resolved.shift != scheduler.config.get("flow_shift") else {}
+    parts["scheduler"] = type(scheduler).from_config(scheduler.config, **shift)  # its step state is the run's own
     scalars = {"boundary_ratio": resolved.boundary_ratio, "expand_timesteps": pipeline.config.get("expand_timesteps")}
     run = assemble.assemble(resolved.pipeline_class, parts, scalars)
-    for attr in ("_all_hooks", "_offload_device", "_offload_gpu_id"):  # model CPU offload state
-        if hasattr(pipeline, attr):
-            setattr(run, attr, getattr(pipeline, attr))
     run.set_progress_bar_config(disable=True)
     return run
 
 
-def _estimate(handle: Any, pipeline: Any, resolved: Resolved, decode: DecodeOptions, device: Any) -> dict[str, Any]:
-    """The plan's estimate for this request, with the weights already resident on the measured
-    device, so the measured increase during the run can be compared with the estimated one."""
-    from ..optimize.manager import _APPLIED
-    from ..optimize.memory import ModelShape, Sizes, estimate
-
-    r = resolved.request
-    plan = getattr(handle, "plan", None)
-    precision = plan.precision if plan is not None else _dtype_name(pipeline)
-    shape = ModelShape.from_pipeline(pipeline)
-    est = estimate(shape, Sizes(r.width, r.height, r.num_frames, r.videos), precision=precision, device=device.type,
-                   offload=getattr(pipeline, _APPLIED, "none"), chunked_decode=decode.chunked, tiling=decode.tiling).to_dict()
+def _estimate(plan: OptimizationPlan, run: Any, sizes: Sizes, device: Any) -> dict[str, Any]:
+    """The plan's estimate for this request, with the weights resident on the measured device once
+    the plan is applied, so the measured increase during the run can be compared with the estimate."""
+    shape = ModelShape.from_pipeline(run)
+    est = estimate(shape, sizes, precision=plan.precision, device=device.type, offload=plan.offload,
+                   chunked_decode=plan.decode.chunked, tiling=plan.decode.tiling).to_dict()
     est["resident_weights_bytes"] = resident = shape.device_bytes.get(device.type, 0)
     est["increase_bytes"] = max(0, est["device_peak_bytes"] - resident)
     return est
-
-
-def _dtype_name(pipeline: Any) -> str:
-    transformer = pipeline.transformer if pipeline.transformer is not None else pipeline.transformer_2
-    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(str(transformer.dtype).replace("torch.", ""), "fp32")
 
 
 def sample(
@@ -153,49 +145,59 @@ def sample(
     steps + chunks); `check_interrupt()` after every step: whatever either raises (ComfyUI's
     interrupt) stops the run and is raised unchanged. Typed errors: SampleError (inputs, NaN/Inf
     latents, bad frames), CompatibilityError / LoadError (VAE, weights), and translated raw errors.
+    The memory plan for the request's size (`handle.plan` when made for exactly it, else one from
+    `handle.preferences` or the settings in `user_dir`) is applied for this run only: `stats.plan`.
     """
     import torch
 
     started = time.perf_counter()
     pipeline = require_wan_pipeline(handle, "Wan Sample")
     info = handle.model_info
-    check_pipeline_vae(pipeline, info, vae_values=getattr(handle, "vae_report", None) is None)
+    check_pipeline_vae(pipeline, info, vae_values=handle.vae_report is None)
     resolved = resolve(pipeline, request)
     r = resolved.request
     images = {name: to_pil(getattr(r, name), name) for name in ("image", "last_image") if getattr(r, name) is not None}
-    decode = getattr(handle, "decode", None) or DecodeOptions()
+    sizes = Sizes(r.width, r.height, r.num_frames, r.videos)
+    plan, plan_problems = plan_for_run(handle, sizes, user_dir=str(user_dir) if user_dir else None)
+    decode = plan.decode
     run = run_pipeline(pipeline, resolved)
-    device = run._execution_device
-    estimate = _estimate(handle, pipeline, resolved, decode, device)
     latent_frames = (r.num_frames - 1) // resolved.temporal + 1
     chunks = r.videos * -(-latent_frames // decode.chunk_latent_frames) if decode.chunked else 1
     total = r.steps + chunks
-    watch = _StepWatch(run, total, on_progress, check_interrupt)
-    kwargs: dict[str, Any] = dict(prompt=r.prompt, negative_prompt=r.negative_prompt, height=r.height, width=r.width,
-                                  num_frames=r.num_frames, num_inference_steps=r.steps, guidance_scale=r.cfg,
-                                  num_videos_per_prompt=r.videos, output_type="latent",
-                                  generator=torch.Generator(device=device).manual_seed(int(r.seed)),
-                                  callback_on_step_end=watch.callback, **images)
-    if resolved.moe:
-        kwargs["guidance_scale_2"] = resolved.cfg_2
+    watch: _StepWatch | None = None
     try:
-        with PeakMemory(device) as peak, torch.no_grad():
-            latents = run(**kwargs).frames
-            denoised = time.perf_counter()
-            frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode,
-                                            on_chunk=lambda done, _: watch.progress(r.steps + done))
-            del latents
+        with applied(run, plan, decode):  # cast, offload, device and VAE flags for this run only
+            device = run._execution_device
+            estimate = _estimate(plan, run, sizes, device)
+            transformer = run.transformer if run.transformer is not None else run.transformer_2
+            dtype = str(transformer.dtype).replace("torch.", "")
+            watch = _StepWatch(run, total, on_progress, check_interrupt)
+            kwargs: dict[str, Any] = dict(prompt=r.prompt, negative_prompt=r.negative_prompt, height=r.height, width=r.width,
+                                          num_frames=r.num_frames, num_inference_steps=r.steps, guidance_scale=r.cfg,
+                                          num_videos_per_prompt=r.videos, output_type="latent",
+                                          generator=torch.Generator(device=device).manual_seed(int(r.seed)),
+                                          callback_on_step_end=watch.callback, **images)
+            if resolved.moe:
+                kwargs["guidance_scale_2"] = resolved.cfg_2
+            try:
+                with PeakMemory(device) as peak, torch.no_grad():
+                    latents = run(**kwargs).frames
+                    denoised = time.perf_counter()
+                    frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode,
+                                                    on_chunk=lambda done, _: watch.progress(r.steps + done))
+                    del latents
+            finally:
+                watch.remove()
     except BaseException as exc:
-        if exc is watch.raised or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
+        if (watch is not None and exc is watch.raised) or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
             raise
-        raise translate_or_wrap(exc, stage="decode" if watch.experts and len(watch.step_seconds) == r.steps else "sample") from exc
-    finally:
-        watch.remove()
-        if hasattr(run, "maybe_free_model_hooks"):
-            run.maybe_free_model_hooks()
+        decoding = watch is not None and watch.experts and len(watch.step_seconds) == r.steps
+        raise translate_or_wrap(exc, stage="decode" if decoding else "sample") from exc
     finished = time.perf_counter()
     check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
-    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device)
+    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device, dtype)
+    stats.plan = plan
+    stats.problems[:0] = plan_problems
     stats.prepare_seconds = (watch.started or denoised) - started
     stats.decode_seconds = finished - denoised
     stats.total_seconds = finished - started
@@ -207,14 +209,13 @@ def sample(
 
 
 def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames: Any, mode: str, peak: PeakMemory,
-           estimate: dict[str, Any], device: Any) -> SampleStats:
+           estimate: dict[str, Any], device: Any, dtype: str) -> SampleStats:
     r = resolved.request
     info = handle.model_info
-    transformer = run.transformer if run.transformer is not None else run.transformer_2
     switch = next((i + 1 for i, role in enumerate(watch.experts) if role == "low_noise"), None)
     stats = SampleStats(
         mode=resolved.mode, pipeline_class=type(run).__name__, model=info.variant or Path(str(info.path)).name,
-        device=str(device), dtype=str(transformer.dtype).replace("torch.", ""),
+        device=str(device), dtype=dtype,
         width=r.width, height=r.height, num_frames=r.num_frames, videos=r.videos, steps=r.steps, seed=int(r.seed),
         cfg=r.cfg, cfg_2=resolved.cfg_2, shift=resolved.shift, boundary_ratio=resolved.boundary_ratio,
         frames_shape=list(frames.shape), fps=(info.requirements or {}).get("fps"),

@@ -1,10 +1,14 @@
-"""What one Wan Sample run did: the `WAN_SAMPLE_STATS` output (a stage report for Wan Diagnose)."""
+"""What one Wan Sample run did: the `WAN_SAMPLE_STATS` output (a stage report for Wan Diagnose,
+which also shows the plan the run applied as the `plan` stage)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.errors import Problem
+
+if TYPE_CHECKING:
+    from ..optimize.manager import OptimizationPlan
 
 GIB = 1024**3
 
@@ -42,6 +46,7 @@ class SampleStats:
     memory_method: str = ""
     estimate: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    plan: OptimizationPlan | None = None  # the plan applied for this run (made for its size)
 
     @property
     def seconds_per_step(self) -> float:
@@ -55,7 +60,10 @@ class SampleStats:
                 f"(video k is frames k*{self.num_frames} to (k+1)*{self.num_frames}-1)")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("problems", "plan")}
+        p = self.plan
+        out["plan"] = None if p is None else {"precision": p.precision, "offload": p.offload, "device": p.device,
+                                               "decode": p.decode.to_dict(), "sizes": p.sizes.to_dict(), "fits": p.fits}
         out.update(seconds_per_step=round(self.seconds_per_step, 6), frames_note=self.frames_note,
                    video_lengths=[self.num_frames] * self.videos,
                    step_seconds=[round(s, 6) for s in self.step_seconds],
@@ -71,6 +79,11 @@ class SampleStats:
             f"peak memory: {self.peak_memory_bytes / GIB:.2f} GiB ({self.memory_method})"
             + (f"; estimate {self.estimate['device_peak_bytes'] / GIB:.2f} GiB" if self.estimate.get("device_peak_bytes") else ""),
         ]
+        if self.plan is not None:
+            d = self.plan.decode
+            lines.append(f"plan for this run: {self.plan.precision}, offload {self.plan.offload}, "
+                         f"{'chunked' if d.chunked else 'full'} decode, tiling {'on' if d.tiling else 'off'}"
+                         + ("" if self.plan.fits else " (over the memory budget)"))
         if self.switch_step is not None:
             lines.append(f"experts: high-noise for steps 1-{self.switch_step - 1}, low-noise from step {self.switch_step} "
                          f"(boundary_ratio {self.boundary_ratio})")

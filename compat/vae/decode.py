@@ -18,10 +18,9 @@ With VAE tiling on and a latent larger than one tile, diffusers' tiled decode is
 """
 from __future__ import annotations
 
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
-
 
 
 @dataclass
@@ -119,11 +118,17 @@ def decode_full(vae: Any, latents: Any) -> Any:
     return to_image(video)
 
 
-def apply_flags(vae: Any, options: DecodeOptions) -> None:
-    """Set the VAE's tiling and slicing to exactly what `options` say (both ways, so a later run
-    with other options never inherits an earlier run's state)."""
+@contextmanager
+def vae_flags(vae: Any, options: DecodeOptions) -> Iterator[None]:
+    """The VAE's tiling and slicing exactly as `options` say for the body of the `with`, and as
+    they were after it (the VAE is shared by every run of a cached pipeline)."""
+    before = (vae.use_tiling, vae.use_slicing)
     (vae.enable_tiling if options.tiling else vae.disable_tiling)()
     (vae.enable_slicing if options.slicing else vae.disable_slicing)()
+    try:
+        yield
+    finally:
+        vae.use_tiling, vae.use_slicing = before
 
 
 def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = None,
@@ -135,11 +140,11 @@ def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = Non
     import torch
 
     options = options or DecodeOptions()
-    apply_flags(vae, options)
-    if uses_tiling(vae, latents):
-        return decode_full(vae, latents), "tiled"
-    if not options.chunked:
-        return decode_full(vae, latents), "full"
+    with vae_flags(vae, options):
+        if uses_tiling(vae, latents):
+            return decode_full(vae, latents), "tiled"
+        if not options.chunked:
+            return decode_full(vae, latents), "full"
     batch, _, latent_frames = latents.shape[:3]
     step = max(1, int(options.chunk_latent_frames))
     total = batch * -(-latent_frames // step)

@@ -1,21 +1,21 @@
 """Wan VAE Fix: check the pipeline's VAE against its transformer(s), swap in one that fits, refuse
 with the exact file to use when none does, and set how latents are decoded.
 
-`fix_vae(handle, ...)` returns a copy of the `WAN_PIPELINE` handle with `vae_report` (what was
-checked, found and done) and `decode` (the DecodeOptions Wan Sample uses); the pipeline is rebuilt
-when its VAE was replaced.
+`fix_vae(handle, ...)` returns a new `WAN_PIPELINE` handle with `vae_report` (what was checked,
+found and done) and `decode` (the DecodeOptions Wan Sample applies for its run; the VAE itself is
+not changed here); the pipeline object is rebuilt around a replaced VAE.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..core.errors import CompatibilityError, Problem, UsageError, problem
-from ..loading.pipeline_checks import derive, require_wan_pipeline
+from ..loading.pipeline_checks import require_wan_pipeline
 from . import checks, swap
-from .decode import DecodeOptions, apply_flags
+from .decode import DecodeOptions
 
 CHOICES = ("auto", "on", "off")
 # Findings a replacement VAE can cure (it fits, has the right stats and scale, and loads from a checked file).
@@ -96,7 +96,7 @@ def fix_vae(
     policy: Any = None,
     roots: list[str] | None = None,
 ) -> Any:
-    """Check (and if needed replace) the VAE; returns a handle copy with `vae_report` and `decode`.
+    """Check (and if needed replace) the VAE; returns a new handle with `vae_report` and `decode`.
 
     `vae`: a VAE file or folder to use instead of the pipeline's (refused if it does not fit).
     `search`: where to look for a replacement when the pipeline's VAE does not fit (ComfyUI's
@@ -107,7 +107,7 @@ def fix_vae(
     started = time.perf_counter()
     pipeline = require_wan_pipeline(handle, "Wan VAE Fix")
     info = handle.model_info
-    options, choices = decode_options(getattr(handle, "decode", None), tiling=tiling, slicing=slicing,
+    options, choices = decode_options(handle.decode, tiling=tiling, slicing=slicing,
                                       chunked=chunked, chunk_latent_frames=chunk_latent_frames)
     report = VaeFixReport(choices=choices)
     z_dim = next((t.config.out_channels for _, t in checks.transformers_of(pipeline)), None)
@@ -148,10 +148,10 @@ def fix_vae(
     checks.check_pipeline_vae(pipeline, info)
     report.checks = _checks_done(pipeline)
     report.found = describe_vae(pipeline.vae)
-    apply_flags(pipeline.vae, options)
     report.decode = options.to_dict()
     report.seconds = time.perf_counter() - started
-    return derive(handle, pipeline=pipeline, vae_report=report, decode=options)
+    # A plan made before carries the decode options it was made with: Wan Sample makes a new one.
+    return replace(handle, pipeline=pipeline, vae_report=report, decode=options, plan=None)
 
 
 def _findings(pipeline: Any, info: Any) -> list[Problem]:
