@@ -102,6 +102,26 @@ def model_roots() -> list[str]:
     return list(dict.fromkeys(roots))
 
 
+def linked_type_problem(node_cls: type, input_types: dict[str, Any] | None) -> str | None:
+    """A node whose VALIDATE_INPUTS takes `input_types` (to see which inputs are linked) turns off
+    ComfyUI's own check of linked types: this makes it, with ComfyUI's rule when it is there."""
+    try:
+        from comfy_execution.validation import validate_node_input  # ComfyUI's module
+    except ImportError:
+        def validate_node_input(received: Any, wanted: Any) -> bool:
+            return received == wanted or bool({t.strip() for t in str(received).split(",")} & {t.strip() for t in str(wanted).split(",")})
+    spec = node_cls.INPUT_TYPES()
+    declared = {**spec.get("optional", {}), **spec.get("required", {})}
+    for name, received in (input_types or {}).items():
+        if name not in declared:
+            continue
+        wanted = declared[name][0]
+        wanted = "COMBO" if isinstance(wanted, list) else wanted
+        if not validate_node_input(received, wanted):
+            return f"{name} wants {wanted} but is linked to {received}"
+    return None
+
+
 def model_files(slot: str) -> list[Path]:
     """The absolute path of every model in a slot's folders (e.g. every file in models/vae); empty
     outside ComfyUI."""

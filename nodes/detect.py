@@ -122,7 +122,9 @@ class WanCheckCompatibility:
             "text_encoder": _resolve(text_encoder, text_encoder_path),
             "clip_vision": _resolve(clip_vision, clip_vision_path),
         }
-        info = ArchitectureDetector().inspect(model_info.path, **parts)
+        # The model's verdict is re-used (detected again only if its files changed); only the parts are read.
+        detector = ArchitectureDetector()
+        info = detector.check_parts(detector.reuse(model_info), **parts)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}
 

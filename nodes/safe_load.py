@@ -53,10 +53,11 @@ class WanSafeLoad:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert."),
+                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert. none when model_info is connected: the model comes from Wan Detect Architecture."),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Compute precision of the transformer(s) and the text encoder; the modules Wan needs in fp32 stay fp32."}),
             },
             "optional": {
+                "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: the model to load (leave the list at none) and its verdict, re-used instead of detecting again while the files are unchanged."}),
                 "model_path": ("STRING", {"default": "", "tooltip": "Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."}),
                 "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B single files only: the low-noise expert."),
                 "transformer_2_path": ("STRING", {"default": "", "tooltip": "Absolute path of the low-noise expert; wins over the list."}),
@@ -76,13 +77,19 @@ class WanSafeLoad:
     @classmethod
     def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2_path: str = "", vae_path: str = "",
                         text_encoder_path: str = "", clip_vision_path: str = "", config_path: str = "",
-                        tokenizer_path: str = "") -> bool | str:
+                        tokenizer_path: str = "", input_types: dict[str, Any] | None = None) -> bool | str:
         # Named arguments only (no **kwargs): ComfyUI skips its own checks for the inputs named
         # here, and for every input when **kwargs is present; the other combos stay checked.
+        # `input_types` names the linked inputs (model_info's value is not known before the run);
+        # asking for it turns off ComfyUI's check of linked types, so it is made here.
+        linked = input_types or {}
+        wrong = comfy_env.linked_type_problem(cls, linked)
+        if wrong:
+            return wrong
         path = _resolve(model, model_path)
-        if path is None:
-            return "Choose a model from the list or enter a model_path."
-        if not path.exists():
+        if path is None and not ({"model", "model_path", "model_info"} & set(linked)):
+            return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."
+        if path is not None and not path.exists():
             return f"The model path does not exist: {path}"
         given = {"transformer_2": transformer_2_path, "vae": vae_path, "text_encoder": text_encoder_path, "clip_vision": clip_vision_path}
         for part, text in given.items():
@@ -101,16 +108,14 @@ class WanSafeLoad:
         return "|".join(_file_fingerprint(p) for p in paths)
 
     def load(self, model: str = NONE, dtype: str = "bf16", model_path: str = "", vae_dtype: str = "fp32",
-             weight_storage: str = "default", config_path: str = "", tokenizer_path: str = "", **kwargs: Any) -> dict[str, Any]:
+             weight_storage: str = "default", config_path: str = "", tokenizer_path: str = "", model_info: Any = None,
+             **kwargs: Any) -> dict[str, Any]:
         from ..compat.loading import LoadOptions, load_pipeline
 
-        target = _resolve(model, model_path)
-        if target is None:
-            from ..compat.core.errors import UsageError
-
-            raise UsageError("USAGE", "choose a model from the list or enter a model_path")
+        # No model and no model_info: MODEL_NOT_GIVEN; both, naming different models: MODEL_INFO_MISMATCH.
         loaded = load_pipeline(
-            target,
+            _resolve(model, model_path),
+            model_info=model_info,
             **{part: path for part, path in _parts(kwargs).items() if path is not None},
             config_source=_path(config_path),
             tokenizer=_path(tokenizer_path),

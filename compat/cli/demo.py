@@ -109,7 +109,7 @@ def _load(state: dict[str, Any], collector: Any) -> None:
     from ..optimize import OptimizationManager, Sizes
 
     precision = OptimizationManager().plan(state["info"], Sizes(64, 64, 5)).precision
-    state["loaded"] = load_pipeline(state["model"], options=LoadOptions(dtype=precision))
+    state["loaded"] = load_pipeline(state["model"], model_info=state["info"], options=LoadOptions(dtype=precision))  # not detected twice
     collector.add(state["loaded"].report, stage="load")
 
 

@@ -101,7 +101,7 @@ def _run(report: SmokeReport, path: Path, *, num_frames: int, steps: int, seed: 
         return
     manager = OptimizationManager()
     precision = dtype or manager.plan(info, Sizes(64, 64, num_frames)).precision
-    loaded = load_pipeline(path, options=LoadOptions(dtype=precision))
+    loaded = load_pipeline(path, model_info=info, options=LoadOptions(dtype=precision))  # not detected twice
     t = _timed(report, "load", t)
     report.check("load", True, f"{loaded.pipeline_class} in {precision}")
     fixed = fix_vae(loaded)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import configs, hints, registry, validate
+from . import configs, fingerprint, hints, registry, validate
 from ..core.errors import ModelFileError, WanCompatError, problem
 from .facts import Facts, classify
 from .model_info import ModelInfo
@@ -38,12 +38,48 @@ class ArchitectureDetector(PipelineFolderDetection):
         clip_vision: str | Path | None = None,
     ) -> ModelInfo:
         started = time.perf_counter()
+        taken = fingerprint.take(path)  # before anything is read: a later change cannot hide
         info = self._inspect_path(Path(path))
-        extras = {"vae": vae, "text_encoder": text_encoder, "clip_vision": clip_vision}
-        if any(extras.values()):
-            self._check_extra_parts(info, {k: Path(v) for k, v in extras.items() if v})
+        info.fingerprint = taken
+        if vae or text_encoder or clip_vision:
+            info = self.check_parts(info, vae=vae, text_encoder=text_encoder, clip_vision=clip_vision)
         info.elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
         return info
+
+    def check_parts(
+        self,
+        info: ModelInfo,
+        *,
+        vae: str | Path | None = None,
+        text_encoder: str | Path | None = None,
+        clip_vision: str | Path | None = None,
+    ) -> ModelInfo:
+        """A new ModelInfo: the model verdict of `info` (not detected again) with the given parts
+        inspected and checked against it. Parts an earlier check added to `info` are not kept."""
+        started = time.perf_counter()
+        base = info.model_only()
+        out = base.copy()
+        out._model_only = base
+        extras = {k: Path(v) for k, v in {"vae": vae, "text_encoder": text_encoder, "clip_vision": clip_vision}.items() if v}
+        if extras:
+            self._check_extra_parts(out, extras)
+        out.elapsed_ms = round(base.elapsed_ms + (time.perf_counter() - started) * 1000, 3)
+        return out
+
+    def reuse(self, info: ModelInfo) -> ModelInfo:
+        """The model verdict of `info` when its files are unchanged since it was made; otherwise the
+        model detected again, with MODEL_INFO_STALE saying what changed. Never a stale verdict: a
+        verdict without a fingerprint is never re-used."""
+        base = info.model_only()
+        if base.fingerprint is None:  # made without one (by hand, or from a pickle's tensors): cannot tell
+            return self.inspect(base.path)
+        found = fingerprint.changes(base.path, base.fingerprint)
+        if not found:
+            return base
+        fresh = self.inspect(base.path)
+        shown = "; ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+        fresh.add(problem("MODEL_INFO_STALE", f"{Path(base.path).name}: {shown}", severity="warning"))
+        return fresh
 
     # ------------------------------------------------------------------ dispatch
     def _inspect_path(self, path: Path) -> ModelInfo:

@@ -45,6 +45,10 @@ class ModelInfo:
         self.evidence: list[str] = []
         self.problems: list[Problem] = []
         self.elapsed_ms = 0.0
+        # The files the verdict was made from (see fingerprint.py); None: unknown, never re-used.
+        self.fingerprint: list[list[Any]] | None = None
+        # The verdict on the model alone, when this one adds checks of other parts (check_parts).
+        self._model_only: ModelInfo | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,8 +58,22 @@ class ModelInfo:
         if not any(p.code == item.code and p.detail == item.detail for p in self.problems):
             self.problems.append(item)
 
+    def model_only(self) -> ModelInfo:
+        """The verdict on the model path alone, without the parts a compatibility check added."""
+        return self._model_only or self
+
+    def copy(self) -> ModelInfo:
+        """An independent copy (the problems themselves are immutable and shared)."""
+        import copy
+
+        new = ModelInfo.__new__(ModelInfo)
+        new.__dict__.update(copy.deepcopy({k: v for k, v in self.__dict__.items() if k not in ("problems", "_model_only")}))
+        new.problems = list(self.problems)
+        new._model_only = self._model_only
+        return new
+
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        out = {k: v for k, v in self.__dict__.items() if k != "problems" and not k.startswith("_")}
         out["problems"] = [p.to_dict() for p in self.problems]
         out["ok"] = self.ok
         return out

@@ -5,14 +5,25 @@ one `SafetensorError` with prose that changes between releases. Detection only n
 and shapes, so we read the 8-byte length and the JSON header ourselves (about 2 ms for a 14B file)
 and check everything the format promises: size limits, known dtypes, offsets that tile the data
 region exactly, no duplicate names.
+
+Detection, the loader's preflight and the loader itself all ask for the same headers within one
+load, so `read_header` keeps the last parses (a small bounded cache) keyed by the file's identity
+(real path, device, inode, size, mtime, ctime): a file that changed has another identity and is
+parsed again. Identities that are too young to trust (timestamps within RACY_NS of the read, where a
+second write could keep them unchanged) are served only after their header bytes are compared
+again. `header_stats()` counts parses, cache hits and those byte comparisons.
 """
 from __future__ import annotations
 
 import json
 import os
 import struct
+import threading
+import time
+from collections import OrderedDict
 from math import prod
 from pathlib import Path
+from types import MappingProxyType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -128,34 +139,121 @@ def read_header(
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_tensors: int = MAX_TENSORS,
 ) -> SafetensorsHeader:
-    """Parse and validate the header of a safetensors file; raises ModelFileError with a stable code."""
+    """Parse and validate the header of a safetensors file; raises ModelFileError with a stable code.
+
+    The same file version is parsed once: later calls get the cached parse (read-only mappings)."""
     path = Path(path)
     with open(path, "rb") as fh:
-        file_size = os.fstat(fh.fileno()).st_size
-        if file_size == 0:
-            raise _bad("FILE_EMPTY", path, "0 bytes")
-        prefix = fh.read(8)
-        if len(prefix) < 8:
-            raise _bad("SAFETENSORS_TRUNCATED", path, f"only {file_size} bytes, shorter than the 8-byte length field")
-        (header_size,) = struct.unpack("<Q", prefix)
-        if header_size > max_header_bytes:
-            raise _bad(
-                "SAFETENSORS_HEADER_TOO_LARGE",
-                path,
-                f"header length field says {header_size} bytes; the limit is {max_header_bytes}",
-            )
-        if 8 + header_size > file_size:
-            raise _bad(
-                "SAFETENSORS_TRUNCATED",
-                path,
-                f"header needs {8 + header_size} bytes but the file has {file_size}",
-            )
-        raw = fh.read(header_size)
-    return parse_header(raw, path=path, file_size=file_size, max_tensors=max_tensors)
+        st = os.fstat(fh.fileno())
+        key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, max_header_bytes, max_tensors)
+        entry, raw = _cached(key), None
+        if entry is not None and entry.raw is not None:
+            raw = _read_raw(fh, path, st.st_size, max_header_bytes)
+            with _LOCK:
+                _STATS["verified"] += 1
+            if raw != entry.raw:
+                entry = None  # rewritten within one timestamp tick: parse the new bytes
+            elif not _racy(st):
+                entry.raw = None  # any later write now changes the identity
+        if entry is None:
+            raw = raw if raw is not None else _read_raw(fh, path, st.st_size, max_header_bytes)
+            header = parse_header(raw, path=path, file_size=st.st_size, max_tensors=max_tensors)
+            header.tensors = MappingProxyType(header.tensors)  # type: ignore[assignment] - shared: read-only
+            header.metadata = MappingProxyType(header.metadata)  # type: ignore[assignment]
+            if _identity(os.fstat(fh.fileno())) == _identity(st):  # not modified while it was read
+                _store(key, _Entry(header, raw if _racy(st) else None))
+            return header
+    header = entry.header
+    with _LOCK:
+        _STATS["hits"] += 1
+    if header.path != path:  # the same file reached by another name: report the name asked for
+        header = SafetensorsHeader(path, header.file_size, header.header_size, header.tensors, header.metadata)
+    return header
+
+
+def _read_raw(fh, path: Path, file_size: int, max_header_bytes: int) -> bytes:  # noqa: ANN001 - a binary file
+    fh.seek(0)
+    if file_size == 0:
+        raise _bad("FILE_EMPTY", path, "0 bytes")
+    prefix = fh.read(8)
+    if len(prefix) < 8:
+        raise _bad("SAFETENSORS_TRUNCATED", path, f"only {file_size} bytes, shorter than the 8-byte length field")
+    (header_size,) = struct.unpack("<Q", prefix)
+    if header_size > max_header_bytes:
+        raise _bad(
+            "SAFETENSORS_HEADER_TOO_LARGE",
+            path,
+            f"header length field says {header_size} bytes; the limit is {max_header_bytes}",
+        )
+    if 8 + header_size > file_size:
+        raise _bad(
+            "SAFETENSORS_TRUNCATED",
+            path,
+            f"header needs {8 + header_size} bytes but the file has {file_size}",
+        )
+    return fh.read(header_size)
+
+
+# ---- one parse per file version ------------------------------------------------------------
+
+CACHE_ENTRIES = 64  # a Wan 2.2 A14B folder has about 20 weight files
+CACHE_TENSORS = 100_000  # tensor entries held in all (~25 MB at most); a whole Wan 2.2 A14B folder lists about 3500
+RACY_NS = 2_000_000_000  # timestamps this close to the read may not change on a second write (coarse clocks, NFS)
+_LOCK = threading.Lock()
+_CACHE: OrderedDict[tuple[Any, ...], _Entry] = OrderedDict()
+_STATS = {"parses": 0, "hits": 0, "verified": 0}
+
+
+class _Entry:
+    __slots__ = ("header", "raw")
+
+    def __init__(self, header: SafetensorsHeader, raw: bytes | None) -> None:
+        self.header, self.raw = header, raw  # raw: kept while the identity is too young to trust
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _racy(st: os.stat_result) -> bool:
+    return time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
+
+
+def _cached(key: tuple[Any, ...]) -> _Entry | None:
+    with _LOCK:
+        entry = _CACHE.get(key)
+        if entry is not None:
+            _CACHE.move_to_end(key)
+        return entry
+
+
+def _store(key: tuple[Any, ...], entry: _Entry) -> None:
+    size = len(entry.header.tensors)
+    if size > CACHE_TENSORS:
+        return
+    with _LOCK:
+        _CACHE[key] = entry
+        held = sum(len(e.header.tensors) for e in _CACHE.values())
+        while len(_CACHE) > CACHE_ENTRIES or held > CACHE_TENSORS:
+            _, dropped = _CACHE.popitem(last=False)
+            held -= len(dropped.header.tensors)
+
+
+def header_stats() -> dict[str, int]:
+    """Headers parsed, served from the cache, and cache entries whose bytes were compared again."""
+    with _LOCK:
+        return dict(_STATS)
+
+
+def clear_header_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()
 
 
 def parse_header(raw: bytes, *, path: Path, file_size: int, max_tensors: int = MAX_TENSORS) -> SafetensorsHeader:
     """Validate header bytes already read from `path` (whose size is `file_size`)."""
+    with _LOCK:
+        _STATS["parses"] += 1
     header_size = len(raw)
     # Count entries before parsing: a header of a million tiny tensors costs seconds and GBs to parse.
     listed = raw.count(b'"data_offsets"')

@@ -10,6 +10,9 @@
   (`key_naming`), loaded strictly into models built from the registry's configs (or those of a
   `config_source` folder), then assembled.
 
+`model_info` (Wan Detect Architecture's verdict on the same model) spares the second detection when
+the model's files are unchanged since (`verdict.py`); every security check runs either way.
+
 The result is a `PipelineHandle` (the `WAN_PIPELINE` type): pipeline, verdict and load report.
 """
 from __future__ import annotations
@@ -35,6 +38,7 @@ from . import assemble, components, component_configs, dtypes, sources, tokenize
 from .detect_tensors import TensorAwareDetector
 from .handle import PipelineHandle
 from .report import FileRecord, LoadReport
+from .verdict import load_target, model_verdict, refuse_on_errors as _refuse_on_errors, variant_transformer_class as _variant_transformer_class
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,9 @@ class LoadOptions:
 
 
 def load_pipeline(
-    model: str | Path,
+    model: str | Path | None = None,
     *,
+    model_info: ModelInfo | None = None,
     transformer_2: str | Path | None = None,
     vae: str | Path | None = None,
     text_encoder: str | Path | None = None,
@@ -70,10 +75,11 @@ def load_pipeline(
 
     `roots`: the folders models may come from (ComfyUI's model folders). None means the paths given
     here are explicit (the command line), so they are allowed themselves. `security.extra_model_roots`
-    always adds to the roots.
+    always adds to the roots. `model_info`: the Detect node's verdict on `model` (or instead of it).
     """
     policy = policy or SecurityPolicy()
     options = options or LoadOptions()
+    model = load_target(model, model_info)
     given = {"model": model, "transformer_2": transformer_2, "vae": vae, "text_encoder": text_encoder,
              "clip_vision": clip_vision, "tokenizer": tokenizer, "config_source": config_source}
     given = {k: Path(str(v)).expanduser() for k, v in given.items() if v not in (None, "")}
@@ -86,21 +92,12 @@ def load_pipeline(
         if extras:
             raise UsageError("USAGE", f"{', '.join(extras)} cannot be combined with a diffusers folder: give the parts either as a folder or as single files")
         report.source["format"] = "diffusers"
-        loaded = _FolderLoader(given["model"], allowed, policy, options, report).load()
+        loaded = _FolderLoader(given["model"], allowed, policy, options, report, model_info).load()
     else:
         report.source["format"] = "single_files"
-        loaded = _SingleFileLoader(given, allowed, policy, options, report).load()
+        loaded = _SingleFileLoader(given, allowed, policy, options, report, model_info).load()
     report.finish()
     return loaded
-
-
-def _refuse_on_errors(info: ModelInfo, report: LoadReport) -> None:
-    for item in info.problems:
-        report.add_problem(item)
-    errors = [p for p in info.problems if p.severity == "error"]
-    if errors:
-        detail = "; ".join(f"[{p.code}] {p.summary}" + (f" ({p.detail})" if p.detail else "") for p in errors)
-        raise LoadError("MODEL_NOT_LOADABLE", detail)
 
 
 def _read_index(folder: Path) -> dict[str, Any]:
@@ -136,8 +133,10 @@ def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, re
 
 
 class _FolderLoader:
-    def __init__(self, folder: Path, allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport) -> None:
+    def __init__(self, folder: Path, allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport,
+                 model_info: ModelInfo | None = None) -> None:
         self.folder, self.allowed, self.policy, self.options, self.report = folder, allowed, policy, options, report
+        self.model_info = model_info
 
     def load(self) -> PipelineHandle:
         report, folder = self.report, self.folder
@@ -150,7 +149,7 @@ class _FolderLoader:
             pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
             shapes = self._preflight_weights(index)
         with report.timed("detect"):
-            info = ArchitectureDetector().inspect(folder)
+            info = model_verdict(ArchitectureDetector(), folder, self.model_info, report)
             _refuse_on_errors(info, report)
         variant_class = _variant_transformer_class(info)
         for slot, cls in classes.items():
@@ -179,7 +178,7 @@ class _FolderLoader:
         """Trusted custom code: nothing of it is imported here; each call runs in the sandbox."""
         from ..security.sandbox_pipeline import SandboxedPipeline
 
-        info = ArchitectureDetector().inspect(self.folder)
+        info = model_verdict(ArchitectureDetector(), self.folder, self.model_info, self.report)
         for item in info.problems:  # custom pipelines are not what the detector knows: reported, not refused
             self.report.add_problem(item)
         self.report.pipeline_class = str(index.get("_class_name"))
@@ -217,17 +216,13 @@ class _FolderLoader:
         return shapes
 
 
-def _variant_transformer_class(info: ModelInfo) -> str | None:
-    from ..detect import registry
-
-    return registry.by_id(info.variant).get("transformer_class") if info.variant else None
-
-
 class _SingleFileLoader:
     SLOTS = ("model", "transformer_2", "vae", "text_encoder", "clip_vision")
 
-    def __init__(self, given: dict[str, Path], allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport) -> None:
+    def __init__(self, given: dict[str, Path], allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport,
+                 model_info: ModelInfo | None = None) -> None:
         self.given, self.allowed, self.policy, self.options, self.report = given, allowed, policy, options, report
+        self.model_info = model_info
         self.files: dict[str, Path] = {}
         self.pickled: dict[Path, dict[str, Any]] = {}
 
@@ -287,7 +282,8 @@ class _SingleFileLoader:
     def _detect(self) -> ModelInfo:
         files = self.files
         detector = TensorAwareDetector(self.pickled)
-        info = detector.inspect(files["model"], vae=files.get("vae"), text_encoder=files.get("text_encoder"), clip_vision=files.get("clip_vision"))
+        info = model_verdict(detector, files["model"], self.model_info, self.report,
+                             vae=files.get("vae"), text_encoder=files.get("text_encoder"), clip_vision=files.get("clip_vision"))
         _refuse_on_errors(info, self.report)
         if info.kind != "transformer":
             raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {files['model'].name} is a {info.kind}, not a diffusion model (transformer)")
