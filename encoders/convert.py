@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..compat.core.errors import FrameError
-from ..compat.frames.arrays import chunk_frames, first_non_finite, is_uint8
+from ..compat.frames.arrays import SCAN_COUNTS, chunk_frames, first_non_finite, is_uint8
 
 # Small enough to stay in cache between the four passes over a chunk, large enough to amortise calls.
 CONVERT_CHUNK_BYTES = 4 << 20
@@ -19,9 +19,12 @@ CONVERT_CHUNK_BYTES = 4 << 20
 class Uint8Converter:
     """Reusable buffers for one frame size; `convert` returns a view valid until the next call."""
 
-    def __init__(self, frame_shape: tuple[int, int, int], *, chunk_bytes: int = CONVERT_CHUNK_BYTES) -> None:
+    def __init__(self, frame_shape: tuple[int, int, int], *, chunk_bytes: int = CONVERT_CHUNK_BYTES,
+                 check_finite: bool = True) -> None:
+        """`check_finite=False`: the frames were checked already (compat/frames/checked.py)."""
         import numpy as np
 
+        self.check_finite = check_finite
         self.frames_per_chunk = chunk_frames((1, *frame_shape), itemsize=4, budget=chunk_bytes)
         self._scratch = np.empty((self.frames_per_chunk, *frame_shape), dtype=np.float32)
         self._result = np.empty((self.frames_per_chunk, *frame_shape), dtype=np.uint8)
@@ -41,15 +44,25 @@ class Uint8Converter:
         scratch, result = self._scratch[:n], self._result[:n]
         with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow to inf, then clip to 255
             np.multiply(part, 255.0, out=scratch, casting="same_kind")
+        if self.check_finite:
+            self._check_chunk(scratch, part, first_frame)
+        np.add(scratch, 0.5, out=scratch)  # +0.5 then truncation == round half up for values >= 0
+        np.clip(scratch, 0.0, 255.0, out=scratch)
+        np.copyto(result, scratch, casting="unsafe")
+        return result
+
+    @staticmethod
+    def _check_chunk(scratch: Any, part: Any, first_frame: int) -> None:
+        """FRAMES_NOT_FINITE if the chunk holds NaN/inf (one sum of the scratch copy, in cache)."""
+        import numpy as np
+
+        SCAN_COUNTS["nan_frames"] += int(part.shape[0])
+        with np.errstate(over="ignore", invalid="ignore"):
             total = scratch.sum()
         if not np.isfinite(total):  # overflow of huge finite values also lands here: look closer
             bad = first_non_finite(part)
             if bad is not None:
                 raise FrameError("FRAMES_NOT_FINITE", f"frame {first_frame + bad} holds NaN or inf")
-        np.add(scratch, 0.5, out=scratch)  # +0.5 then truncation == round half up for values >= 0
-        np.clip(scratch, 0.0, 255.0, out=scratch)
-        np.copyto(result, scratch, casting="unsafe")
-        return result
 
 
 def to_uint8_naive(frames: Any) -> Any:

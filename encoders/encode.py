@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from ..compat.core.errors import EncodeError, Problem
 from ..compat.frames.arrays import check_video_array, chunk_frames, iter_chunks, numpy_chunk
+from ..compat.frames.checked import checked_bounds
 from .ffmpeg_probe import FfmpegInfo
 from .ffmpeg import describe, find_ffmpeg
 from .formats import VideoFormat, get_format
@@ -54,6 +55,7 @@ class EncodedVideo:
     ffmpeg: dict[str, Any] = field(default_factory=dict)
     fallback: Path | None = None
     problems: list[Problem] = field(default_factory=list)
+    finite_check: str = "streaming"  # NaN/inf: checked while streaming, or "upstream" (checked by an earlier stage)
 
     @property
     def ok(self) -> bool:
@@ -69,7 +71,7 @@ class EncodedVideo:
             "frames": self.frames, "width": self.width, "height": self.height,
             "source_width": self.source_width, "source_height": self.source_height, "fps": self.fps,
             "crf": self.crf, "preset": self.preset, "subfolder": self.subfolder, "size_bytes": self.size_bytes,
-            "seconds": round(self.seconds, 3), "ffmpeg": self.ffmpeg,
+            "seconds": round(self.seconds, 3), "ffmpeg": self.ffmpeg, "finite_check": self.finite_check,
             "fallback": str(self.fallback) if self.fallback else None,
             "problems": [p.to_dict() for p in self.problems],
         }
@@ -162,9 +164,13 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
     total, height, width, channels = check_video_array(frames)
     # NaN/inf are found by the converter while the frames stream (one read of the data, not two);
     # a FrameError then aborts ffmpeg and removes the temp file, and no PNG fallback is written.
+    # Frames an earlier stage checked (Wan Sample, Wan Frame Process) and nothing changed since are
+    # not checked again.
+    prechecked = checked_bounds(frames) is not None
     out_w, out_h = padded_size(width, height, fmt.align)
     result = EncodedVideo(path=None, format=fmt.name, frames=total, width=out_w, height=out_h, source_width=width,
-                          source_height=height, fps=float(fps), crf=crf, preset=preset, subfolder=target.subfolder)
+                          source_height=height, fps=float(fps), crf=crf, preset=preset, subfolder=target.subfolder,
+                          finite_check="upstream" if prechecked else "streaming")
     started = time.perf_counter()
     temp: Path | None = None
     meta_file: Path | None = None
@@ -180,7 +186,7 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
             meta_file = write_ffmetadata(temp, metadata)
         source = frames if isinstance(frames, RawFrameFile) else None
         writer = VideoWriter(binary, fmt, temp, width=width, height=height, channels=channels, fps=fps,
-                             crf=crf, preset=preset, metadata_file=meta_file, source=source)
+                             crf=crf, preset=preset, metadata_file=meta_file, source=source, check_finite=not prechecked)
         if source is None:
             step = min(writer.chunk_frames * 4, chunk_frames(tuple(frames.shape)))
             for start, stop in iter_chunks(total, step):

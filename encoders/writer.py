@@ -48,8 +48,9 @@ class VideoWriter:
 
     def __init__(self, binary: FfmpegInfo, fmt: VideoFormat, output: Path, *, width: int, height: int,
                  channels: int, fps: float, crf: int | None = None, preset: str | None = None,
-                 metadata_file: Path | None = None, source: RawFrameFile | None = None) -> None:
+                 metadata_file: Path | None = None, source: RawFrameFile | None = None, check_finite: bool = True) -> None:
         self.fmt, self.output, self.source = fmt, output, source
+        self.check_finite = check_finite  # False: the frames were checked upstream
         self.frame_shape = (height, width, channels)
         self.converter: Uint8Converter | None = None
         self.frames_written = 0
@@ -63,7 +64,7 @@ class VideoWriter:
 
     def _converter(self) -> Uint8Converter:
         if self.converter is None:
-            self.converter = Uint8Converter(self.frame_shape)  # type: ignore[arg-type]
+            self.converter = Uint8Converter(self.frame_shape, check_finite=self.check_finite)  # type: ignore[arg-type]
         return self.converter
 
     def write(self, frames: Any) -> None:

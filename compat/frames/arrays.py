@@ -8,6 +8,17 @@ from ..core.errors import FrameError
 
 CHUNK_BYTES = 16 << 20
 CHANNELS = (1, 3, 4)
+# Frames scanned for NaN/inf and for their range since start-up (or `reset_scan_counts()`): a video
+# checked once per run adds its frame count once to each (see checked.py).
+SCAN_COUNTS = {"nan_frames": 0, "range_frames": 0}
+
+
+def reset_scan_counts() -> dict[str, int]:
+    """The counts so far, then zero."""
+    before = dict(SCAN_COUNTS)
+    for key in SCAN_COUNTS:
+        SCAN_COUNTS[key] = 0
+    return before
 
 
 def is_torch(x: Any) -> bool:
@@ -69,6 +80,7 @@ def first_non_finite(x: Any) -> int | None:
     import numpy as np
 
     total = int(x.shape[0])
+    SCAN_COUNTS["nan_frames"] += total
     for start, stop in iter_chunks(total, chunk_frames(tuple(x.shape))):
         part = numpy_chunk(x, start, stop)
         if np.isfinite(part.sum(dtype=np.float32 if part.itemsize < 4 else None)):
@@ -83,6 +95,7 @@ def value_bounds(x: Any) -> tuple[float, float]:
     """(min, max) over all frames, chunk by chunk."""
     lo, hi = float("inf"), float("-inf")
     total = int(x.shape[0])
+    SCAN_COUNTS["range_frames"] += total
     for start, stop in iter_chunks(total, chunk_frames(tuple(x.shape))):
         part = numpy_chunk(x, start, stop)
         lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))

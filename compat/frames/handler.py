@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..core.errors import FrameError, Problem, problem
 from .arrays import CHANNELS, chunk_frames, first_non_finite, is_float, is_torch, is_uint8, iter_chunks, numpy_chunk, value_bounds
+from .checked import checked_bounds, mark_checked
 
 ValueRange = Literal["auto", "0..1", "-1..1", "0..255"]
 SizeMode = Literal["keep", "pad", "resize"]
@@ -111,6 +112,7 @@ class FrameTensorHandler:
             raise FrameError("FRAMES_EMPTY", "no videos in the input")
         problems: list[Problem] = []
         f0, h, w, c0 = (int(n) for n in videos[0].array.shape)
+        known = [checked_bounds(v.array) for v in videos]  # checked upstream (Wan Sample) and unchanged: no second scan
         for i, video in enumerate(videos):
             f, vh, vw, c = (int(n) for n in video.array.shape)
             if f == 0:
@@ -121,10 +123,10 @@ class FrameTensorHandler:
                 raise FrameError("FRAMES_MIXED_SIZES", f"video 0 is {w}x{h}, video {i} is {vw}x{vh}")
             if not (is_float(video.array) or is_uint8(video.array)):
                 raise FrameError("FRAMES_BAD_TYPE", f"video {i} has dtype {video.array.dtype}: need uint8 or float")
-            bad = first_non_finite(video.array)
+            bad = first_non_finite(video.array) if known[i] is None else None
             if bad is not None:
                 raise FrameError("FRAMES_NOT_FINITE", f"video {i}, frame {bad} holds NaN or inf")
-        value_range, scale, offset, (lo, hi) = self._value_mapping(videos)
+        value_range, scale, offset, (lo, hi) = self._value_mapping(videos, known)
         if lo < -_QUIET_CLIP or hi > 1 + _QUIET_CLIP:
             problems.append(problem("FRAMES_CLIPPED", f"values reached {lo:.4f}..{hi:.4f} on the [0, 1] scale"))
         if any(int(v.array.shape[-1]) == 4 for v in videos):
@@ -134,6 +136,8 @@ class FrameTensorHandler:
             code = "FRAMES_PADDED" if self.size_mode == "pad" else "FRAMES_RESIZED"
             problems.append(problem(code, f"{w}x{h} -> {out_w}x{out_h} (multiple of {self.multiple_of})"))
         image = self._assemble(videos, scale, offset, 0.0 <= lo and hi <= 1.0, out_h, out_w)
+        if checked_bounds(image) is None:  # finite, clipped to [0, 1]; black borders add 0
+            mark_checked(image, 0.0 if (out_h, out_w) != (h, w) and self.size_mode == "pad" else max(lo, 0.0), min(hi, 1.0))
         info = FramesInfo(
             fps=float(fps), video_lengths=[int(v.array.shape[0]) for v in videos], width=out_w, height=out_h,
             source_width=w, source_height=h, source_layout=videos[0].layout, value_range=value_range,
@@ -202,16 +206,17 @@ class FrameTensorHandler:
 
     # -- values and sizes --
 
-    def _value_mapping(self, videos: list[_Video]) -> tuple[str, float, float, tuple[float, float]]:
-        """The range in use, the affine map (scale, offset) to [0, 1], and the mapped bounds."""
+    def _value_mapping(self, videos: list[_Video], known: list[tuple[float, float] | None]) -> tuple[str, float, float, tuple[float, float]]:
+        """The range in use, the affine map (scale, offset) to [0, 1], and the mapped bounds
+        (`known`: each video's bounds when they were checked upstream)."""
         uint8 = [is_uint8(v.array) for v in videos]
         if all(uint8):
             return "0..255", 1.0 / 255.0, 0.0, (0.0, 1.0)
         if any(uint8):
             raise FrameError("FRAMES_BAD_TYPE", "some videos are uint8 and some are float; give them one type")
         lo, hi = float("inf"), float("-inf")
-        for v in videos:
-            vlo, vhi = value_bounds(v.array)
+        for v, bounds in zip(videos, known):
+            vlo, vhi = bounds or value_bounds(v.array)
             lo, hi = min(lo, vlo), max(hi, vhi)
         chosen = self.value_range
         if chosen == "auto":
@@ -273,7 +278,8 @@ class FrameTensorHandler:
         if self.backend == "torch":
             import torch
 
-            return torch.from_numpy(out)
+            with torch.inference_mode(False):  # a version counter, so Encode can trust this check (checked.py)
+                return torch.from_numpy(out)
         return out
 
 

@@ -61,3 +61,6 @@ def check_frames(frames: Any, expected: tuple[int, int, int, int]) -> None:
             problems.append(f"values span [{low:.4g}, {high:.4g}]")
     if problems:
         raise SampleError("SAMPLE_OUTPUT_INVALID", "; ".join(problems))
+    from ..frames.checked import mark_checked
+
+    mark_checked(frames, low, high)  # Wan Frame Process and Wan Encode Video need not scan them again

@@ -61,8 +61,11 @@ def _onload(vae: Any) -> None:
 def to_image(video: Any) -> Any:
     """(B, C, F, H, W) in [-1, 1] -> IMAGE frames (B*F, H, W, C) float32 in [0, 1] on the CPU, with
     diffusers' post-processing arithmetic (denormalise in the VAE's dtype, then float)."""
-    frames = (video * 0.5 + 0.5).clamp(0, 1)
-    return frames.permute(0, 2, 3, 4, 1).reshape(-1, *frames.shape[3:], frames.shape[1]).cpu().float()
+    import torch
+
+    with torch.inference_mode(False):  # frames with a version counter, so later stages can trust one check (frames/checked.py)
+        frames = (video * 0.5 + 0.5).clamp(0, 1)
+        return frames.permute(0, 2, 3, 4, 1).reshape(-1, *frames.shape[3:], frames.shape[1]).cpu().float()
 
 
 def uses_tiling(vae: Any, latents: Any) -> bool:
@@ -155,7 +158,8 @@ def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = Non
         with closing(decode_chunks(vae, latents[b : b + 1], step)) as chunks:  # the cache is cleared even if on_chunk raises
             for chunk in chunks:
                 if out is None:
-                    out = torch.empty((batch * frames_per_video, *chunk.shape[1:]), dtype=chunk.dtype)
+                    with torch.inference_mode(False):  # as in to_image
+                        out = torch.empty((batch * frames_per_video, *chunk.shape[1:]), dtype=chunk.dtype)
                 out[written : written + chunk.shape[0]] = chunk
                 written += chunk.shape[0]
                 done += 1
