@@ -169,6 +169,10 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
     stages = json.dumps(doc)
     for stage in ("detect", "sample", "encode"):
         assert stage in stages
+    # Each value once: Safe Load took the model and its verdict from Detect's model_info (not
+    # detected again), and Encode trusted Sample's NaN/inf check instead of scanning the frames again.
+    assert "re-used model_info" in stages, stages[:3000]
+    assert '"finite_check": "upstream"' in stages
     print(f"\n{name}: queue to video {seconds:.2f} s")
 
 
@@ -247,3 +251,27 @@ def test_optimize_settings_apply_to_one_run_only(comfy_server: Server, tmp_path_
     assert (frames_b == frames_fresh).all(), f"{int((frames_b != frames_fresh).sum())} values differ"
     assert not (frames_a == frames_b).all()  # bf16 and fp32 are different runs
     assert {n: (s["dtypes"], s["devices"]) for n, s in _modules(doc_fresh).items()} == {n: (s["dtypes"], s["devices"]) for n, s in modules_b.items()}
+
+
+def test_browser_converts_the_linked_workflows_like_the_harness(browser_page, comfy_server: Server) -> None:
+    """The real frontend (1.27) loads each generation workflow with its linked widgets (fps into
+    Frame Process and Encode, model_info into Safe Load), saves the same links back, and its own
+    graphToPrompt queues the same inputs as tools/workflow_graph.to_api_prompt."""
+    from workflow_graph import to_api_prompt
+
+    page = browser_page
+    info = _object_info(comfy_server)
+    for name in GENERATION:
+        workflow = _workflow(name)
+        page.evaluate("wf => app.loadGraphData(wf)", workflow)
+        result = page.evaluate("async () => { const p = await app.graphToPrompt(); return {output: p.output, workflow: p.workflow}; }")
+        ours = to_api_prompt(workflow, info)
+        theirs = {node_id: {"class_type": entry["class_type"], "inputs": entry["inputs"]} for node_id, entry in result["output"].items()}
+        assert theirs == ours, name
+        saved = {tuple(link[:6]) for link in result["workflow"]["links"]}
+        assert saved == {tuple(link) for link in workflow["links"]}, name
+        for node in result["workflow"]["nodes"]:
+            mine = next(n for n in workflow["nodes"] if n["id"] == node["id"])
+            assert [i["name"] for i in node["inputs"]] == [i["name"] for i in mine["inputs"]], (name, node["type"])
+            assert node["widgets_values"] == mine["widgets_values"], (name, node["type"])
+    assert not [e for e in page.wan_errors if "wan_compat" in e], page.wan_errors

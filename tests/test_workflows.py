@@ -69,3 +69,97 @@ def test_validation_catches_broken_workflows() -> None:
     broken = json.loads(json.dumps(workflow))
     broken["nodes"][2]["widgets_values"].append(1)
     assert any("widget values for" in p for p in validate(broken, info))
+
+
+# --------------------------------------------------------------------------- each value entered once
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_no_value_is_entered_twice(path: Path) -> None:
+    """The model, sizes, frames, fps, seed, steps... are each entered on one node; every other node
+    that needs them gets them through a link (or does not ask)."""
+    from workflow_graph import entered_twice
+
+    assert entered_twice(json.loads(path.read_text()), _object_info()) == []
+
+
+def _node(workflow: dict, node_type: str) -> dict:
+    return next(n for n in workflow["nodes"] if n["type"] == node_type)
+
+
+def _unlink(workflow: dict, node_type: str, name: str) -> None:
+    """What a user does when dragging a link off a widget input: the widget's own value counts again."""
+    node = _node(workflow, node_type)
+    item = next(i for i in node["inputs"] if i["name"] == name)
+    workflow["links"] = [link for link in workflow["links"] if link[0] != item["link"]]
+    node["inputs"].remove(item)
+
+
+def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
+    from workflow_graph import entered_twice, validate, widget_values
+
+    info = _object_info()
+    shipped = json.loads((ROOT / "workflows" / "wan22_ti2v_5B.json").read_text())
+    assert entered_twice(shipped, info) == []
+
+    def with_value(node_type: str, name: str, value, workflow: dict | None = None) -> dict:
+        workflow = json.loads(json.dumps(workflow or shipped))
+        node = _node(workflow, node_type)
+        names = list(widget_values(node, info[node_type])[0])
+        position = 0
+        for widget in names[:names.index(name)]:  # seeds carry a second (control) value
+            position += 2 if widget in ("seed", "noise_seed") else 1
+        node["widgets_values"][position] = value
+        return workflow
+
+    # The model picked a second time, by the same input name or by its path synonym.
+    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model", "diffusers/Wan2.2-TI2V-5B-Diffusers"), info))
+    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model_path", "/models/x"), info))
+    # A VAE picked for loading and again for the fix, by list on one node and by path on the other.
+    vae_twice = with_value("WanVAEFix", "vae", "vae/wan2.2_vae.safetensors", with_value("WanSafeLoad", "vae_path", "/models/vae.safetensors"))
+    assert any("vae is entered on 2 nodes" in p for p in entered_twice(vae_twice, info))
+    # The compute precision in Safe Load and again in Optimize.
+    assert any("precision is entered on 2 nodes" in p for p in entered_twice(with_value("WanOptimize", "precision", "fp16"), info))
+    # fps: a link dragged off Frame Process and Encode leaves both widgets entering it.
+    unlinked = json.loads(json.dumps(shipped))
+    _unlink(unlinked, "WanFrameProcess", "fps")
+    _unlink(unlinked, "WanEncodeVideo", "fps")
+    assert validate(unlinked, info) == []
+    assert any(p.startswith("fps is entered on 2 nodes") for p in entered_twice(unlinked, info))
+    # The builder refuses such a spec outright.
+    import build_workflows
+    from workflow_specs import SPECS
+
+    spec = json.loads(json.dumps(next(s for s in SPECS if s["name"] == "wan22_ti2v_5B")))
+    spec["nodes"][1][2]["model"] = "diffusers/Wan2.2-TI2V-5B-Diffusers"
+    with pytest.raises(SystemExit, match="model is entered on 2 nodes"):
+        build_workflows.build(spec, info)
+
+
+def test_linked_widgets_are_saved_and_converted_as_the_frontend_does() -> None:
+    """fps travels Sample -> Frame Process -> Encode through widget inputs turned into sockets: the
+    socket entry names its widget and comes after the other sockets (so its link's target slot is its
+    index there), the widget keeps a value in widgets_values, and the API prompt sends the link."""
+    from workflow_graph import to_api_prompt, validate
+
+    info = _object_info()
+    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
+    sample, frames, encode = (_node(workflow, t) for t in ("WanSample", "WanFrameProcess", "WanEncodeVideo"))
+    links = {link[0]: link for link in workflow["links"]}
+    for node, source in ((frames, sample), (encode, frames)):
+        item = node["inputs"][-1]
+        assert item["name"] == "fps" and item["widget"] == {"name": "fps"} and item["type"] == "FLOAT"
+        link = links[item["link"]]
+        assert link[1] == source["id"] and link[3] == node["id"] and link[4] == len(node["inputs"]) - 1 and link[5] == "FLOAT"
+        assert source["outputs"][link[2]]["name"] == "fps"
+    prompt = to_api_prompt(workflow, info)
+    assert prompt[str(frames["id"])]["inputs"]["fps"] == [str(sample["id"]), 2]
+    assert prompt[str(encode["id"])]["inputs"]["fps"] == [str(frames["id"]), 1]
+    load = prompt[str(_node(workflow, "WanSafeLoad")["id"])]["inputs"]
+    assert load["model"] == "none" and load["model_info"] == [str(_node(workflow, "WanDetectArchitecture")["id"]), 0]
+    # A socket entry without its widget name, or a link whose target slot is off, is reported.
+    broken = json.loads(json.dumps(workflow))
+    del _node(broken, "WanEncodeVideo")["inputs"][-1]["widget"]
+    assert any("its socket needs \"widget\"" in p for p in validate(broken, info))
+    broken = json.loads(json.dumps(workflow))
+    fps_link = _node(broken, "WanEncodeVideo")["inputs"][-1]["link"]
+    next(link for link in broken["links"] if link[0] == fps_link)[4] = 0
+    assert any(f"link {fps_link} ends at slot 0" in p for p in validate(broken, info))

@@ -38,23 +38,27 @@ def object_info() -> dict[str, dict[str, Any]]:
 
 
 def _default(entry: list[Any]) -> Any:
-    kind, options = entry[0], (entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {})
-    if "default" in options:
-        return options["default"]
-    if isinstance(kind, list):
-        return kind[0] if kind else ""
-    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+    from workflow_graph import default_value
+
+    return default_value(entry)
 
 
 def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """A UI-format workflow from {"nodes": [(key, type, {widget: value})], "links": [(from, output, to, input)]}."""
+    """A UI-format workflow from {"nodes": [(key, type, {widget: value})], "links": [(from, output, to, input)]}.
+
+    A link into a widget input (e.g. Wan Sample's fps into Wan Frame Process's fps) is saved as the
+    frontend saves a widget converted to a socket: an `inputs` entry with `"widget": {"name": ...}`
+    after the other sockets, while `widgets_values` keeps a value for the widget (unused while linked).
+    """
     from_key: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
+    linked_widgets = {(dst, name) for _src, _out, dst, name in spec["links"]}
     for index, (key, node_type, values) in enumerate(spec["nodes"], start=1):
         definition = info[node_type]
         from_key[key] = index
         widgets: list[Any] = []
         inputs: list[dict[str, Any]] = []
+        widget_inputs: list[dict[str, Any]] = []  # widgets a link feeds, after the sockets (frontend 1.27 order)
         for section in ("required", "optional"):
             for name in definition["input_order"].get(section, []):
                 entry = definition["input"][section][name]
@@ -66,8 +70,12 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
                         widgets.append("fixed")
                     if options.get("image_upload"):
                         widgets.append("image")
+                    if (key, name) in linked_widgets:
+                        kind = "COMBO" if isinstance(entry[0], list) else entry[0]
+                        widget_inputs.append({"name": name, "type": kind, "widget": {"name": name}, "link": None})
                 else:
                     inputs.append({"name": name, "type": entry[0], "link": None})
+        inputs += widget_inputs
         unknown = set(values) - {n for s in definition["input_order"].values() for n in s}
         if unknown:
             raise SystemExit(f"{spec['name']}: {node_type} has no input(s) {sorted(unknown)}")
@@ -84,16 +92,24 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
         source, target = nodes[from_key[src] - 1], nodes[from_key[dst] - 1]
         slot = next(i for i, o in enumerate(source["outputs"]) if o["name"] == output)
         target_input = next(i for i in target["inputs"] if i["name"] == input_name)
+        if target_input["link"] is not None:
+            raise SystemExit(f"{spec['name']}: {dst}.{input_name} is linked twice")
         link_type = source["outputs"][slot]["type"]
         source["outputs"][slot]["links"].append(link_id)
         target_input["link"] = link_id
         links.append([link_id, source["id"], slot, target["id"], target["inputs"].index(target_input), link_type])
-    return {
+    workflow = {
         "id": spec["id"], "revision": 0, "last_node_id": len(nodes), "last_link_id": len(links),
         "nodes": nodes, "links": links, "groups": [], "config": {},
         "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}, "wan_compat": {"title": spec["title"], "description": spec["description"]}},
         "version": 0.4,
     }
+    from workflow_graph import entered_twice
+
+    twice = entered_twice(workflow, info)
+    if twice:
+        raise SystemExit(f"{spec['name']}: " + "; ".join(twice))
+    return workflow
 
 
 def graph_specs() -> list[dict[str, Any]]:

@@ -13,6 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+# The same setting under the names different nodes give it: a value of one of these entered as an
+# unlinked widget on two nodes of one workflow is entered twice (`entered_twice`). Other widget names
+# are not compared (Wan Encode Video's and Wan Diagnose's filename_prefix name different files).
+CONCEPTS = {
+    **{name: name for name in ("width", "height", "num_frames", "videos", "fps", "steps", "cfg", "cfg_2", "shift",
+                               "boundary_ratio", "prompt", "negative_prompt", "image")},
+    "model": "model", "model_path": "model",
+    "transformer_2": "transformer_2", "transformer_2_path": "transformer_2",
+    "vae": "vae", "vae_path": "vae",
+    "text_encoder": "text_encoder", "text_encoder_path": "text_encoder",
+    "clip_vision": "clip_vision", "clip_vision_path": "clip_vision",
+    "config_path": "config_source", "tokenizer_path": "tokenizer",
+    "seed": "seed", "noise_seed": "seed",
+    "dtype": "precision", "precision": "precision",  # Wan Safe Load's compute dtype, Wan Optimize's precision
+}
+# Values that enter nothing: no model, an empty path, "use the settings / the model's own".
+UNSET = ("", "none", "settings", "default", -1)
 # Frontend rule: an INT input named like this (or marked control_after_generate) gets a second
 # widget ("fixed"/"randomize"...) whose value is saved in widgets_values but never sent.
 SEED_NAMES = ("seed", "noise_seed")
@@ -32,6 +49,16 @@ def object_info_for(classes: dict[str, type]) -> dict[str, dict[str, Any]]:
             "output_node": bool(getattr(cls, "OUTPUT_NODE", False)),
         }
     return info
+
+
+def default_value(entry: list[Any]) -> Any:
+    """The value the frontend gives a new widget of this input."""
+    kind, options = entry[0], (entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {})
+    if "default" in options:
+        return options["default"]
+    if isinstance(kind, list):
+        return kind[0] if kind else ""
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
 
 
 def _is_widget(entry: list[Any]) -> bool:
@@ -128,15 +155,22 @@ def validate(workflow: dict[str, Any], object_info: dict[str, dict[str, Any]]) -
             if message:
                 problems.append(f"{where}: {message}")
         connected = {i["name"]: i.get("link") for i in node.get("inputs", []) if i.get("link") is not None}
+        slots = {i["name"]: n for n, i in enumerate(node.get("inputs", []))}
         for name, (entry, required) in specs.items():
             if required and not _is_widget(entry) and name not in connected:
                 problems.append(f"{where}: required input '{name}' is not connected")
+        for item in node.get("inputs", []):
+            entry = specs.get(item["name"], (None, False))[0]
+            if entry is not None and _is_widget(entry) and (item.get("widget") or {}).get("name") != item["name"]:
+                problems.append(f"{where}: input '{item['name']}' is a widget; its socket needs \"widget\": {{\"name\": \"{item['name']}\"}}")
         for name, link_id in connected.items():
             link = links.get(link_id)
             if link is None:
                 problems.append(f"{where}: input '{name}' uses missing link {link_id}")
                 continue
-            source_id, slot, target_id, _target_slot, link_type = link
+            source_id, slot, target_id, target_slot, link_type = link
+            if target_slot != slots[name]:
+                problems.append(f"{where}: link {link_id} ends at slot {target_slot} but '{name}' is input {slots[name]}")
             source = nodes.get(source_id)
             source_def = object_info.get(source.get("type", "")) if source else None
             if target_id != node_id or source_def is None or slot >= len(source_def["output"]):
@@ -171,3 +205,21 @@ def to_api_prompt(workflow: dict[str, Any], object_info: dict[str, dict[str, Any
         inputs.update((overrides or {}).get(node["type"], {}))
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt
+
+
+def entered_twice(workflow: dict[str, Any], object_info: dict[str, dict[str, Any]]) -> list[str]:
+    """Each setting (CONCEPTS) whose value is entered as an unlinked widget on more than one node:
+    the user would have to keep them in step by hand. Linked widgets and UNSET values do not count."""
+    found: dict[str, dict[Any, str]] = {}
+    for node in workflow.get("nodes", []):
+        definition = object_info.get(node.get("type", ""))
+        if definition is None or node.get("mode", 0) in (2, 4):
+            continue
+        values, _ = widget_values(node, definition)
+        linked = {i["name"] for i in node.get("inputs", []) if i.get("link") is not None}
+        for name, value in values.items():
+            concept = CONCEPTS.get(name)
+            if concept is None or name in linked or (not isinstance(value, (list, dict)) and value in UNSET):
+                continue
+            found.setdefault(concept, {}).setdefault(node["id"], f"node {node['id']} ({node['type']}) {name}={value!r}")
+    return [f"{concept} is entered on {len(where)} nodes: {'; '.join(where.values())}" for concept, where in found.items() if len(where) > 1]

@@ -2,6 +2,11 @@
 
 Model choices name the official Wan-AI diffusers folders under ComfyUI's models/diffusers;
 sizes, frames, steps, guidance and shift are each variant's recommended defaults from the registry.
+Each value is entered once and carried by links: the model is picked in Wan Detect Architecture
+(Wan Safe Load takes its model_info), sizes live in Wan Sample, and fps comes from the model through
+Wan Sample's fps output into the fps widgets of Wan Frame Process and Wan Encode Video (a link into a
+widget input, as the frontend saves a widget converted to a socket). tests/test_workflows.py fails
+when a value is entered on two nodes.
 """
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ NEGATIVE = ("static, blurry, low quality, worst quality, jpeg artifacts, ugly, d
 
 def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, image: bool = False) -> dict[str, Any]:
     """detect -> safe load -> VAE fix -> optimize -> sample -> frame process -> encode -> diagnose,
-    with the variant's recommended size, frames, fps, steps, guidance and shift."""
+    with the variant's recommended size, frames, steps, guidance and shift (fps follows the model)."""
     from wan_compat.compat.detect import registry
 
     variant = registry.by_id(variant_id)
@@ -46,19 +51,22 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
         sample["cfg_2"] = needs["guidance_scale_2"]
     nodes = [
         ("detect", "WanDetectArchitecture", {"model": folder}),
-        ("load", "WanSafeLoad", {"model": folder, "dtype": "bf16"}),
+        ("load", "WanSafeLoad", {"dtype": "bf16"}),  # the model comes from detect's model_info
         ("vae", "WanVAEFix", {}),
-        ("optimize", "WanOptimize", {}),
+        ("optimize", "WanOptimize", {}),  # no sizes: they live in Wan Sample
         ("sample", "WanSample", sample),
-        ("frames", "WanFrameProcess", {"fps": float(needs["fps"])}),
-        ("encode", "WanEncodeVideo", {"fps": float(needs["fps"]), "format": "h264-mp4", "filename_prefix": name}),
+        ("frames", "WanFrameProcess", {}),  # fps linked from Wan Sample
+        ("encode", "WanEncodeVideo", {"format": "h264-mp4", "filename_prefix": name}),  # fps linked from Frame Process
         ("diagnose", "WanDiagnose", {"level": "basic", "filename_prefix": f"{name}_report"}),
     ]
     links = [
+        ("detect", "model_info", "load", "model_info"),
         ("load", "pipeline", "vae", "pipeline"),
         ("vae", "pipeline", "optimize", "pipeline"),
         ("optimize", "pipeline", "sample", "pipeline"),
         ("sample", "frames", "frames", "images"),
+        ("sample", "fps", "frames", "fps"),
+        ("frames", "fps", "encode", "fps"),
         ("detect", "model_info", "frames", "model_info"),
         ("frames", "images", "encode", "images"),
         ("frames", "frames_info", "encode", "frames_info"),
