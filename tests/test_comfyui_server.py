@@ -87,6 +87,26 @@ def test_check_my_models_workflow(comfy_server: Server) -> None:
     assert json.loads(path.read_text())["verdict"] in ("ok", "warning")
 
 
+def test_safe_load_without_a_model_is_refused_before_the_run(comfy_server: Server) -> None:
+    """ComfyUI tells Safe Load which inputs are linked (VALIDATE_INPUTS input_types): no model and no
+    model_info, or model_info linked to the wrong type, is refused when queued, before Safe Load or
+    anything after it runs (ComfyUI still runs the valid outputs: here Wan Detect Architecture)."""
+    prompt = _prompt(comfy_server, "wan21_t2v_1.3B")
+    load_id = next(key for key, node in prompt.items() if node["class_type"] == "WanSafeLoad")
+    sample_id = next(key for key, node in prompt.items() if node["class_type"] == "WanSample")
+
+    def refusal(inputs: dict[str, Any]) -> str:
+        prompt[load_id]["inputs"] = inputs
+        answer = comfy_server.post("/prompt", {"prompt": prompt, "client_id": "wan-compat-tests"})
+        errors = answer.get("node_errors", {}).get(load_id, {}).get("errors", [])
+        assert errors and all(e["type"] == "custom_validation_failed" for e in errors), answer
+        return errors[0]["details"]
+
+    inputs = {k: v for k, v in prompt[load_id]["inputs"].items() if k != "model_info"}
+    assert "Connect model_info from Wan Detect Architecture" in refusal(inputs)
+    assert "model_info wants WAN_MODEL_INFO but is linked to IMAGE" in refusal({**inputs, "model_info": [sample_id, 0]})
+
+
 # --------------------------------------------------------------------------- the real frontend
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
