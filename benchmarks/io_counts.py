@@ -14,7 +14,9 @@ inside torch.inference_mode() as ComfyUI runs them. Each scan is counted in fram
 passes over the video: `first_non_finite` and the encoder's streaming chunk check (NaN/inf),
 `value_bounds` (range).
 
-Run: python benchmarks/io_counts.py   (PYTHONPATH=<dir with a wan_compat link> to measure another checkout)
+Run: python benchmarks/io_counts.py
+Another commit: mkdir -p /tmp/old/wan_compat && git archive COMMIT | tar -x -C /tmp/old/wan_compat, then
+PYTHONPATH=/tmp/old python benchmarks/io_counts.py (the first line printed says which pack was measured).
 Everything is built in a temp folder; nothing is downloaded.
 """
 from __future__ import annotations
