@@ -114,3 +114,21 @@ def encode_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(tmp_path / "output"))
     monkeypatch.setenv("WAN_COMPAT_TEMP_DIR", str(tmp_path / "temp"))
     monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "config"))
+
+
+# ============================================================================ private copies to change
+@pytest.fixture
+def t2v(tiny_pipelines: dict[str, Path], tmp_path: Path) -> Path:
+    """A private copy of the tiny T2V folder under tmp_path/models, free to change or break."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], tmp_path / "models" / "wan-t2v"))
+
+
+@pytest.fixture
+def files(t2v: Path, tmp_path: Path) -> dict[str, Path]:
+    """That copy exported as ComfyUI single files (tmp_path/models/single), slot -> path."""
+    from wan_compat.compat.fixtures.single_files import export_single_files
+    from wan_compat.compat.loading import key_naming
+
+    return export_single_files(t2v, tmp_path / "models" / "single", prefix=key_naming.COMFY_PREFIX, name="t2v")

@@ -20,22 +20,11 @@ from wan_compat.compat.detect import fingerprint, safetensors_header  # noqa: E4
 from wan_compat.compat.detect.detector import ArchitectureDetector  # noqa: E402
 from wan_compat.compat.detect.model_info import ModelInfo  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
-from wan_compat.compat.loading import LoadOptions, key_naming, load_pipeline  # noqa: E402
+from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
 from wan_compat.nodes.detect import WanCheckCompatibility, WanDetectArchitecture  # noqa: E402
 from wan_compat.nodes.safe_load import WanSafeLoad  # noqa: E402
 
 FP32 = LoadOptions(dtype="fp32")
-
-
-@pytest.fixture
-def t2v(tiny_pipelines: dict[str, Path], tmp_path: Path) -> Path:
-    """A private copy of the tiny T2V folder, free to change."""
-    return Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], tmp_path / "models" / "wan-t2v"))
-
-
-@pytest.fixture
-def files(t2v: Path, tmp_path: Path) -> dict[str, Path]:
-    return export_single_files(t2v, tmp_path / "models" / "single", prefix=key_naming.COMFY_PREFIX, name="t2v")
 
 
 @pytest.fixture(autouse=True)

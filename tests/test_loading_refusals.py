@@ -13,7 +13,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from wan_compat.compat.loading import key_naming  # noqa: E402
 from wan_compat.compat.core.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError  # noqa: E402
 from wan_compat.compat.fixtures.single_files import export_single_files  # noqa: E402
 from wan_compat.compat.loading import LoadOptions, load_pipeline  # noqa: E402
@@ -35,17 +34,6 @@ def canary(tmp_path: Path) -> Path:
     path = tmp_path / "CANARY"
     yield path
     assert not path.exists(), "a payload ran"
-
-
-@pytest.fixture
-def t2v(tiny_pipelines: dict[str, Path], tmp_path: Path) -> Path:
-    """A private copy of the tiny T2V folder, free to break."""
-    return Path(shutil.copytree(tiny_pipelines["wan2.1-t2v"], tmp_path / "models" / "wan-t2v"))
-
-
-@pytest.fixture
-def files(t2v: Path, tmp_path: Path) -> dict[str, Path]:
-    return export_single_files(t2v, tmp_path / "models" / "single", prefix=key_naming.COMFY_PREFIX, name="t2v")
 
 
 def _tree(root: Path) -> dict[str, tuple[int, int]]:
