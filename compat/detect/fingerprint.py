@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 from .safetensors_header import MAX_HEADER_BYTES, RACY_NS
+from .weights import INDEX_SUFFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 MAX_FILES = 20_000
-INDEX_SUFFIX = ".safetensors.index.json"
 _SMALL = 64 << 20  # JSON files are hashed whole up to this size
 _HEAD = 64 << 10  # other files: detection reads at most their first bytes
 

@@ -98,8 +98,3 @@ def _span(x: Any) -> tuple[int, int, int]:
     first = x.storage_offset()
     last = first + sum((n - 1) * s for n, s in zip(x.shape, x.stride()) if n > 0)
     return x.untyped_storage().data_ptr(), first, last
-
-
-def forget_all() -> None:
-    with _LOCK:
-        _ENTRIES.clear()
