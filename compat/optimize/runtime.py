@@ -26,6 +26,8 @@ import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from ..vae.decode import set_vae_flags
+
 CAST = ("transformer", "transformer_2", "text_encoder")  # the VAE and CLIP keep the dtype they were loaded in
 OFFLOADED = ("transformer", "transformer_2", "text_encoder")  # group offload: block by block
 # The dicts of a module whose entries a run may change (offload replaces parameters, hooks are added).
@@ -171,8 +173,7 @@ def applied(pipeline: Any, plan: Any, decode: Any = None) -> Iterator[Any]:
         _offload(pipeline, snapshot.components, plan, folder)
         vae = getattr(pipeline, "vae", None)
         if vae is not None:
-            (vae.enable_tiling if decode.tiling else vae.disable_tiling)()
-            (vae.enable_slicing if decode.slicing else vae.disable_slicing)()
+            set_vae_flags(vae, decode)
         yield pipeline
     finally:
         try:

@@ -121,13 +121,18 @@ def decode_full(vae: Any, latents: Any) -> Any:
     return to_image(video)
 
 
+def set_vae_flags(vae: Any, options: DecodeOptions) -> None:
+    """Tiling and slicing on or off exactly as `options` say (both ways: nothing is inherited)."""
+    (vae.enable_tiling if options.tiling else vae.disable_tiling)()
+    (vae.enable_slicing if options.slicing else vae.disable_slicing)()
+
+
 @contextmanager
 def vae_flags(vae: Any, options: DecodeOptions) -> Iterator[None]:
     """The VAE's tiling and slicing exactly as `options` say for the body of the `with`, and as
     they were after it (the VAE is shared by every run of a cached pipeline)."""
     before = (vae.use_tiling, vae.use_slicing)
-    (vae.enable_tiling if options.tiling else vae.disable_tiling)()
-    (vae.enable_slicing if options.slicing else vae.disable_slicing)()
+    set_vae_flags(vae, options)
     try:
         yield
     finally:
