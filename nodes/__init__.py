@@ -25,3 +25,7 @@ for _name in _STAGE_MODULES:
     _module = importlib.import_module(f".{_name}", __name__)
     NODE_CLASS_MAPPINGS.update(_module.NODES)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)
+
+from .comfy_report_route import register as _register_report_route  # noqa: E402
+
+_register_report_route()

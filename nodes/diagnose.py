@@ -116,7 +116,8 @@ class WanDiagnose:
         report = collector.build()
         path = write_report(report, comfy_env.output_directory(), filename_prefix)
         basic = report.text("basic")
-        ui = {"text": [basic], "wan_report": [{"verdict": report.verdict, "filename": path.name, "subfolder": "", "type": "output"}]}
+        ui = {"text": [basic], "wan_report": [{"verdict": report.verdict, "filename": path.name, "subfolder": "", "type": "output",
+                                             "level": level}]}
         return {"ui": ui, "result": (report, report.text(level), str(path))}  # type: ignore[arg-type]
 
 
