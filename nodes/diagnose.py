@@ -78,7 +78,7 @@ class WanDiagnose:
 
     @classmethod
     def VALIDATE_INPUTS(cls, input_types: dict[str, Any] | None = None, level: str = "basic",
-                        filename_prefix: str = "wan_diagnose", **_: Any) -> bool | str:
+                        filename_prefix: str = "wan_diagnose") -> bool | str:
         # Taking `input_types` tells ComfyUI that this node checks types itself, which is what lets
         # the `*` input accept any stage's output.
         from ..compat.diagnostics.report_file import _PREFIX

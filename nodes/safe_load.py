@@ -9,6 +9,7 @@ from typing import Any
 from . import comfy_env
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve
+from .missing_model import check_choice
 
 CATEGORY = "Wan Compat/2 load"
 DTYPES = ["bf16", "fp16", "fp32"]
@@ -86,6 +87,8 @@ class WanSafeLoad:
         wrong = comfy_env.linked_type_problem(cls, linked)
         if wrong:
             return wrong
+        if not model_path.strip() and check_choice(model) is not True:
+            return check_choice(model)  # a picked model that is not installed: what it is and where to get it
         path = _resolve(model, model_path)
         if path is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."

@@ -57,7 +57,8 @@ class WanSample:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480, **_: Any) -> bool | str:
+    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480) -> bool | str:
+        # Named inputs only: with **kwargs ComfyUI would repeat a message once per input of the node.
         if (num_frames - 1) % 4:
             low = num_frames - (num_frames - 1) % 4
             return f"num_frames must be 4k+1 (e.g. {low} or {low + 4}), got {num_frames}"
