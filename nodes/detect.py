@@ -9,7 +9,7 @@ from . import comfy_env
 from .comfy_env import NONE
 from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/1 detect"
+CATEGORY = "Wan Compat/Check models"
 PATH_TOOLTIP = "An absolute path to a diffusers folder or a .safetensors file; when set it wins over the list above."
 
 

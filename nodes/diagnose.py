@@ -5,7 +5,7 @@ from typing import Any
 
 from . import comfy_env
 
-CATEGORY = "Wan Compat/9 diagnose"
+CATEGORY = "Wan Compat/Diagnose"
 LEVELS = ["basic", "detailed", "full"]
 # Optional inputs: name -> (ComfyUI type, stage name in the report, tooltip). Names are a contract
 # with saved workflows: never rename one.

@@ -11,7 +11,7 @@ from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve
 from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/2 load"
+CATEGORY = "Wan Compat/Load"
 DTYPES = ["bf16", "fp16", "fp32"]
 STORAGE = ["default", "fp8_e4m3fn", "fp8_e5m2"]
 PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")

@@ -10,7 +10,7 @@ from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve
 from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/3 prepare"
+CATEGORY = "Wan Compat/Prepare"
 SWITCH = ["auto", "on", "off"]
 
 
