@@ -45,23 +45,22 @@ def message(choice: str) -> str:
     key, _, name = choice.partition("/")
     if not name or key not in _KINDS:
         return f"Model not found: {choice}. Pick a model from the list (press R in ComfyUI to refresh it), or set the list to none and enter a path."
-    folder = _folder(key)
+    target = Path(_folder(key)) / name if key == "diffusers" else Path(_folder(key))  # a folder to create, or the folder of the file
     variant = _known(_KINDS[key], name)
     what = "a diffusers folder" if key == "diffusers" else "a file"
-    lines = [f"Model not found: {name} ({what}). It belongs in {Path(folder) / name}."]
-    if variant is not None:
-        repo, files = variant.get("repo"), variant.get("comfy_files") or []
-        if key == "diffusers" and repo:
-            lines.append(f"It is {variant.name}: download the official repository {HUB}{repo} into that folder "
-                         f"(e.g. `hf download {repo} --local-dir \"{Path(folder) / name}\"`).")
-        else:
-            where = f"; the official weights are {HUB}{repo}" if repo else ""
-            lines.append(f"It is {variant.name} in ComfyUI's file layout (files: {', '.join(files)}){where}. "
-                         "The workflow's download links (the frontend's missing-models dialog) fetch it too.")
+    if variant is None:
+        source = ("The pack's registry does not know this name: check the spelling, or get it where the workflow's "
+                  "author says.")
+    elif key == "diffusers" and variant.get("repo"):
+        repo = variant["repo"]
+        source = f"Download {HUB}{repo} into it (`hf download {repo} --local-dir \"{target}\"`)."
     else:
-        lines.append("The pack's registry does not know this name: check the spelling, or download the model the workflow's author names.")
-    lines.append("Then press R in ComfyUI to refresh the model lists, or pick another model (or set the list to none and enter a path).")
-    return " ".join(lines)
+        repo = variant.get("repo")
+        source = (f"Its ComfyUI files are named {', '.join(variant.get('comfy_files') or [name])} (a workflow's "
+                  "download links fetch them)" + (f"; the official weights are {HUB}{repo}." if repo else "."))
+    label = f"{variant.name}, {what}" if variant is not None else what
+    return (f"Model not found: {name} ({label}). Put it in {target}. {source} "
+            "Then press R to refresh the lists, or pick another model (or set the list to none and enter a path).")
 
 
 def check_choice(choice: str) -> bool | str:

@@ -162,8 +162,25 @@ def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path
         assert badge in inside  # drawn inside the Vue node itself
     assert page.evaluate("() => app.graph.getNodeById(3).widgets.some(w => w.name === 'open full report')")
     ui_page.screenshot(tmp_path, f"badges_{frontend}_{mode}")
+    # "open full report": the pack's page at the level the node chose, with the JSON downloadable.
+    with page.expect_popup() as opened:
+        page.evaluate("() => app.graph.getNodeById(3).widgets.find(w => w.name === 'open full report').callback()")
+    report = opened.value
+    report.wait_for_load_state()
+    text = report.inner_text("body")
+    assert "Wan Compat diagnosis" in text and "level: detailed" in text and "Machine and settings" in text, text[:2000]
+    assert "figures" not in text  # detailed, not full
+    report.set_viewport_size({"width": 1100, "height": 1000})
+    if (frontend, mode) == ("pinned", "classic"):
+        Page.screenshot(Page(report, ui_page.server, ui_page.ui), tmp_path, "report_page")
+    with report.expect_download() as downloaded:
+        report.click("text=download the JSON report")
+    doc = json.loads(Path(downloaded.value.path()).read_text())
+    assert doc["verdict"] in ("ok", "warning") and doc["report_version"] == 1
+    report.close()
     # The pack imports no internal module, uses no deprecated widget API and logs nothing.
     assert not ui_page.ours(), ui_page.ours()
+    # Nothing of the pack's is missing: its script, its routes, its template thumbnails.
     assert not [u for u in ui_page.failed if "wan_compat" in u or "comfyui-wan-compat" in u], ui_page.failed
 
 
@@ -188,4 +205,30 @@ def test_browser_converts_the_linked_workflows_like_the_harness(ui_page: Page) -
             mine = next(n for n in workflow["nodes"] if n["id"] == node["id"])
             assert [i["name"] for i in node["inputs"]] == [i["name"] for i in mine["inputs"]], (name, node["type"])
             assert node["widgets_values"] == mine["widgets_values"], (name, node["type"])
+    assert not ui_page.ours(), ui_page.ours()
+
+
+def test_first_run_with_a_missing_model(ui_page: Page, tmp_path: Path) -> None:
+    """A shipped workflow whose model is not downloaded: one message, on the node that names the
+    model, saying the file, its folder and where to get it; the empty path inputs say nothing."""
+    page, server = ui_page.page, ui_page.server
+    workflow = _centered(_workflow("wan21_t2v_1.3B"))
+    detect = next(n for n in workflow["nodes"] if n["type"] == "WanDetectArchitecture")
+    detect["widgets_values"][0] = "diffusers/Wan2.1-T2V-14B-Diffusers"  # not in this server's models/diffusers
+    page.evaluate("wf => app.loadGraphData(wf)", workflow)
+    prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
+    answer = server.post("/prompt", {"prompt": prompt, "client_id": "wan-compat-tests"})
+    errors = [(node, e) for node, entry in answer["node_errors"].items() for e in entry["errors"]]
+    assert len(errors) == 1, errors  # one line, not one per path input of every node
+    node, error = errors[0]
+    assert node == str(detect["id"]) and error["extra_info"]["input_name"] == "model"
+    details = error["details"]
+    for wanted in ("Model not found: Wan2.1-T2V-14B-Diffusers", str(Path("models") / "diffusers" / "Wan2.1-T2V-14B-Diffusers"),
+                   "https://huggingface.co/Wan-AI/Wan2.1-T2V-14B-Diffusers", "Wan 2.1 T2V 14B"):
+        assert wanted in details, details
+    # What the user sees when queueing it in the frontend.
+    page.evaluate("() => app.queuePrompt(0, 1)")
+    page.wait_for_function("() => document.body.innerText.includes('Model not found: Wan2.1-T2V-14B-Diffusers')", timeout=60_000)
+    frontend, mode = ui_page.ui
+    ui_page.screenshot(tmp_path, f"missing_model_{frontend}_{mode}")
     assert not ui_page.ours(), ui_page.ours()

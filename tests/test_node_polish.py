@@ -68,10 +68,10 @@ def test_missing_model_message_names_file_folder_and_source() -> None:
     assert "Wan2.2-TI2V-5B-Diffusers" in text and "models/diffusers/Wan2.2-TI2V-5B-Diffusers" in text
     assert "https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers" in text and "Wan 2.2 TI2V 5B" in text
     single = message("diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors")
-    assert "models/diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors" in single and "Wan 2.1 T2V 1.3B" in single
+    assert "wan2.1_t2v_1.3B_bf16.safetensors" in single and "Put it in models/diffusion_models." in single and "Wan 2.1 T2V 1.3B" in single
     assert "wan2.1_t2v_1.3B_fp16.safetensors" in single and "https://huggingface.co/Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in single
     vae = message("vae/wan2.2_vae.safetensors")
-    assert "models/vae/wan2.2_vae.safetensors" in vae and "Wan 2.2 VAE" in vae
+    assert "Put it in models/vae." in vae and "Wan 2.2 VAE" in vae
     unknown = message("diffusers/my-own-finetune")
     assert "my-own-finetune" in unknown and "registry does not know" in unknown
     assert check_choice("none") is True and check_choice("") is True
