@@ -88,7 +88,7 @@ function panelWidget(node) {
     widget = node.addDOMWidget(TEXT_WIDGET, "wan_text", element, {
       getValue: () => text.textContent,
       setValue: (value) => { text.textContent = value ?? ""; },
-      getMinHeight: () => 90,
+      getMinHeight: () => 150,
       serialize: false,
     });
     widget.serialize = false;
