@@ -82,7 +82,7 @@ class WanDetectArchitecture:
         if path is None:
             from ..compat.core.errors import UsageError
 
-            raise UsageError("MODEL_NOT_GIVEN", "Wan Detect Architecture: the list is at none and model_path is empty")
+            raise UsageError("MODEL_NOT_CHOSEN", "model: none, model_path: empty")
         info = ArchitectureDetector().inspect(path)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}

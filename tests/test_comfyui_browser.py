@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -236,3 +235,15 @@ def test_first_run_with_a_missing_model(ui_page: Page, tmp_path: Path) -> None:
     page.wait_for_function("() => document.body.innerText.includes('Model not found: Wan2.1-T2V-14B-Diffusers')", timeout=60_000)
     ui_page.screenshot(tmp_path, f"missing_model_{frontend}_{mode}")
     assert not ui_page.ours(), ui_page.ours()
+
+
+def test_template_cards_have_thumbnails(servers) -> None:
+    """ComfyUI lists the pack's workflows as templates; the frontend (1.27 and 1.58) asks for
+    <name>.jpg beside each, and each is served as a JPEG."""
+    server = servers("pinned")
+    listing = server.get("/workflow_templates")
+    module, names = next((m, n) for m, n in listing.items() if "wan-compat" in m)
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "workflows").glob("*.json"))
+    for name in names:
+        with urllib.request.urlopen(f"{server.url}/api/workflow_templates/{module}/{urllib.request.quote(name)}.jpg", timeout=30) as response:
+            assert response.headers["Content-Type"] == "image/jpeg" and response.read(3) == b"\xff\xd8\xff", name

@@ -94,3 +94,15 @@ def test_model_pickers_name_only_what_they_check() -> None:
 def test_build_thumbnails_check_runs() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "tools" / "build_thumbnails.py"), "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--check" in done.stdout
+
+
+def test_detect_without_a_model_says_so() -> None:
+    """Detect names only its picker before the run, so an empty choice is refused when it runs."""
+    import pytest
+
+    from wan_compat.compat.core.errors import UsageError
+    from wan_compat.nodes.detect import WanDetectArchitecture
+
+    with pytest.raises(UsageError) as caught:
+        WanDetectArchitecture().detect(model="none", model_path="  ")
+    assert caught.value.code == "MODEL_NOT_CHOSEN" and "model_path" in caught.value.problem.fix
