@@ -29,6 +29,18 @@ UIS = [("pinned", "classic"), ("newest", "classic"), ("newest", "vue")]
 VUE_SETTING = "Comfy.VueNodes.Enabled"  # the 1.58 bundle's setting id for "Modern Node Design (Nodes 2.0)"
 GENERATION = ["wan21_t2v_1.3B", "wan22_t2v_A14B", "wan22_ti2v_5B", "wan21_i2v_14B_480p", "wan22_i2v_A14B"]
 pytestmark = pytest.mark.comfyui
+# Every console warning and error with the stack that logged it, so a deprecation notice the
+# frontend prints from its own code is still traced to the extension that called the old API.
+CONSOLE_WITH_STACKS = """(() => {
+  window.__wanConsole = [];
+  for (const level of ["warn", "error"]) {
+    const original = console[level];
+    console[level] = function (...args) {
+      try { window.__wanConsole.push({type: level, text: args.map(String).join(" "), stack: String(new Error().stack)}); } catch (e) {}
+      return original.apply(this, args);
+    };
+  }
+})();"""
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +86,12 @@ class Page:
         page.on("response", lambda r: self.failed.append(r.url) if r.status >= 400 else None)
 
     def ours(self) -> list[dict[str, str]]:
-        """Warnings, errors and deprecation notices from the pack's extension (or naming what it used to use)."""
+        """Warnings, errors and deprecation notices the pack's extension caused: logged while its
+        code was on the stack (the frontend logs deprecations from its own files), or naming it."""
         words = ("wan_compat", "widgets.js", "inputEl")
-        return [m for m in self.console if m["type"] in ("warning", "error", "pageerror")
-                and (any(w in m["text"] for w in words) or "wan_compat" in m["url"] or "comfyui-wan-compat" in m["url"])]
+        logged = self.page.evaluate("() => window.__wanConsole ?? []")
+        found = [m for m in self.console if m["type"] == "pageerror" and "wan_compat" in m["text"]]
+        return found + [m for m in logged if "wan_compat.js" in m["stack"] or any(w in m["text"] for w in words)]
 
     def screenshot(self, tmp_path: Path, name: str) -> None:
         path = tmp_path / f"{name}.png"
@@ -107,6 +121,7 @@ def ui_page(request: pytest.FixtureRequest, servers, tmp_path: Path):
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.add_init_script(CONSOLE_WITH_STACKS)
         wrapped = Page(page, server, request.param)
         page.goto(server.url)
         page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
