@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
 Shapes = dict[str, tuple[int, ...]]
 
-# Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo).
-SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.")
+# Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo; ref_conv: Wan 2.2 Fun Control).
+SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.", "ref_conv.")
 
 # A wrapper prefix is stripped only when what follows it looks like a known component.
 _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model.", "visual.")
