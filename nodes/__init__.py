@@ -9,6 +9,7 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "check_models",
     "safe_load",
     "vae_fix",
     "optimize",
@@ -25,3 +26,8 @@ for _name in _STAGE_MODULES:
     _module = importlib.import_module(f".{_name}", __name__)
     NODE_CLASS_MAPPINGS.update(_module.NODES)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)
+
+# The queue check's route and on-prompt log (no-ops outside a running ComfyUI server).
+from . import comfy_routes  # noqa: E402
+
+comfy_routes.register()

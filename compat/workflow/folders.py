@@ -75,7 +75,7 @@ class ModelFolders:
             candidate = os.path.join(directory, name)
             # A link the user put in a model folder is followed, as ComfyUI's folder_paths does;
             # only the name itself is untrusted (checked by _plain).
-            if os.path.isfile(candidate):
+            if os.path.isfile(candidate) or (folder == "diffusers" and os.path.isfile(os.path.join(candidate, "model_index.json"))):
                 return candidate
         return None
 

@@ -29,8 +29,9 @@ LOADERS: dict[str, list[tuple[str, str, str]]] = {
     "LoadWanVideoT5TextEncoder": [("model_name", "text_encoders", "text_encoder")],
     "LoadWanVideoClipTextEncoder": [("model_name", "clip_vision", "clip_vision")],
     "WanVideoLoraSelect": [("lora", "loras", "lora")],
-    # this pack
-    "WanDetectArchitecture": [("model", "diffusion_models", "model")],
+    # this pack: its pickers hold "<folder>/<name>" (folder "*"); raw *_path strings are never opened
+    "WanDetectArchitecture": [("model", "*", "model")],
+    "WanCheckCompatibility": [("vae", "*", "vae"), ("text_encoder", "*", "text_encoder"), ("clip_vision", "*", "clip_vision")],
 }
 
 # Widget order of UI files (`widgets_values` is positional). `control_after_generate` is the UI's
@@ -56,6 +57,8 @@ WIDGETS: dict[str, list[str]] = {
     "LoadWanVideoT5TextEncoder": ["model_name", "precision"],
     "LoadWanVideoClipTextEncoder": ["model_name", "precision"],
     "WanVideoLoraSelect": ["lora", "strength"],
+    "WanDetectArchitecture": ["model", "model_path"],
+    "WanCheckCompatibility": ["vae", "text_encoder", "clip_vision", "vae_path", "text_encoder_path", "clip_vision_path"],
 }
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})

@@ -72,6 +72,10 @@ def collect(graph: Graph, folders: ModelFolders) -> list[Pick]:
             name = node.widgets.get(widget)
             if not isinstance(name, str) or not name or widget in node.inputs and node.inputs[widget] is not None:
                 continue
+            if folder == "*":  # this pack's pickers: "<folder>/<name>", or "none"
+                folder, _, name = name.partition("/")
+                if not name:
+                    continue
             pick = Pick(node.id, node.type, widget, name, folder, role)
             pick.path = folders.resolve(folder, name)
             if pick.path is not None:
