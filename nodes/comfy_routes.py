@@ -3,6 +3,8 @@ ComfyUI's `server` and `folder_paths`).
 
 - `POST /wan_compat/check_workflow` with `{"workflow": <UI graph>}` or `{"prompt": <API graph>}`:
   the web extension asks before it queues; the answer is `check_workflow`'s files and problems.
+- `POST /wan_compat/explain_error` with a native node's raw error (and the graph): the catalogue's
+  cause and fix, plus the graph's own findings, so the fix names the actual files;
 - an on-prompt handler: a prompt POSTed straight to `/prompt` (a script) is checked in a thread and
   the verdict goes to the server log. The handler returns the prompt untouched at once; it never
   blocks queueing and never fails it.
@@ -18,6 +20,7 @@ import threading
 from typing import Any
 
 ROUTE = "/wan_compat/check_workflow"
+EXPLAIN_ROUTE = "/wan_compat/explain_error"
 # ComfyUI folder keys the checker may resolve names in (its own names for them).
 FOLDER_KEYS = ("diffusion_models", "unet", "text_encoders", "clip", "vae", "clip_vision", "loras", "checkpoints", "diffusers")
 MAX_BODY = 16 * 1024 * 1024
@@ -54,6 +57,17 @@ def check(body: Any) -> dict[str, Any]:
         entry = err.problem.to_dict()
         entry["node_ids"] = []
         return {"files": [], "problems": [entry], "ok": False}
+
+
+def explain_error(body: Any) -> dict[str, Any]:
+    """A native node's raw error with the catalogue's cause and fix and the graph's own findings."""
+    from ..compat.workflow.explain import explain
+
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return {"explained": False}
+    found = explain(body["message"], str(body.get("exception_type") or ""), str(body.get("node_type") or ""),
+                    body.get("workflow"), comfy_folders())
+    return {"explained": found is not None, **(found or {})}
 
 
 def log_verdict(result: dict[str, Any], where: str) -> None:
@@ -110,6 +124,18 @@ def register() -> bool:
             return web.json_response({"error": "the body is not JSON"}, status=400)
         result = await asyncio.get_running_loop().run_in_executor(None, check, body)
         return web.json_response(result)
+
+    @instance.routes.post(EXPLAIN_ROUTE)
+    async def _explain(request: web.Request) -> web.Response:
+        import asyncio
+
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            body = await request.json()
+        except Exception:
+            return web.json_response({"error": "the body is not JSON"}, status=400)
+        return web.json_response(await asyncio.get_running_loop().run_in_executor(None, explain_error, body))
 
     instance.add_on_prompt_handler(on_prompt)
     _registered = True
