@@ -145,3 +145,58 @@ def test_browser_shows_the_dialog_and_cancel_queues_nothing(server: Server, tmp_
     # the frontend's own start-up may log errors of its own; none may come from this pack's code
     ours = [e for e in errors if "wan_compat" in e or "wan_workflow_check" in e]
     assert ours == [], "\n".join(ours)
+
+
+def _decode_graph() -> dict:
+    """A graph that really fails in ComfyUI: the Wan 2.1 VAE decoding the 5B's 48-channel latent
+    (Wan22ImageToVideoLatent without a start image only makes zeros; nothing heavy loads)."""
+    return {
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae.safetensors"}},
+        "6": {"class_type": "Wan22ImageToVideoLatent", "inputs": {"vae": ["3", 0], "width": 32, "height": 32, "length": 1, "batch_size": 1}},
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["3", 0]}},
+        "10": {"class_type": "PreviewImage", "inputs": {"images": ["9", 0]}},
+    }
+
+
+def test_native_error_is_explained_by_the_route(server: Server) -> None:
+    entry, _ = server.run(_decode_graph(), timeout=300)
+    messages = [m for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert messages, entry["status"]
+    raw = messages[0][1]
+    assert raw["node_type"] == "VAEDecode" and "to have 16 channels, but got 48" in raw["exception_message"]
+    found = server.post("/wan_compat/explain_error", {"message": raw["exception_message"], "exception_type": raw["exception_type"],
+                                                      "node_type": raw["node_type"]})
+    assert found["explained"] and found["code"] == "LATENT_CHANNEL_MISMATCH" and "wan2.2_vae.safetensors" in found["fix"]
+
+
+def test_browser_check_off_then_the_native_error_is_explained_on_the_node(server: Server, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+        try:
+            page.goto(server.url)
+            page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+            for _ in range(10):
+                page.wait_for_timeout(500)
+                if not page.locator(".p-dialog-mask").count():
+                    break
+                page.keyboard.press("Escape")
+            page.evaluate("id => app.extensionManager.setting.set(id, false)", "WanCompat.WorkflowCheck.Enabled")
+            page.evaluate("g => app.loadApiJson(g, 'decode.json')", _decode_graph())
+            page.evaluate("() => app.queuePrompt(0, 1)")
+            assert page.locator(".wan-workflow-check-dialog").count() == 0  # the check is off
+            page.wait_for_function("() => app.graph.nodes.some(n => n.wan_native_error)", timeout=300_000)
+            info = page.evaluate("() => { const n = app.graph.nodes.find(n => n.wan_native_error); return [n.type, n.wan_native_error]; }")
+            assert info[0] == "VAEDecode" and info[1]["code"] == "LATENT_CHANNEL_MISMATCH"
+            assert "wan2.2_vae.safetensors" in info[1]["fix"]
+            page.screenshot(path=str(tmp_path / "explained.png"))
+        finally:
+            page.evaluate("id => app.extensionManager.setting.set(id, true)", "WanCompat.WorkflowCheck.Enabled")
+            browser.close()
+    ours = [e for e in errors if "wan_compat" in e or "wan_native_errors" in e or "wan_workflow_check" in e]
+    assert ours == [], "\n".join(ours)
