@@ -47,6 +47,8 @@ class WanCheckModels:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CLIP_VISION")
     RETURN_NAMES = ("model", "clip", "vae", "clip_vision")
+    OUTPUT_TOOLTIPS = ("The MODEL input, unchanged.", "The CLIP input, unchanged.", "The VAE input, unchanged.",
+                       "The CLIP_VISION input, unchanged.")
     FUNCTION = "check"
 
     @classmethod
