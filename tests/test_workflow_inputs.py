@@ -116,3 +116,27 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "wan_compat", "check-workflow", str(_write(tmp_path / "w.json", api_prompt())),
                               "--models", str(tmp_path / "nope")], capture_output=True, text=True)
     assert missing.returncode == 1 and "MODELS_DIR_NOT_FOUND" in missing.stderr
+
+
+def test_gguf_unet_is_checked_like_any_model(models: Path, tmp_path: Path) -> None:
+    from wan_compat.compat.fixtures.sparse import original_transformer_names, write_sparse_gguf
+
+    write_sparse_gguf(models / "diffusion_models" / "wan2.2_ti2v_5B_Q8_0.gguf", "wan2.2-ti2v-5b", rename=original_transformer_names)
+    prompt = api_prompt(vae="wan_2.1_vae.safetensors")
+    prompt["1"] = {"class_type": "UnetLoaderGGUF", "inputs": {"unet_name": "wan2.2_ti2v_5B_Q8_0.gguf"}}
+    result = check_workflow(prompt, folders_for(models))
+    pick = next(f for f in result["files"] if f["node_id"] == "1")
+    assert (pick["kind"], pick["family"], pick["size"]) == ("transformer", "wan", "5B")
+    found = [p for p in result["problems"] if p["code"] == "WF_VAE_LATENT_MISMATCH"]
+    assert found and {"1", "3"} <= set(found[0]["node_ids"])
+
+
+def test_headers_are_read_once_per_file_identity(tmp_path: Path) -> None:
+    from wan_compat.compat.workflow.picks import inspect_cached
+
+    path = write_sparse(tmp_path / "lora.safetensors", lora_entries("wan2.1-t2v-1.3b", 8))
+    first = inspect_cached(str(path))
+    assert inspect_cached(str(path)) is first  # same identity: no second read
+    write_sparse(path, lora_entries("wan2.1-t2v-14b", 8))  # replaced (new inode, size): read again
+    again = inspect_cached(str(path))
+    assert again is not first and again.size == "14B" and first.size == "1.3B"

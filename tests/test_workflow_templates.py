@@ -200,3 +200,12 @@ def test_cli_exit_codes_and_json(models: Path, tmp_path: Path) -> None:
     assert "39" in problem["node_ids"]
     text = _cli(str(tmp_path / "bad.json"), "--models", str(models))
     assert text.returncode == 1 and "WF_VAE_LATENT_MISMATCH" in text.stdout and "fix:" in text.stdout
+
+
+def test_non_wan_model_in_a_wan_template(models: Path, folders: ModelFolders) -> None:
+    flux = {f"model.diffusion_model.double_blocks.{i}.img_attn.qkv.weight": ("BF16", (9216, 3072)) for i in range(19)}
+    flux["model.diffusion_model.img_in.weight"] = ("BF16", (3072, 64))
+    write_sparse(models / "diffusion_models" / "flux1-dev.safetensors", flux)
+    doc = _set_widget(load("video_wan2_2_5B_ti2v.json"), 37, 0, "flux1-dev.safetensors")
+    found = _errors(check_workflow(doc, folders), "WF_NOT_WAN_MODEL")
+    assert len(found) == 1 and found[0]["node_ids"] == ["37"] and "flux" in found[0]["summary"]
