@@ -156,9 +156,9 @@ def _resolve(level: _Level, origin: Any, slot: int, definitions: dict[str, Any],
     if hops > 64:
         return None
     if origin == -10 and level.instance is not None and level.parent is not None:
-        inputs = level.instance.get("inputs") or []
-        name = ((level.definition or {}).get("inputs") or [{}] * (slot + 1))[slot].get("name") if slot < len((level.definition or {}).get("inputs") or []) else None
-        match = next((i for i in inputs if isinstance(i, dict) and i.get("name") == name), None)
+        declared = (level.definition or {}).get("inputs") or []
+        name = declared[slot].get("name") if slot < len(declared) and isinstance(declared[slot], dict) else None
+        match = next((i for i in level.instance.get("inputs") or [] if isinstance(i, dict) and i.get("name") == name), None)
         link = match.get("link") if match else None
         if link not in level.parent.links:
             return None
