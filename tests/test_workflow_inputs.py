@@ -140,3 +140,20 @@ def test_headers_are_read_once_per_file_identity(tmp_path: Path) -> None:
     write_sparse(path, lora_entries("wan2.1-t2v-14b", 8))  # replaced (new inode, size): read again
     again = inspect_cached(str(path))
     assert again is not first and again.size == "14B" and first.size == "1.3B"
+
+
+def test_the_packs_own_workflows_and_wanvideowrapper_loaders(models: Path) -> None:
+    from wan_compat.compat.fixtures.sparse import write_pipeline_folder
+
+    root = Path(__file__).resolve().parents[1]
+    write_pipeline_folder(models / "diffusers" / "Wan2.1-T2V-1.3B-Diffusers", "wan2.1-t2v-1.3b")
+    folders = folders_for(models)
+    shipped = json.loads((root / "workflows" / "wan_check_my_models.json").read_text(encoding="utf-8"))
+    result = check_workflow(shipped, folders)
+    assert result["ok"] and [(f["folder"], f["name"], f["kind"]) for f in result["files"]] == [
+        ("diffusers", "Wan2.1-T2V-1.3B-Diffusers", "pipeline")]
+    wrapper = {"1": {"class_type": "WanVideoModelLoader", "inputs": {"model": "lora_14B_rank64.safetensors", "base_precision": "bf16"}},
+               "2": {"class_type": "WanVideoVAELoader", "inputs": {"model_name": "wan_2.1_vae.safetensors"}}}
+    write_sparse(models / "diffusion_models" / "lora_14B_rank64.safetensors", lora_entries("wan2.1-t2v-14b", 64))  # a LoRA moved there
+    found = check_workflow(wrapper, folders)["problems"]
+    assert [(p["code"], p["node_ids"]) for p in found if p["severity"] == "error"] == [("WF_LORA_AS_MODEL", ["1"])]
