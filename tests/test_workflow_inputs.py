@@ -157,3 +157,12 @@ def test_the_packs_own_workflows_and_wanvideowrapper_loaders(models: Path) -> No
     write_sparse(models / "diffusion_models" / "lora_14B_rank64.safetensors", lora_entries("wan2.1-t2v-14b", 64))  # a LoRA moved there
     found = check_workflow(wrapper, folders)["problems"]
     assert [(p["code"], p["node_ids"]) for p in found if p["severity"] == "error"] == [("WF_LORA_AS_MODEL", ["1"])]
+
+
+def test_reroute_nodes_are_followed(models: Path) -> None:
+    prompt = api_prompt(vae="wan_2.1_vae.safetensors")
+    prompt["20"] = {"class_type": "Reroute", "inputs": {"": ["3", 0]}}
+    prompt["9"]["inputs"]["vae"] = ["20", 0]
+    prompt["6"]["inputs"]["vae"] = ["20", 0]
+    found = [p for p in check_workflow(prompt, folders_for(models))["problems"] if p["code"] == "WF_VAE_LATENT_MISMATCH"]
+    assert found and all("3" in p["node_ids"] for p in found) and {"9", "6"} <= {i for p in found for i in p["node_ids"]}

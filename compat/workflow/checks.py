@@ -141,6 +141,8 @@ class Checker:
         if "positive" not in sampler.inputs and sampler.inputs.get("guider") is not None:
             holder = self.graph.nodes.get(sampler.inputs["guider"][0]) or sampler  # type: ignore[index]
         cond = origin(self.graph, holder.id, "positive", "CONDITIONING").node
+        if cond is None or cond.type not in CONDITIONING:  # e.g. Wan22ImageToVideoLatent: only the latent
+            cond = origin(self.graph, sampler.id, "latent_image", "LATENT").node
         if cond is None or cond.type not in CONDITIONING:
             self._plain(sampler, model, facts)
             return

@@ -70,7 +70,7 @@ def collect(graph: Graph, folders: ModelFolders) -> list[Pick]:
             continue
         for widget, folder, role in LOADERS[node.type]:
             name = node.widgets.get(widget)
-            if not isinstance(name, str) or not name or widget in node.inputs and node.inputs[widget] is not None:
+            if not isinstance(name, str) or not name:  # a UI widget driven by a link still holds its value
                 continue
             if folder == "*":  # this pack's pickers: "<folder>/<name>", or "none"
                 folder, _, name = name.partition("/")

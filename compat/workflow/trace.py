@@ -29,6 +29,8 @@ class Origin:
 
 def _same_type_input(node: Node, kind: str) -> str | None:
     """The input through which `node` passes a value of `kind` on (None: it makes it)."""
+    if node.type == "Reroute":  # the classic reroute node: one untyped input
+        return next((name for name, src in node.inputs.items() if src is not None), None)
     for name, declared in node.input_types.items():
         if declared == kind and node.inputs.get(name) is not None:
             return name
