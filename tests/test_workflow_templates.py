@@ -209,3 +209,10 @@ def test_non_wan_model_in_a_wan_template(models: Path, folders: ModelFolders) ->
     doc = _set_widget(load("video_wan2_2_5B_ti2v.json"), 37, 0, "flux1-dev.safetensors")
     found = _errors(check_workflow(doc, folders), "WF_NOT_WAN_MODEL")
     assert len(found) == 1 and found[0]["node_ids"] == ["37"] and "flux" in found[0]["summary"]
+
+
+def test_umt5_with_another_clip_type_is_a_warning(folders: ModelFolders) -> None:
+    doc = _set_widget(load("video_wan2_2_5B_ti2v.json"), 38, 1, "stable_diffusion")
+    result = check_workflow(doc, folders)
+    found = [p for p in result["problems"] if p["code"] == "WF_CLIP_TYPE_NOT_WAN"]
+    assert result["ok"] and len(found) == 1 and found[0]["severity"] == "warning" and found[0]["node_ids"] == ["38"]

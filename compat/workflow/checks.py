@@ -114,6 +114,10 @@ class Checker:
             if kind != "text_encoder" or family != "umt5":
                 what = family if kind == "text_encoder" else kind.replace("_", " ")
                 self.found.add("WF_TEXT_ENCODER_NOT_UMT5", nid, f"{pick.name} is {what}", name=pick.name, found=what)
+            else:
+                clip_type = self.graph.nodes[pick.node_id].widgets.get("type")
+                if pick.node_type == "CLIPLoader" and isinstance(clip_type, str) and clip_type != "wan":
+                    self.found.add("WF_CLIP_TYPE_NOT_WAN", nid, pick.name, node=pick.node_type, type=clip_type)
         elif pick.role in ("vae", "clip_vision"):
             if kind != pick.role:
                 self.found.add("WF_WRONG_KIND", nid, pick.name, name=pick.name, found=kind.replace("_", " "),
