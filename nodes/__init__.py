@@ -9,6 +9,7 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "check_models",
     "safe_load",
     "vae_fix",
     "optimize",
@@ -26,6 +27,9 @@ for _name in _STAGE_MODULES:
     NODE_CLASS_MAPPINGS.update(_module.NODES)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)
 
-from .comfy_report_route import register as _register_report_route  # noqa: E402
+# Server routes, no-ops outside a running ComfyUI server: the report page, the queue check and its
+# on-prompt log.
+from . import comfy_report_route, comfy_routes  # noqa: E402
 
-_register_report_route()
+comfy_report_route.register()
+comfy_routes.register()
