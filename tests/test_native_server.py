@@ -19,6 +19,7 @@ from typing import Any, Callable
 import pytest
 
 from comfyui_server import Server, ServerError, comfy_python, start, stop
+from wan_compat.compat.core.errors import WanCompatError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -172,3 +173,35 @@ def test_text_encoder_handoff_matches_comfyui_on_real_size_shapes() -> None:
     # tied copy of the embedding that transformers writes as well.
     assert {k: s for k, s in comfy_shapes.items()} == {k: file_shapes[k] for k in comfy_shapes}
     assert set(file_shapes) - set(comfy_shapes) <= {"encoder.embed_tokens.weight"}
+
+
+def test_encode_takes_and_gives_comfyui_video(native_server: Server) -> None:
+    """Core CreateVideo -> Wan Encode Video (VIDEO in) -> core SaveVideo (VIDEO out): both files hold
+    every frame, at the rate CreateVideo set (not the fps widget)."""
+    import imageio_ffmpeg
+
+    graph = _graph(native_server.base, _native_loader(native_server.base, MODEL))
+    graph["8"] = {"class_type": "CreateVideo", "inputs": {"images": ["6", 0], "fps": 12.0}}
+    graph["7"]["inputs"].pop("images")
+    graph["7"]["inputs"].update({"video": ["8", 0], "filename_prefix": "native/from_video"})
+    graph["10"] = {"class_type": "SaveVideo", "inputs": {"video": ["7", 2], "filename_prefix": "native/core_save", "format": "auto", "codec": "auto"}}
+    entry, _ = native_server.run(graph)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    ours = _video(native_server, {"outputs": {"7": entry["outputs"]["7"]}})
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(ours))
+    assert frames == FRAMES and abs(seconds - FRAMES / 12.0) < 1 / 12.0
+    saved = sorted((native_server.base / "output" / "native").glob("core_save*.mp4"))
+    assert len(saved) == 1
+    assert imageio_ffmpeg.count_frames_and_secs(str(saved[0]))[0] == FRAMES
+
+
+def test_encode_refuses_both_or_neither_input() -> None:
+    import torch
+
+    from wan_compat.nodes.encode_video import WanEncodeVideo
+
+    with pytest.raises(WanCompatError) as err:
+        WanEncodeVideo().encode(None, 16.0, "h264-mp4", -1, "default", "x")
+    assert "exactly one" in err.value.message()
+    with pytest.raises(WanCompatError):
+        WanEncodeVideo().encode(torch.zeros(1, 8, 8, 3), 16.0, "h264-mp4", -1, "default", "x", video=object())
