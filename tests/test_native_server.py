@@ -205,3 +205,12 @@ def test_encode_refuses_both_or_neither_input() -> None:
     assert "exactly one" in err.value.message()
     with pytest.raises(WanCompatError):
         WanEncodeVideo().encode(torch.zeros(1, 8, 8, 3), 16.0, "h264-mp4", -1, "default", "x", video=object())
+
+
+def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Server) -> None:
+    """The native workflow's core nodes and widget values as this ComfyUI defines them (the
+    Comfy-Org files themselves are not in the test's model folders: model lists are the user's)."""
+    from workflow_graph import validate
+
+    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B_native.json").read_text())
+    assert validate(workflow, native_server.get("/object_info")) == []
