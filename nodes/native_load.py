@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env, comfy_native
+from . import comfy_env, comfy_memory, comfy_native
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve, verdict_ui
 from .safe_load import _path, _policy
@@ -85,6 +85,7 @@ class WanSafeLoadNative:
         from ..compat.loading.verified_state import verified_state_dicts
 
         parts: dict[str, Path | None] = {"vae": _resolve(vae, ""), "text_encoder": _resolve(text_encoder, ""), "clip_vision": _resolve(clip_vision, "")}
+        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
                                        policy=_policy(), roots=comfy_env.model_roots())
         built: dict[str, Any] = {}

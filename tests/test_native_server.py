@@ -28,6 +28,8 @@ MODEL = "wan2.1_t2v_tiny_native_bf16.safetensors"
 BROKEN = "wan2.1_t2v_tiny_native_missing_one.safetensors"
 DROPPED = "blocks.0.ffn.0.bias"
 VAE = "wan_2.1_vae.safetensors"
+TEXT_ENCODER = "umt5_tiny.safetensors"
+TINY = "wan2.1_t2v_tiny.safetensors"  # the tiny pipeline's transformer (text width 32, as the tiny UMT5)
 FRAMES = 5
 
 
@@ -51,7 +53,7 @@ def native_base(tmp_path_factory: pytest.TempPathFactory, tiny_path: Callable[[s
     _comfy()
     base = tmp_path_factory.mktemp("native_base")
     models = base / "models"
-    for sub in ("diffusion_models", "vae", "diffusers"):
+    for sub in ("diffusion_models", "vae", "diffusers", "text_encoders"):
         (models / sub).mkdir(parents=True)
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(ROOT, target_is_directory=True)
@@ -62,6 +64,12 @@ def native_base(tmp_path_factory: pytest.TempPathFactory, tiny_path: Callable[[s
     save_file(state, models / "diffusion_models" / BROKEN, metadata={"format": "pt"})
     native.native_vae(models / "vae" / VAE)
     native.native_config_folder(tiny_path("wan2.1-t2v"), models / "diffusers" / "wan-native-config")
+    from wan_compat.compat.fixtures.single_files import export_single_files
+
+    exported = export_single_files(tiny_path("wan2.1-t2v"), base / "exported", name="tiny")
+    exported["text_encoder"].rename(models / "text_encoders" / TEXT_ENCODER)
+    exported["transformer"].rename(models / "diffusion_models" / TINY)
+    native.native_config_folder(tiny_path("wan2.1-t2v"), models / "diffusers" / "wan-tiny-real-vae-config", transformer=False)
     return base
 
 
@@ -214,3 +222,55 @@ def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Ser
 
     workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B_native.json").read_text())
     assert validate(workflow, native_server.get("/object_info")) == []
+
+
+def _rss(server: Server) -> int:
+    import psutil
+
+    return psutil.Process(server.process.pid).memory_info().rss
+
+
+def _free(server: Server, **flags: bool) -> None:
+    """ComfyUI's POST /free (what the "Unload models" / "Free model and node cache" actions send)."""
+    import urllib.request
+
+    request = urllib.request.Request(server.url + "/free", data=json.dumps(flags).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def _safe_load_prompt(base: Path) -> dict[str, Any]:
+    """Only the pack's own loader (an output node): the tiny transformer and text encoder with the
+    real-size VAE in fp32 (about 500 MB resident)."""
+    return {"1": {"class_type": "WanSafeLoad", "inputs": {
+        "model": f"diffusion_models/{TINY}", "dtype": "fp32", "vae": f"vae/{VAE}", "text_encoder": f"text_encoders/{TEXT_ENCODER}",
+        "config_path": str(base / "models" / "diffusers" / "wan-tiny-real-vae-config"), "vae_dtype": "fp32"}}}
+
+
+def test_comfyui_unload_releases_the_packs_pipeline(native_server: Server) -> None:
+    """POST /free with unload_models (ComfyUI's "Unload models"; node outputs stay cached) frees the
+    pipeline's weights from the server process, and the next run loads it again."""
+    import math
+    import time
+
+    from wan_compat.compat.fixtures.sparse import diffusers_shapes
+
+    vae_bytes = 4 * sum(math.prod(shape) for _, shape in diffusers_shapes("wan2.1-vae"))
+    _free(native_server, unload_models=True, free_memory=True)  # a clean start
+    entry, _ = native_server.run(_safe_load_prompt(native_server.base))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    loaded = _rss(native_server)
+    releases = native_server.log.read_text().count("wan-compat: released")
+    _free(native_server, unload_models=True)
+    for _ in range(600):  # the queue's worker handles /free between prompts
+        if native_server.log.read_text().count("wan-compat: released") > releases:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("ComfyUI's unload did not release the pack's pipeline:\n" + native_server.log.read_text()[-3000:])
+    freed = loaded - _rss(native_server)
+    print(f"\nRSS after load {loaded / 2**20:.0f} MiB, after unload {(loaded - freed) / 2**20:.0f} MiB (VAE fp32 {vae_bytes / 2**20:.0f} MiB)")
+    assert freed >= 0.8 * vae_bytes
+    entry, _ = native_server.run(_safe_load_prompt(native_server.base))  # loads again: no released handle is reused
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    assert _rss(native_server) - (loaded - freed) >= 0.8 * vae_bytes
