@@ -56,6 +56,10 @@ def native_base(tmp_path_factory: pytest.TempPathFactory, tiny_path: Callable[[s
     for sub in ("diffusion_models", "vae", "diffusers", "text_encoders"):
         (models / sub).mkdir(parents=True)
     (base / "custom_nodes").mkdir()
+    (base / "input").mkdir()
+    from PIL import Image
+
+    Image.linear_gradient("L").convert("RGB").resize((64, 64)).save(base / "input" / "example.png")
     (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(ROOT, target_is_directory=True)
     (base / "custom_nodes" / "wan_compat_test_nodes").symlink_to(ROOT / "tests" / "comfy_nodes" / "wan_compat_test_nodes", target_is_directory=True)
     native.native_transformer(models / "diffusion_models" / MODEL)
@@ -215,12 +219,13 @@ def test_encode_refuses_both_or_neither_input() -> None:
         WanEncodeVideo().encode(torch.zeros(1, 8, 8, 3), 16.0, "h264-mp4", -1, "default", "x", video=object())
 
 
-def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Server) -> None:
-    """The native workflow's core nodes and widget values as this ComfyUI defines them (the
+@pytest.mark.parametrize("name", ["wan21_t2v_1.3B_native", "wan22_ti2v_5B_native"])
+def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Server, name: str) -> None:
+    """The native workflows' core nodes and widget values as this ComfyUI defines them (the
     Comfy-Org files themselves are not in the test's model folders: model lists are the user's)."""
     from workflow_graph import validate
 
-    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B_native.json").read_text())
+    workflow = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
     assert validate(workflow, native_server.get("/object_info")) == []
 
 
