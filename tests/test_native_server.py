@@ -279,3 +279,36 @@ def test_comfyui_unload_releases_the_packs_pipeline(native_server: Server) -> No
     entry, _ = native_server.run(_safe_load_prompt(native_server.base))  # loads again: no released handle is reused
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
     assert _rss(native_server) - (loaded - freed) >= 0.8 * vae_bytes
+
+
+MAKE_ROOM = r"""
+import json, sys
+model_path = sys.argv[1]
+sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import comfy.model_management as mm
+import comfy.sd
+from safetensors.torch import load_file
+from wan_compat.nodes import comfy_memory
+
+model = comfy.sd.load_diffusion_model_state_dict(load_file(model_path))
+mm.load_models_gpu([model])
+before = len(mm.current_loaded_models)
+device = mm.get_torch_device()
+comfy_memory.make_room(int(mm.get_free_memory(device)) + 2**30)  # more than is free: ComfyUI must unload what it holds
+print(json.dumps({"before": before, "after": len(mm.current_loaded_models)}))
+"""
+
+
+def test_make_room_has_comfyui_unload_its_models(native_base: Path, tmp_path: Path) -> None:
+    """The pack's request before a load or a run, against ComfyUI's real model manager: a model
+    ComfyUI holds is unloaded when the pack needs more than is free."""
+    root, python = _comfy()
+    (tmp_path / "wan_compat").symlink_to(ROOT, target_is_directory=True)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([python, "-c", MAKE_ROOM, str(native_base / "models" / "diffusion_models" / MODEL)], cwd=root,
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    counts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert counts["before"] >= 1 and counts["after"] == 0, counts
