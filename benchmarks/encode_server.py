@@ -81,7 +81,7 @@ def main() -> int:
         base = work / "base"
         (base / "custom_nodes").mkdir(parents=True)
         (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(ROOT, target_is_directory=True)
-        (base / "custom_nodes" / "wan_compat_bench_nodes").symlink_to(ROOT / "benchmarks" / "comfy_nodes" / "wan_compat_bench_nodes")
+        (base / "custom_nodes" / "wan_compat_test_nodes").symlink_to(ROOT / "tests" / "comfy_nodes" / "wan_compat_test_nodes")
         raw = work / "raw.rgb"
         raw.write_bytes(gradients(args.frames, args.height, args.width).tobytes())
         server = start(comfy, base, python)
