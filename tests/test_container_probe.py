@@ -72,10 +72,10 @@ def test_an_unknown_container_falls_back_to_ffmpeg(tmp_path: Path) -> None:
     assert err.value.code == "ENCODE_VERIFY_FAILED"
 
 
-def test_the_feeder_thread_keeps_every_frame_in_order(tmp_path: Path) -> None:
-    """Many conversion chunks through the two alternating buffers and the feeder thread: a lossless
-    file decodes bit-exact to the input, frame by frame (distinct random frames, so a reordered,
-    repeated or overwritten chunk shows)."""
+def test_many_chunks_keep_every_frame_in_order(tmp_path: Path) -> None:
+    """Many conversion chunks through the reused buffers: a lossless file decodes bit-exact to the
+    input, frame by frame (distinct random frames, so a reordered, repeated or overwritten chunk
+    shows)."""
     import subprocess
 
     from wan_compat.encoders.convert import Uint8Converter
