@@ -69,11 +69,11 @@ class WanSafeLoadNative:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model: str = NONE, config_path: str = "") -> bool | str:
-        if _resolve(model, "") is None:
-            return "Choose the diffusion model file."
         extra = _path(config_path)
         if extra is not None and not extra.is_dir():
             return f"config_path must be an existing folder: {extra}"
+        if _resolve(model, "") is None:
+            return "Choose the diffusion model file."
         return True
 
     @classmethod

@@ -134,3 +134,13 @@ def test_real_size_text_encoder_names_are_checked_on_meta() -> None:
     with pytest.raises(WanCompatError) as err:
         check_part("text_encoder", tensors, configs)
     assert err.value.code == "LOAD_MISSING_KEYS" and "encoder.block.23.layer.1.DenseReluDense.wo.weight" in err.value.message()
+
+
+def test_native_node_refuses_a_missing_model_or_config_folder_before_the_run(tmp_path: Path) -> None:
+    from wan_compat.nodes.native_load import WanSafeLoadNative
+
+    assert "Choose the diffusion model file" in WanSafeLoadNative.VALIDATE_INPUTS(model="none")
+    missing = tmp_path / "no-such-folder"
+    problem = WanSafeLoadNative.VALIDATE_INPUTS(model="diffusion_models/x.safetensors", config_path=str(missing))
+    assert problem == f"config_path must be an existing folder: {missing}"
+    assert set(WanSafeLoadNative.RETURN_TYPES[:4]) == {"MODEL", "CLIP", "VAE", "CLIP_VISION"}
