@@ -144,3 +144,30 @@ def test_native_node_refuses_a_missing_model_or_config_folder_before_the_run(tmp
     problem = WanSafeLoadNative.VALIDATE_INPUTS(model="diffusion_models/x.safetensors", config_path=str(missing))
     assert problem == f"config_path must be an existing folder: {missing}"
     assert set(WanSafeLoadNative.RETURN_TYPES[:4]) == {"MODEL", "CLIP", "VAE", "CLIP_VISION"}
+
+
+@pytest.mark.parametrize("variant,vae,prefix", [("wan2.1-t2v-1.3b", "wan2.1-vae", ""), ("wan2.1-t2v-1.3b", "wan2.1-vae", "model.diffusion_model."),
+                                                ("wan2.2-ti2v-5b", "wan2.2-vae", "")])
+def test_real_size_comfy_org_names_pass_against_the_registry_configs(variant: str, vae: str, prefix: str) -> None:
+    """The official sizes, in the Comfy-Org naming, against the registry's configs (what the native
+    loader uses for an official file): names and shapes of the real files, tensors on meta."""
+    import torch
+
+    from wan_compat.compat.detect.model_info import ModelInfo
+    from wan_compat.compat.fixtures.sparse import diffusers_shapes, original_names
+    from wan_compat.compat.loading import component_configs
+    from wan_compat.compat.loading.verified_state import check_part
+
+    info = ModelInfo(path="x", format="single_file")
+    info.variant = variant
+    configs = component_configs.from_registry(info, False)
+    for part, component in (("model", variant), ("vae", vae)):
+        shapes = dict(diffusers_shapes(component))
+        renamed = original_names(component)(list(shapes))
+        tensors = {(prefix if part == "model" else "") + renamed[k]: torch.empty(s, device="meta") for k, s in shapes.items()}
+        assert check_part(part, tensors, configs) == len(tensors)
+        dropped = sorted(tensors)[len(tensors) // 2]
+        tensors.pop(dropped)
+        with pytest.raises(WanCompatError) as err:
+            check_part(part, tensors, configs)
+        assert err.value.code == "LOAD_MISSING_KEYS" and dropped in err.value.message()

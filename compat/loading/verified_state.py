@@ -65,10 +65,14 @@ def _renamer(part: str, shapes: dict[str, tuple[int, ...]], configs: component_c
     return same
 
 
-def _file_names(diff: checks.KeyDiff, back: Callable[[list[str]], list[str]], to_file: dict[str, str]) -> checks.KeyDiff:
-    """A KeyDiff in the names the file uses (what the user can look up), not the model's."""
+def _file_names(diff: checks.KeyDiff, back: Callable[[list[str]], list[str]], to_file: dict[str, str],
+                expected: list[str]) -> checks.KeyDiff:
+    """A KeyDiff in the names the file uses (what the user can look up), not the model's. Missing
+    names are renamed with the whole expected set, since some original names (the Wan 2.1 VAE's
+    flattened upsample indices) depend on the other keys."""
+    renamed = dict(zip(expected, back(expected))) if diff.missing else {}
     return checks.KeyDiff(
-        missing=back(diff.missing) if diff.missing else [],
+        missing=[renamed.get(k, k) for k in diff.missing],
         unexpected=[to_file.get(k, k) for k in diff.unexpected],
         mismatched=[(to_file.get(k, k), exp, got) for k, exp, got in diff.mismatched],
     )
@@ -99,9 +103,10 @@ def check_part(part: str, tensors: Mapping[str, Any], configs: component_configs
     to_file = dict(zip(renamed, names))
     found = {new: tuple(tensors[old].shape) for new, old in to_file.items()}
     cls, config = _model_class(part, configs, found)
-    expected = components.meta_model(cls, config)
-    diff = checks.compare_keys(checks.expected_shapes(expected), found, tied=checks.tied_keys(expected))
-    _file_names(diff, back, to_file).raise_if_any(part)
+    model = components.meta_model(cls, config)
+    expected = checks.expected_shapes(model)
+    diff = checks.compare_keys(expected, found, tied=checks.tied_keys(model))
+    _file_names(diff, back, to_file, list(expected)).raise_if_any(part)
     return len(found)
 
 
