@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, comfy_memory
 
 CATEGORY = "Wan Compat/Generate"
 AUTO = -1.0
@@ -86,8 +86,12 @@ class WanSample:
             boundary_ratio=None if boundary_ratio < 0 else boundary_ratio, image=image, last_image=last_image, videos=videos,
         )
         user_dir = comfy_env.user_directory()
-        result = sample(pipeline, request, on_progress=on_progress, check_interrupt=comfy_env.throw_if_interrupted,
-                        user_dir=str(user_dir) if user_dir else None)
+        comfy_memory.make_room(comfy_memory.weight_bytes(pipeline.pipeline))
+        try:
+            result = sample(pipeline, request, on_progress=on_progress, check_interrupt=comfy_env.throw_if_interrupted,
+                            user_dir=str(user_dir) if user_dir else None)
+        finally:
+            comfy_memory.after_run()
         text = result.stats.summary()
         fps = float(result.stats.fps or 16)
         return {"ui": {"text": [text]}, "result": (result.frames, result.stats, fps, text)}
