@@ -94,7 +94,8 @@ def main() -> int:
             small = {"width": 64, "height": 64, "num_frames": 5}
             seconds = []
             for run in range(1 + max(1, args.runs // 2)):
-                prompt = to_api_prompt(workflow, info, {"WanSample": {**small, "steps": 2, "seed": 1000 + run}})
+                prompt = to_api_prompt(workflow, info, {"WanSample": {**small, "steps": 2, "seed": 1000 + run},
+                                                        "WanSafeLoad": {"config_path": cs.stand_in_config(base, "wan2.1-t2v-1.3b")}})
                 entry, elapsed = server.run(prompt)
                 if entry["status"]["status_str"] != "success":
                     print(json.dumps(entry["status"], indent=1)[:3000], file=sys.stderr)

@@ -3,7 +3,8 @@
 Skipped unless COMFYUI_DIR points at a ComfyUI checkout whose Python (COMFYUI_PYTHON, or
 $COMFYUI_DIR/venv/bin/python) has this pack's requirements installed. It installs nothing. The
 server runs on 127.0.0.1 with a private base directory holding only this pack, tiny models under
-the official Wan-AI folder names, and its own input/output folders.
+the official Wan-AI folder names and as single files under the Comfy-Org names the workflows pick,
+and its own input/output folders.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from comfyui_server import Server, ServerError, comfy_python, import_seconds, prepare_base, start, stop
+from comfyui_server import Server, ServerError, comfy_python, import_seconds, prepare_base, stand_in_config, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -75,8 +76,23 @@ def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | No
     return to_api_prompt(workflow, info, overrides)
 
 
+REAL_SIZE = "real_size"  # a subfolder of each model folder: sparse real-size files under the Comfy-Org names
+
+
 def test_check_my_models_workflow(comfy_server: Server) -> None:
-    entry, _ = comfy_server.run(_prompt(comfy_server, "wan_check_my_models"))
+    """The check workflow's own picks (the Comfy-Org 1.3B set) checked on sparse real-size files of
+    those names (the tiny stand-ins at the top level have no official size to detect); no weight is read."""
+    from wan_compat.compat.fixtures.template_files import write_template_file
+
+    slots = {"diffusion_models": "model", "vae": "vae", "text_encoders": "text_encoder", "clip_vision": "clip_vision"}
+    picks: dict[str, dict[str, str]] = {}
+    for node in _workflow("wan_check_my_models")["nodes"]:
+        for model in node["properties"].get("models", []):
+            folder = f"{model['directory']}/{REAL_SIZE}"
+            assert write_template_file(comfy_server.base / "models", folder, model["name"]) is not None, model
+            picks.setdefault(node["type"], {})[slots[model["directory"]]] = f"{folder}/{model['name']}"
+    assert {node: sorted(slots) for node, slots in picks.items()} == {"WanDetectArchitecture": ["model"], "WanCheckCompatibility": ["text_encoder", "vae"]}
+    entry, _ = comfy_server.run(_prompt(comfy_server, "wan_check_my_models", picks))
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
     detect = next(v for v in outputs.values() if "wan_verdict" in v)
@@ -108,16 +124,25 @@ def test_safe_load_without_a_model_is_refused_before_the_run(comfy_server: Serve
 
 # --------------------------------------------------------------------------- generation workflows
 SMALL = {"width": 64, "height": 64, "num_frames": 5}
-GENERATION = ["wan21_t2v_1.3B", "wan22_t2v_A14B", "wan22_ti2v_5B", "wan21_i2v_14B_480p", "wan22_i2v_A14B"]
+# workflow -> the registry variant it is built for (its tiny stand-in's diffusers folder is Safe Load's config_path)
+GENERATION = {"wan21_t2v_1.3B": "wan2.1-t2v-1.3b", "wan22_t2v_A14B": "wan2.2-t2v-a14b", "wan22_ti2v_5B": "wan2.2-ti2v-5b",
+              "wan21_i2v_14B_480p": "wan2.1-i2v-14b-480p", "wan22_i2v_A14B": "wan2.2-i2v-a14b"}
+
+
+def _stand_ins(server: Server, name: str) -> dict[str, dict[str, Any]]:
+    """The workflow's own single-file picks, with the tiny model's configs named (the registry has
+    the real releases' configs only): what a user of a custom-size model enters."""
+    return {"WanSafeLoad": {"config_path": stand_in_config(server.base, GENERATION[name])}}
 
 
 @pytest.mark.parametrize("name", GENERATION)
 def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> None:
-    """Each shipped workflow, queued as the frontend would with sizes shrunk for CPU, writes a
-    playable MP4 with the frames asked for, and the diagnosis sees every stage."""
+    """Each shipped workflow, queued as the frontend would with sizes shrunk for CPU, loads the
+    Comfy-Org single files it picks (tiny stand-ins under those names), writes a playable MP4 with
+    the frames asked for, and the diagnosis sees every stage."""
     import imageio_ffmpeg
 
-    overrides = {"WanSample": {**SMALL, "steps": 2}}  # sizes are entered once, in Wan Sample
+    overrides = {"WanSample": {**SMALL, "steps": 2}, **_stand_ins(comfy_server, name)}  # sizes are entered once, in Wan Sample
     entry, seconds = comfy_server.run(_prompt(comfy_server, name, overrides))
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
     outputs = entry["outputs"]
@@ -134,6 +159,9 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
     # Each value once: Safe Load took the model and its verdict from Detect's model_info (not
     # detected again), and Encode trusted Sample's NaN/inf check instead of scanning the frames again.
     assert "re-used model_info" in stages, stages[:3000]
+    load = next(n for n in _workflow(name)["nodes"] if n["type"] == "WanSafeLoad")
+    for model in load["properties"]["models"]:  # every single file the workflow picks was loaded from its folder
+        assert str(Path("models") / model["directory"] / model["name"]) in stages, model["name"]
     assert '"finite_check": "upstream"' in stages
     print(f"\n{name}: queue to video {seconds:.2f} s")
 
@@ -148,7 +176,7 @@ def _ab_prompt(server: Server, optimize: dict[str, Any]) -> dict[str, Any]:
     Safe Load's own (cached) pipeline output after the run (it also waits for the sample stats)."""
     prompt = _prompt(server, "wan21_t2v_1.3B", {"WanOptimize": dict(optimize), "WanSample": {**SMALL, "steps": 2},
                                                   "WanEncodeVideo": {"format": "ffv1-mkv", "filename_prefix": "wan_ab"},
-                                                  "WanDiagnose": {"level": "full"}})
+                                                  "WanDiagnose": {"level": "full"}, **_stand_ins(server, "wan21_t2v_1.3B")})
     load = next(key for key, node in prompt.items() if node["class_type"] == "WanSafeLoad")
     diagnose = next(node for node in prompt.values() if node["class_type"] == "WanDiagnose")
     diagnose["inputs"]["pipeline"] = [load, 0]

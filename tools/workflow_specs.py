@@ -1,7 +1,9 @@
 """The example workflows as compact graphs: nodes (key, type, widget values) and links.
 
-Model choices name the official Wan-AI diffusers folders under ComfyUI's models/diffusers;
-sizes, frames, steps, guidance and shift are each variant's recommended defaults from the registry.
+Model choices name the Comfy-Org single files as the official ComfyUI templates name them (each
+listed with its download link in `properties.models`); the official Wan-AI diffusers folders under
+ComfyUI's models/diffusers are the alternative, picked in Wan Detect Architecture. Sizes, frames,
+steps, guidance and shift are each variant's recommended defaults from the registry.
 Each value is entered once and carried by links: the model is picked in Wan Detect Architecture
 (Wan Safe Load takes its model_info), sizes live in Wan Sample, and fps comes from the model through
 Wan Sample's fps output into the fps widgets of Wan Frame Process and Wan Encode Video (a link into a
@@ -12,14 +14,66 @@ from __future__ import annotations
 
 from typing import Any
 
+# The Comfy-Org repackaged files, named and linked as the official ComfyUI templates name them
+# (comfyui-workflow-templates 0.1.95: text_to_video_wan.json, video_wan2_2_5B_ti2v.json).
+COMFY_ORG_21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+COMFY_ORG_22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+UMT5 = ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", COMFY_ORG_21)
+WAN21_VAE = ("vae", "wan_2.1_vae.safetensors", COMFY_ORG_21)
+WAN21_VAE_FROM_22 = ("vae", "wan_2.1_vae.safetensors", COMFY_ORG_22)  # the 2.2 14B templates link the 2.2 repo's copy
+CLIP_VISION_H = ("clip_vision", "clip_vision_h.safetensors", COMFY_ORG_21)
+NATIVE_T2V_FILES = {
+    "model": ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", COMFY_ORG_21),
+    "vae": WAN21_VAE,
+    "text_encoder": UMT5,
+}
+NATIVE_TI2V_FILES = {
+    "model": ("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", COMFY_ORG_22),
+    "vae": ("vae", "wan2.2_vae.safetensors", COMFY_ORG_22),
+    "text_encoder": UMT5,
+}
+
+
+# The single files of each generation workflow, as the official template of the same model names them
+# (text_to_video_wan, image_to_video_wan, video_wan2_2_14B_t2v, video_wan2_2_14B_i2v, video_wan2_2_5B_ti2v):
+# Safe Load input -> (models/ folder, file name, repository). "model" is picked in Wan Detect
+# Architecture; for the A14B MoE models it is the high-noise expert and `transformer_2` the low-noise one.
+GENERATION_FILES: dict[str, dict[str, tuple[str, str, str]]] = {
+    "wan2.1-t2v-1.3b": NATIVE_T2V_FILES,
+    "wan2.1-i2v-14b-480p": {
+        "model": ("diffusion_models", "wan2.1_i2v_480p_14B_fp16.safetensors", COMFY_ORG_21),
+        "vae": WAN21_VAE, "text_encoder": UMT5, "clip_vision": CLIP_VISION_H,
+    },
+    "wan2.2-t2v-a14b": {
+        "model": ("diffusion_models", "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", COMFY_ORG_22),
+        "transformer_2": ("diffusion_models", "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", COMFY_ORG_22),
+        "vae": WAN21_VAE_FROM_22, "text_encoder": UMT5,
+    },
+    "wan2.2-i2v-a14b": {
+        "model": ("diffusion_models", "wan2.2_i2v_high_noise_14B_fp8_scaled.safetensors", COMFY_ORG_22),
+        "transformer_2": ("diffusion_models", "wan2.2_i2v_low_noise_14B_fp8_scaled.safetensors", COMFY_ORG_22),
+        "vae": WAN21_VAE_FROM_22, "text_encoder": UMT5,
+    },
+    "wan2.2-ti2v-5b": NATIVE_TI2V_FILES,
+}
+
+
+def _listed(files: dict[str, tuple[str, str, str]]) -> list[dict[str, str]]:
+    """`properties.models` entries, in the official templates' format."""
+    return [{"name": file, "url": f"{repo}/{folder}/{file}", "directory": folder} for folder, file, repo in files.values()]
+
+
 CHECK_MODELS: dict[str, Any] = {
     "name": "wan_check_my_models",
     "id": "6f1c6a52-7d36-4f0e-9b7e-0b5d7c1e2a01",
     "title": "Check my Wan models",
-    "description": "Detects a Wan model, checks a VAE, text encoder and CLIP vision against it, and writes a diagnosis. Loads no weights.",
+    "description": "Detects a Wan model, checks a VAE, text encoder and CLIP vision against it, and writes a diagnosis. "
+                   "Loads no weights. Set up for the Comfy-Org Wan 2.1 T2V 1.3B files (listed with their download links); "
+                   "pick any other model file or diffusers folder in Wan Detect Architecture and its parts in Wan Check Compatibility.",
     "nodes": [
-        ("detect", "WanDetectArchitecture", {"model": "diffusers/Wan2.1-T2V-1.3B-Diffusers"}),
-        ("check", "WanCheckCompatibility", {}),
+        ("detect", "WanDetectArchitecture", {"model": "diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors"}),
+        ("check", "WanCheckCompatibility", {"vae": "vae/wan_2.1_vae.safetensors",
+                                            "text_encoder": "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"}),
         ("diagnose", "WanDiagnose", {"level": "detailed", "filename_prefix": "wan_check"}),
     ],
     "links": [
@@ -27,6 +81,8 @@ CHECK_MODELS: dict[str, Any] = {
         ("check", "model_info", "diagnose", "model_info"),
     ],
     "layout": {"detect": (0, 0), "check": (1, 0), "diagnose": (2, 0)},
+    "models": {"detect": _listed({"model": NATIVE_T2V_FILES["model"]}),
+               "check": _listed({k: NATIVE_T2V_FILES[k] for k in ("vae", "text_encoder")})},
 }
 
 NEGATIVE = ("static, blurry, low quality, worst quality, jpeg artifacts, ugly, deformed, extra fingers, "
@@ -41,7 +97,10 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     variant = registry.by_id(variant_id)
     needs = variant.requires
     width, height = needs["resolution"]
-    folder = "diffusers/" + variant["repo"].split("/")[-1]
+    folder = variant["repo"].split("/")[-1]  # the diffusers alternative
+    files = GENERATION_FILES[variant_id]
+    picks = {slot: f"{where}/{file}" for slot, (where, file, _) in files.items()}
+    parts = [slot for slot in files if slot != "model"]
     sample = {
         "prompt": prompt, "negative_prompt": NEGATIVE, "width": width, "height": height,
         "num_frames": needs["frames"], "steps": needs["steps"], "seed": 42, "cfg": needs["guidance_scale"],
@@ -50,8 +109,9 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     if needs.get("guidance_scale_2") is not None:
         sample["cfg_2"] = needs["guidance_scale_2"]
     nodes = [
-        ("detect", "WanDetectArchitecture", {"model": folder}),
-        ("load", "WanSafeLoad", {"dtype": "bf16"}),  # the model comes from detect's model_info
+        ("detect", "WanDetectArchitecture", {"model": picks["model"]}),
+        # the model comes from detect's model_info; the other single files are picked here
+        ("load", "WanSafeLoad", {"dtype": "bf16", **{slot: picks[slot] for slot in parts}}),
         ("vae", "WanVAEFix", {}),
         ("optimize", "WanOptimize", {}),  # no sizes: they live in Wan Sample
         ("sample", "WanSample", sample),
@@ -83,28 +143,15 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
         nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
         links.append(("image", "IMAGE", "sample", "image"))
         layout["image"] = (2, 0)
+    models = {"detect": _listed({"model": files["model"]}), "load": _listed({slot: files[slot] for slot in parts})}
+    names = ", ".join(f"{file} ({where})" for where, file, _ in files.values())
     return {
-        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout,
+        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout, "models": models,
         "description": f"{variant.name}: {needs['resolution'][0]}x{needs['resolution'][1]}, {needs['frames']} frames at "
-                       f"{needs['fps']} fps, {needs['steps']} steps. Put {folder.split('/')[1]} in ComfyUI/models/diffusers.",
+                       f"{needs['fps']} fps, {needs['steps']} steps. Uses the Comfy-Org single files {names}, listed with "
+                       f"their download links. Or use the diffusers folder {folder} (models/diffusers): pick it in Wan Detect "
+                       f"Architecture and set {', '.join(parts)} in Wan Safe Load to none.",
     }
-
-
-# The Comfy-Org repackaged files, named and linked as the official ComfyUI templates name them
-# (comfyui-workflow-templates 0.1.95: text_to_video_wan.json, video_wan2_2_5B_ti2v.json).
-COMFY_ORG_21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
-COMFY_ORG_22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
-UMT5 = ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", COMFY_ORG_21)
-NATIVE_T2V_FILES = {
-    "model": ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", COMFY_ORG_21),
-    "vae": ("vae", "wan_2.1_vae.safetensors", COMFY_ORG_21),
-    "text_encoder": UMT5,
-}
-NATIVE_TI2V_FILES = {
-    "model": ("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", COMFY_ORG_22),
-    "vae": ("vae", "wan2.2_vae.safetensors", COMFY_ORG_22),
-    "text_encoder": UMT5,
-}
 
 
 def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, str]], latent: tuple[str, dict[str, Any]],
@@ -150,7 +197,7 @@ def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, st
         nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
         links.append(("image", "IMAGE", "latent", "start_image"))
         layout["image"] = (1, 2)
-    models = {"load": [{"name": file, "url": f"{repo}/{folder}/{file}", "directory": folder} for folder, file, repo in files.values()]}
+    models = {"load": _listed(files)}
     return {
         "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout, "models": models,
         "description": f"ComfyUI's KSampler graph for {title.split(' (')[0]} on the Comfy-Org single files, with the pack's checked "
