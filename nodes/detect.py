@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, input_paths
 from .comfy_env import NONE
 
 CATEGORY = "Wan Compat/1 detect"
@@ -13,9 +13,19 @@ PATH_TOOLTIP = "An absolute path to a diffusers folder or a .safetensors file; w
 
 
 def _resolve(choice: str, path: str) -> Path | None:
+    """The path a choice or a typed path names, under the pack's one path policy (a refused path
+    raises PATH_OUTSIDE_ROOTS before anything is opened)."""
     if path and path.strip():
-        return Path(os.path.expanduser(path.strip()))
+        return input_paths.admitted(path)
     return comfy_env.resolve_choice(choice)
+
+
+def _problem(choice: str, path: str, what: str = "model") -> str | None:
+    """VALIDATE_INPUTS' message for a choice or typed path, or None when it may be used."""
+    if path and path.strip():
+        return input_paths.problem(path, what)
+    found = comfy_env.resolve_choice(choice)
+    return None if found is None else input_paths.problem(found, what)
 
 
 def _file_fingerprint(path: Path | None) -> str:
@@ -66,12 +76,9 @@ class WanDetectArchitecture:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "") -> bool | str:
-        path = _resolve(model, model_path)
-        if path is None:
+        if not (model_path or "").strip() and comfy_env.resolve_choice(model) is None:
             return "Choose a model from the list or enter a model_path."
-        if not path.exists():
-            return f"The model path does not exist: {path}"
-        return True
+        return _problem(model, model_path) or True
 
     @classmethod
     def IS_CHANGED(cls, model: str = NONE, model_path: str = "") -> str:

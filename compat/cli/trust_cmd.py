@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..core import safe_json
 from .output import emit_json, emit_text
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     paths.check_tree(Path(args.path), paths.roots_from([args.path]))
     index_path = folder / "model_index.json"
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
+        index = safe_json.load_file(index_path) if index_path.is_file() else {}
     except (OSError, UnicodeDecodeError, ValueError):
         index = {}
     review = review_code(folder, index if isinstance(index, dict) else {})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import safe_json
 from ..core.errors import SecurityError
 from .policy import SecurityPolicy, TrustedFolder
 
@@ -117,8 +118,11 @@ def _auto_map_refs(folder: Path) -> list[str]:
     refs = []
     for config in sorted(folder.rglob("*.json")):
         try:
-            doc = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            doc = safe_json.load_file(config, max_bytes=safe_json.MAX_TOKENIZER_BYTES)
+        except OSError:
+            continue
+        except ValueError as exc:  # the libraries may still read what we cannot: count it as code
+            refs.append(f"{config.relative_to(folder)}: unreadable JSON ({exc}); it could hide an auto_map")
             continue
         if isinstance(doc, dict) and doc.get("auto_map"):
             refs.append(f"{config.relative_to(folder)}: auto_map {json.dumps(doc['auto_map'])}")
