@@ -136,18 +136,16 @@ class PickleScan:
     def raise_if_unsafe(self) -> None:
         """Raise the typed error that explains why this pickle may not be loaded."""
         name = Path(self.path).name
+        found = sorted({g.dotted for g in self.blocked}) + self.unresolved
+        shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
         if self.ambiguous:
-            raise SecurityError("PICKLE_ARCHIVE_AMBIGUOUS", f"{name}: {'; '.join(self.ambiguous[:3])}", path=self.path)
+            imports = f"; it would import {shown}" if found else ""
+            raise SecurityError("PICKLE_ARCHIVE_AMBIGUOUS", f"{name}: {'; '.join(self.ambiguous[:3])}{imports}", path=self.path,
+                                imports=", ".join(found))
+        if found:  # before malformed: what the file would import is the most useful thing to say
+            raise SecurityError("PICKLE_UNSAFE_GLOBALS", f"{name} would import {shown}", path=self.path, imports=", ".join(found))
         if self.errors:
             raise SecurityError("PICKLE_MALFORMED", f"{name}: {'; '.join(self.errors[:3])}", path=self.path)
-        if self.blocked or self.unresolved:
-            found = sorted({g.dotted for g in self.blocked}) + self.unresolved
-            raise SecurityError(
-                "PICKLE_UNSAFE_GLOBALS",
-                f"{name} would import {', '.join(found[:8])}" + (f" and {len(found) - 8} more" if len(found) > 8 else ""),
-                path=self.path,
-                imports=", ".join(found),
-            )
         if not self.pickles:
             raise SecurityError("PICKLE_MALFORMED", f"{name}: no pickle found", path=self.path)
 

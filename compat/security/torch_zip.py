@@ -64,7 +64,9 @@ def read_view(fh: IO[bytes], max_pickle_bytes: int) -> ZipView:
         reader = torch._C.PyTorchFileReader(fh)
         view.records = sorted(reader.get_all_records())
     except Exception as exc:  # torch raises RuntimeError with prose for anything it cannot read
-        view.errors.append(f"torch's zip reader cannot read it ({str(exc).splitlines()[0][:200]})")
+        view.errors.append(f"torch's zip reader cannot read it ({(str(exc).splitlines() or [''])[0][:200]})")
+        if python_members is not None:  # torch would refuse it; still say what its pickles would import
+            _compare_with_zipfile(fh, python_members, view, max_pickle_bytes, torch_read=False)
         return view
     if python_members is not None and sorted(python_members) != view.records:
         only_torch = sorted(set(view.records) - set(python_members))[:4]
@@ -87,16 +89,33 @@ def read_view(fh: IO[bytes], max_pickle_bytes: int) -> ZipView:
             view.errors.append(f"{name}: {len(data)} bytes, more than any state dict needs")
             continue
         view.pickles[name] = data
-        if python_members is not None:
-            info = python_members.get(name) or next((i for n, i in python_members.items() if n.lower() == name.lower()), None)
-            fh.seek(0)
-            try:
-                theirs = zipfile.ZipFile(fh).read(info) if info is not None else None
-            except Exception:  # noqa: BLE001 - any failure is a disagreement
-                theirs = None
-            if theirs != data:
-                view.ambiguous.append(f"{name}: torch's reader and zipfile read different bytes")
+    if python_members is not None:
+        _compare_with_zipfile(fh, python_members, view, max_pickle_bytes)
     return view
+
+
+def _compare_with_zipfile(fh: IO[bytes], members: dict[str, zipfile.ZipInfo], view: ZipView, max_pickle_bytes: int,
+                          torch_read: bool = True) -> None:
+    """Every pickle as zipfile reads it: other bytes than torch's make the archive ambiguous, and
+    those bytes are scanned too, so the report names what either reading would import."""
+    fh.seek(0)
+    try:
+        archive = zipfile.ZipFile(fh)
+    except Exception:  # noqa: BLE001 - already recorded as a disagreement
+        return
+    for name, info in sorted(members.items()):
+        if not name.lower().endswith(PICKLE_SUFFIX) or info.file_size > max_pickle_bytes:
+            continue
+        try:
+            theirs = archive.read(info)
+        except Exception as exc:  # noqa: BLE001 - any failure is a disagreement
+            view.ambiguous.append(f"{name}: zipfile cannot read it ({str(exc)[:120]})")
+            continue
+        if not torch_read:
+            view.pickles[f"{name} (as zipfile reads it)"] = theirs
+        elif view.pickles.get(name) != theirs:
+            view.ambiguous.append(f"{name}: torch's reader and zipfile read different bytes")
+            view.pickles[f"{name} (as zipfile reads it)"] = theirs
 
 
 def read_view_bytes(data: bytes, max_pickle_bytes: int) -> ZipView:
