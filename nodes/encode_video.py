@@ -92,6 +92,12 @@ class WanEncodeVideo:
             return exc.message()
         if not filename_prefix or not filename_prefix.strip():
             return "filename_prefix is empty."
+        try:  # the one path policy for outputs: inside ComfyUI's output folder, refused before the run
+            from ..encoders.paths import target_in_output
+
+            target_in_output(comfy_env.output_directory(), filename_prefix)
+        except WanCompatError as exc:
+            return exc.message()
         return True
 
     def encode(self, images: Any, fps: float, format: str, crf: int, preset: str, filename_prefix: str,

@@ -251,3 +251,19 @@ def test_inspect_and_scan_report_what_the_loader_would_refuse(place) -> None:
     assert "FOREIGN_COMPONENT_LIBRARY" in found["os_system"]
     assert "CUSTOM_CODE_FILES" in found["code"] and "CUSTOM_CODE_FILES" in found["automap"]
     assert "PATH_DANGLING_LINK" in found["broken"]
+
+
+def test_encode_output_prefix_is_refused_before_the_run_and_says_nothing_of_the_target(tmp_path: Path, monkeypatch) -> None:
+    from wan_compat.nodes.encode_video import WanEncodeVideo
+
+    output, outside = tmp_path / "output", tmp_path / "outside"
+    output.mkdir()
+    (outside / "deep").mkdir(parents=True)
+    (output / "link").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("WAN_COMPAT_OUTPUT_DIR", str(output))
+    with opened_files() as opened:
+        for prefix in ("/etc/x", "../x", "link/deep/x", "link/missing/x"):
+            message = WanEncodeVideo.VALIDATE_INPUTS(filename_prefix=prefix)
+            assert isinstance(message, str) and message.startswith("[ENCODE_PATH_OUTSIDE_OUTPUT]") and str(outside) not in message
+    assert opened_inside(opened, outside) == []
+    assert WanEncodeVideo.VALIDATE_INPUTS(filename_prefix="video/Wan") is True
