@@ -18,22 +18,23 @@ if TYPE_CHECKING:
 MAX_BYTES = 16 * 1024 * 1024  # a Wan model_index.json is < 1 KB, a config.json < 10 KB, a shard index < 200 KB
 MAX_DEPTH = 32  # real configs nest 3 levels
 MAX_TOKENIZER_BYTES = 256 * 1024 * 1024  # tokenizer.json of UMT5-XXL is ~17 MB
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
 
 
 class JsonLimitError(ValueError):
     """The document is over a limit (size, depth) or not JSON at all."""
 
 
-def depth_over(text: str, max_depth: int) -> bool:
+def depth_over(text: str | bytes, max_depth: int) -> bool:
     """Whether the brackets of `text` nest deeper than `max_depth` (or do not balance)."""
-    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    brackets = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS)
     for _ in range(max_depth):
         if not brackets:
             return False
-        reduced = _INNERMOST.sub("", brackets)
+        reduced = _INNERMOST.sub(b"", brackets)
         if reduced == brackets:
             return True  # unbalanced: the parser would refuse it anyway
         brackets = reduced
