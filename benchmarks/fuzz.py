@@ -5,6 +5,9 @@ a typed error, how many crashed (any other exception) and the rate. A crash is p
 and index; `wan_compat.compat.fixtures.fuzz.crash_input(target, seed, index)` gives its bytes.
 
 Run: python benchmarks/fuzz.py [--count 100000] [--seed 0] [--target "pickle scanner"]
+Another commit (same inputs, its parsers): mkdir -p /tmp/old/wan_compat && git archive COMMIT | tar -x -C
+/tmp/old/wan_compat, copy compat/fixtures/fuzz.py and compat/detect/slots.py into it, then
+PYTHONPATH=/tmp/old python benchmarks/fuzz.py --count 10000 (run from outside the checkout).
 """
 from __future__ import annotations
 
