@@ -173,9 +173,10 @@ HOSTILE_HEADERS = {
 @pytest.mark.parametrize("name", sorted(HOSTILE_HEADERS))
 def test_hostile_headers_get_typed_errors(tmp_path: Path, name: str) -> None:
     path = write(tmp_path / f"{name}.safetensors", safetensors_bytes(HOSTILE_HEADERS[name], b"\0" * 8))
-    with pytest.raises(ModelFileError) as err:
+    with opened_files() as opened, pytest.raises(ModelFileError) as err:
         read_header(path)
     assert err.value.code.startswith("SAFETENSORS_")
+    assert set(opened_inside(opened, tmp_path)) == {str(path)}  # the file itself, nothing else
 
 
 def test_hostile_json_configs_get_typed_errors(place) -> None:
@@ -223,8 +224,13 @@ def test_escaped_keys_cannot_pass_the_header_guards(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- 6. inspect and scan run the refusal checks
-def test_inspect_and_scan_report_what_the_loader_would_refuse(place) -> None:
-    models, _, canary = place
+def test_inspect_and_scan_report_what_the_loader_would_refuse(place, capsys) -> None:
+    models, outside, canary = place
+    # A link inside a model folder that leads out: reported, never followed. (A link placed in a model
+    # category folder, such as models/files/x.safetensors, is followed as ComfyUI follows it.)
+    write(models / "leaky" / "model_index.json", _index(vae=["diffusers", "AutoencoderKLWan"]))
+    (models / "leaky" / "vae").mkdir()
+    (models / "leaky" / "vae" / "diffusion_pytorch_model.safetensors").symlink_to(outside / "secret.safetensors")
     payload = system_pickle(f"touch {canary}")
     write(models / "files" / "model.pt", torch_zip({"archive/data.pkl": payload}))
     write(models / "files" / "model.sft", payload)
@@ -242,15 +248,21 @@ def test_inspect_and_scan_report_what_the_loader_would_refuse(place) -> None:
     doc = json.loads(run.stdout)
     assert run.returncode == 1 and "os.system" in json.dumps(doc["problems"])
     assert "PICKLE_UNSAFE_GLOBALS" in {p["code"] for p in doc["problems"]}
-    run = cli("scan", str(models), "--json")
-    assert run.returncode == 1 and "unexpected error" not in run.stderr
-    found = {Path(r["path"]).name: {p["code"] for p in r["problems"] if p["severity"] == "error"} for r in json.loads(run.stdout)}
+    from wan_compat.compat.cli import main
+
+    capsys.readouterr()
+    with opened_files() as opened:
+        code = main(["scan", str(models), "--json"])  # in this process, so the witness sees every open
+    out = capsys.readouterr()
+    assert code == 1 and "unexpected error" not in out.err
+    assert opened_inside(opened, outside) == [] and not any("gone.safetensors" in p for p in opened)
+    found = {Path(r["path"]).name: {p["code"] for p in r["problems"] if p["severity"] == "error"} for r in json.loads(out.out)}
     assert "PICKLE_UNSAFE_GLOBALS" in found["model.pt"]
     assert "DISGUISED_PICKLE" in found["model.sft"]
     assert "SAFETENSORS_HEADER_INVALID" in found["hostile.safetensors"] and "SAFETENSORS_HEADER_INVALID" in found["deep.safetensors"]
     assert "FOREIGN_COMPONENT_LIBRARY" in found["os_system"]
     assert "CUSTOM_CODE_FILES" in found["code"] and "CUSTOM_CODE_FILES" in found["automap"]
-    assert "PATH_DANGLING_LINK" in found["broken"]
+    assert "PATH_DANGLING_LINK" in found["broken"] and "PATH_OUTSIDE_ROOTS" in found["leaky"]
 
 
 def test_encode_output_prefix_is_refused_before_the_run_and_says_nothing_of_the_target(tmp_path: Path, monkeypatch) -> None:

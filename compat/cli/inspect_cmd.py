@@ -8,7 +8,7 @@ import argparse
 
 from ..detect.detector import ArchitectureDetector
 from .output import emit_json, emit_text
-from .refusals import add_refusals, guarded
+from .refusals import inspect_checked
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +33,9 @@ def cli_policy() -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = guarded(args.path, lambda: ArchitectureDetector().inspect(
+    info = inspect_checked(args.path, lambda: ArchitectureDetector().inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    ))
-    info = add_refusals(info, args.path, cli_policy())
+    ), cli_policy())
     if args.json:
         emit_json(info.to_dict())
     else:

@@ -44,6 +44,27 @@ def _empty(path: str | os.PathLike[str]) -> Any:
     return ModelInfo(path=str(path), format="unknown")
 
 
+def inspect_checked(path: str | os.PathLike[str], detect: Callable[[], Any], policy: Any = None) -> Any:
+    """Detection plus refusals, links first: a folder with a link that leads out of it (or dangles)
+    is reported without being read, so nothing outside the folder is opened."""
+    target = Path(path)
+    if target.is_dir():
+        from ..security import paths
+
+        try:
+            paths.check_tree(target, paths.roots_from([target]))
+        except WanCompatError as err:
+            info = _empty(path)
+            info.format = "diffusers" if (target / "model_index.json").is_file() else "unknown"
+            info.add(err.problem)
+            return info
+        except OSError as exc:
+            info = _empty(path)
+            info.add(problem("INPUT_PARSE_FAILED", f"{target.name}: {type(exc).__name__}: {str(exc)[:200]}"))
+            return info
+    return add_refusals(guarded(path, detect), path, policy)
+
+
 def add_refusals(info: Any, path: str | os.PathLike[str], policy: Any = None) -> Any:
     """`info` with the loader's refusals of `path` added as problems (errors make the exit 1)."""
     from ..security.policy import SecurityPolicy
@@ -106,7 +127,7 @@ def _folder(folder: Path, policy: Any) -> list[Problem]:
     try:
         paths.check_tree(folder, paths.roots_from([folder]))
     except WanCompatError as err:
-        found.append(err.problem)
+        return [err.problem]  # links first: nothing behind a link that leads out is read
     index: dict[str, Any] = {}
     if (folder / "model_index.json").is_file():
         try:

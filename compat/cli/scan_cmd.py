@@ -14,7 +14,7 @@ from ..detect.detector import ArchitectureDetector
 from ..detect.weights import INDEX_SUFFIX
 from .inspect_cmd import cli_policy
 from .output import emit_json, emit_text
-from .refusals import add_refusals, guarded
+from .refusals import inspect_checked
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     detector = ArchitectureDetector()
     policy = cli_policy()
     # Each model on its own: a hostile file is reported (INPUT_PARSE_FAILED at worst) and the scan goes on.
-    results = [add_refusals(guarded(path, lambda path=path: detector.inspect(path)), path, policy) for path in find_models(root)]
+    results = [inspect_checked(path, lambda path=path: detector.inspect(path), policy) for path in find_models(root)]
     if args.json:
         emit_json([r.to_dict() for r in results])
     else:
