@@ -1,7 +1,6 @@
 """Wan Detect Architecture and Wan Check Compatibility nodes."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

@@ -2,7 +2,6 @@
 security policy, with every weight checked (the backend is `compat/loading`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
