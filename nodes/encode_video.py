@@ -5,7 +5,7 @@ from typing import Any
 
 from . import comfy_env
 
-CATEGORY = "Wan Compat/7 encode"
+CATEGORY = "Wan Compat/Save video"
 DEFAULT = "default"
 
 

@@ -9,8 +9,9 @@ from . import comfy_env
 from .comfy_env import NONE
 from . import input_paths
 from .detect import _file_fingerprint, _problem, _resolve
+from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/2 load"
+CATEGORY = "Wan Compat/Load"
 DTYPES = ["bf16", "fp16", "fp32"]
 STORAGE = ["default", "fp8_e4m3fn", "fp8_e5m2"]
 PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")
@@ -86,6 +87,8 @@ class WanSafeLoad:
         wrong = comfy_env.linked_type_problem(cls, linked)
         if wrong:
             return wrong
+        if not model_path.strip() and check_choice(model) is not True:
+            return check_choice(model)  # a picked model that is not installed: what it is and where to get it
         given_model = (model_path or "").strip() or comfy_env.resolve_choice(model)
         if given_model is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."
