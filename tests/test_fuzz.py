@@ -12,6 +12,7 @@ COUNT = 2000
 SEED = 14
 
 
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # pickletools reading mutated STRING args
 @pytest.mark.parametrize("target", sorted(fuzz.TARGETS))
 def test_fuzz_gives_only_typed_errors(target: str) -> None:
     result = fuzz.run(target, seed=SEED, count=COUNT)
