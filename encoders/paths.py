@@ -203,7 +203,8 @@ def target_in_output(output_dir: Path | str, filename_prefix: str, *, width: int
     folder = root.joinpath(*parts[:-1])
     real = Path(os.path.realpath(folder))  # resolves every link that exists so far
     if not _within(root, real):
-        raise SecurityError("ENCODE_PATH_OUTSIDE_OUTPUT", f"{'/'.join(parts[:-1])} leads to {real}, outside {root}")
+        # Where the link leads is not said: the message reaches whoever queued the prompt.
+        raise SecurityError("ENCODE_PATH_OUTSIDE_OUTPUT", f"{'/'.join(parts[:-1])} leads outside the output folder")
     return SaveTarget(folder=real, stem=parts[-1], subfolder="/".join(parts[:-1]))
 
 

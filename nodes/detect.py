@@ -1,11 +1,10 @@
 """Wan Detect Architecture and Wan Check Compatibility nodes."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, input_paths
 from .comfy_env import NONE
 from .missing_model import check_choice
 
@@ -14,9 +13,19 @@ PATH_TOOLTIP = "An absolute path to a diffusers folder or a .safetensors file; w
 
 
 def _resolve(choice: str, path: str) -> Path | None:
+    """The path a choice or a typed path names, under the pack's one path policy (a refused path
+    raises PATH_OUTSIDE_ROOTS before anything is opened)."""
     if path and path.strip():
-        return Path(os.path.expanduser(path.strip()))
+        return input_paths.admitted(path)
     return comfy_env.resolve_choice(choice)
+
+
+def _problem(choice: str, path: str, what: str = "model") -> str | None:
+    """VALIDATE_INPUTS' message for a choice or typed path, or None when it may be used."""
+    if path and path.strip():
+        return input_paths.problem(path, what)
+    found = comfy_env.resolve_choice(choice)
+    return None if found is None else input_paths.problem(found, what)
 
 
 def _file_fingerprint(path: Path | None) -> str:

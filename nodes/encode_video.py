@@ -95,6 +95,12 @@ class WanEncodeVideo:
             return exc.message()
         if not filename_prefix or not filename_prefix.strip():
             return "filename_prefix is empty."
+        try:  # the one path policy for outputs: inside ComfyUI's output folder, refused before the run
+            from ..encoders.paths import target_in_output
+
+            target_in_output(comfy_env.output_directory(), filename_prefix)
+        except WanCompatError as exc:
+            return exc.message()
         return True
 
     def encode(self, images: Any = None, fps: float = 16.0, format: str = "h264-mp4", crf: int = -1, preset: str = DEFAULT,

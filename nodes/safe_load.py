@@ -2,13 +2,13 @@
 security policy, with every weight checked (the backend is `compat/loading`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from . import comfy_env, comfy_memory
 from .comfy_env import NONE
-from .detect import _file_fingerprint, _resolve
+from . import input_paths
+from .detect import _file_fingerprint, _problem, _resolve
 from .missing_model import check_choice
 
 CATEGORY = "Wan Compat/Load"
@@ -26,7 +26,7 @@ def _policy() -> Any:
 
 
 def _path(text: str) -> Path | None:
-    return Path(os.path.expanduser(text.strip())) if text and text.strip() else None
+    return input_paths.admitted(text) if text and text.strip() else None
 
 
 def _parts(kwargs: dict[str, Any]) -> dict[str, Path | None]:
@@ -89,20 +89,23 @@ class WanSafeLoad:
             return wrong
         if not model_path.strip() and check_choice(model) is not True:
             return check_choice(model)  # a picked model that is not installed: what it is and where to get it
-        path = _resolve(model, model_path)
-        if path is None and not ({"model", "model_path", "model_info"} & set(linked)):
+        given_model = (model_path or "").strip() or comfy_env.resolve_choice(model)
+        if given_model is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."
-        if path is not None and not path.exists():
-            return f"The model path does not exist: {path}"
+        wrong = _problem(model, model_path)
+        if wrong:
+            return wrong
         given = {"transformer_2": transformer_2_path, "vae": vae_path, "text_encoder": text_encoder_path, "clip_vision": clip_vision_path}
         for part, text in given.items():
-            part_path = _path(text)
-            if part_path is not None and not part_path.exists():
-                return f"The {part.replace('_', ' ')} path does not exist: {part_path}"
+            wrong = input_paths.problem(text.strip(), part.replace('_', ' ')) if text and text.strip() else None
+            if wrong:
+                return wrong
         for name, text in (("config_path", config_path), ("tokenizer_path", tokenizer_path)):
-            extra = _path(text)
-            if extra is not None and not extra.is_dir():
-                return f"{name} must be an existing folder: {extra}"
+            wrong = input_paths.problem(text.strip(), name) if text and text.strip() else None
+            if wrong:
+                return wrong
+            if text and text.strip() and not _path(text).is_dir():
+                return f"{name} must be an existing folder: {text.strip()}"
         return True
 
     @classmethod

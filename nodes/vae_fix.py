@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, input_paths
 from .comfy_env import NONE
-from .detect import _file_fingerprint, _resolve
+from .detect import _file_fingerprint, _problem, _resolve
 from .missing_model import check_choice
 
 CATEGORY = "Wan Compat/Prepare"
@@ -61,9 +61,9 @@ class WanVAEFix:
         # Named inputs only: ComfyUI repeats a message once per named input (all of them with **kwargs).
         if not vae_path.strip() and check_choice(vae) is not True:
             return check_choice(vae)
-        path = _resolve(vae, vae_path)
-        if path is not None and not path.exists():
-            return f"The VAE path does not exist: {path}"
+        wrong = _problem(vae, vae_path, "VAE") or (input_paths.problem(config_path, "config") if config_path.strip() else None)
+        if wrong:
+            return wrong
         if config_path.strip() and not Path(config_path.strip()).expanduser().is_dir():
             return f"config_path must be an existing folder: {config_path}"
         return True
@@ -81,7 +81,7 @@ class WanVAEFix:
             vae=_resolve(vae, vae_path),
             search=comfy_env.model_files("vae") if search_models_vae else (),
             tiling=tiling, slicing=slicing, chunked=chunked_decode, chunk_latent_frames=chunk_latent_frames,
-            config_source=Path(config_path.strip()).expanduser() if config_path.strip() else None,
+            config_source=input_paths.admitted(config_path) if config_path.strip() else None,
             policy=_settings().security,
             roots=comfy_env.model_roots(),
         )

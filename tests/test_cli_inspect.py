@@ -100,7 +100,7 @@ def test_broken_model_index_and_missing_component(sparse_pipeline, tmp_path: Pat
                                                          "text_encoder": ["transformers", "UMT5EncoderModel"],
                                                          "extra_part": ["diffusers", "Thing"]}))
     run = cli("inspect", str(folder), "--json")
-    assert run.returncode == 1 and "COMPONENT_MISSING" in run.stdout and "extra_part" in run.stdout
+    assert run.returncode == 1 and "COMPONENT_SLOT_UNKNOWN" in run.stdout and "extra_part" in run.stdout
 
 
 def test_usage_errors_exit_2() -> None:

@@ -183,9 +183,11 @@ def test_node_refuses_paths_outside_comfyui_model_folders(t2v: Path, tmp_path: P
     with pytest.raises(SecurityError) as err:
         WanSafeLoad().load(model_path=str(t2v))
     assert err.value.code == "PATH_OUTSIDE_ROOTS"
-    assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(tmp_path / "nope")).startswith("The model path does not exist")
-    assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), vae_path=str(tmp_path / "nope")).startswith("The vae path does not exist")
-    assert "must be an existing folder" in WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), config_path=str(tmp_path / "nope"))
+    # Outside the roots, a missing path gets the same refusal as an existing one (nothing revealed).
+    assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(tmp_path / "nope")).startswith("[PATH_OUTSIDE_ROOTS]")
+    monkeypatch.setenv("WAN_COMPAT_MODEL_ROOTS", str(t2v.parent))  # inside the roots, missing paths are named
+    assert WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), vae_path=str(t2v.parent / "nope")).startswith("The vae path does not exist")
+    assert "config_path path does not exist" in WanSafeLoad.VALIDATE_INPUTS(model_path=str(t2v), config_path=str(t2v.parent / "nope"))
 
 
 def test_directory_where_a_file_is_expected(t2v: Path, files, tmp_path: Path) -> None:

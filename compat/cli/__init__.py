@@ -39,6 +39,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Detect, check, load and run Wan 2.1 / 2.2 video models; see README.md.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    parser.add_argument("--comfyui", metavar="DIR", help="the ComfyUI folder whose settings (DIR/user/wan-compat/settings.json) "
+                        "the nodes read; found by itself when run from inside a ComfyUI folder")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else next((a for a in argv if a in COMMANDS), None)
     for name, (module_name, help_text) in COMMANDS.items():
@@ -59,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    if args.comfyui:
+        import os
+
+        from ..settings.location import COMFYUI_DIR_ENV
+
+        os.environ[COMFYUI_DIR_ENV] = args.comfyui
     run = _module(COMMANDS[args.command][0]).run
     try:
         return run(args)

@@ -1,10 +1,14 @@
-"""`wan-compat inspect PATH [--vae PATH] [--text-encoder PATH] [--clip-vision PATH] [--json]`."""
+"""`wan-compat inspect PATH [--vae PATH] [--text-encoder PATH] [--clip-vision PATH] [--json]`.
+
+Detection plus the loader's refusals (`refusals.py`): a file the loader would refuse is an error
+(exit 1) with the reason, and a hostile file never stops the JSON from being printed."""
 from __future__ import annotations
 
 import argparse
 
 from ..detect.detector import ArchitectureDetector
 from .output import emit_json, emit_text
+from .refusals import inspect_checked
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,10 +19,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def cli_policy() -> object:
+    """The security policy the CLI's settings hold (strict defaults when none or unreadable)."""
+    from ..core.errors import WanCompatError
+    from ..settings.store import load_settings
+
+    try:
+        return load_settings(None).security
+    except WanCompatError:
+        from ..security.policy import SecurityPolicy
+
+        return SecurityPolicy()
+
+
 def run(args: argparse.Namespace) -> int:
-    info = ArchitectureDetector().inspect(
+    info = inspect_checked(args.path, lambda: ArchitectureDetector().inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    )
+    ), cli_policy())
     if args.json:
         emit_json(info.to_dict())
     else:

@@ -1,4 +1,5 @@
-"""`wan-compat scan DIR [--json]`: inspect every model under DIR."""
+"""`wan-compat scan DIR [--json]`: inspect every model under DIR, with the loader's refusals as
+errors (see `refusals.py`); one hostile file never stops the scan."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,9 @@ if TYPE_CHECKING:
 
 from ..detect.detector import ArchitectureDetector
 from ..detect.weights import INDEX_SUFFIX
+from .inspect_cmd import cli_policy
 from .output import emit_json, emit_text
+from .refusals import inspect_checked
 
 MODEL_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt", ".gguf")
 
@@ -47,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
         raise UsageError("PATH_NOT_FOUND", f"{root} is not a folder")
     detector = ArchitectureDetector()
-    results = [detector.inspect(path) for path in find_models(root)]
+    policy = cli_policy()
+    # Each model on its own: a hostile file is reported (INPUT_PARSE_FAILED at worst) and the scan goes on.
+    results = [inspect_checked(path, lambda path=path: detector.inspect(path), policy) for path in find_models(root)]
     if args.json:
         emit_json([r.to_dict() for r in results])
     else:

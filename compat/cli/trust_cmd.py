@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
+from ..core import safe_json
+from ..core.errors import UsageError
 from .output import emit_json, emit_text
 
 
@@ -23,11 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from ..security import paths
     from ..security.trust import review_code
 
+    if not os.path.lexists(args.path):  # a path given on the command line: saying so reveals nothing new
+        raise UsageError("PATH_NOT_FOUND", str(args.path), path=str(args.path))
     folder = paths.resolve_inside(args.path, paths.roots_from([args.path]), expect="folder")
     paths.check_tree(Path(args.path), paths.roots_from([args.path]))
     index_path = folder / "model_index.json"
     try:
-        index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
+        index = safe_json.load_file(index_path) if index_path.is_file() else {}
     except (OSError, UnicodeDecodeError, ValueError):
         index = {}
     review = review_code(folder, index if isinstance(index, dict) else {})

@@ -6,7 +6,7 @@ schemas (`schemas.py`), which list every problem at once. The happy path never i
 """
 from __future__ import annotations
 
-import json
+from ..core import safe_json
 from pathlib import Path
 
 TYPE_CHECKING = False
@@ -98,7 +98,7 @@ def _quick_problems(kind: str, doc: Any) -> list[str]:
 def read(kind: str, path: Path) -> ConfigDoc:
     """Read one config; on any problem, the full schema check replaces the quick findings."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = safe_json.load_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return ConfigDoc(path, {}, [f"$: not valid JSON ({exc})"])
     problems = _quick_problems(kind, doc)

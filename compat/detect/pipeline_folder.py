@@ -10,6 +10,7 @@ from typing import Any
 
 from . import configs, hints, registry, validate
 from ..core.errors import WanCompatError, problem
+from .slots import KNOWN_SLOTS, slot_problems
 from .config_check import config_vs_weights
 from .facts import Facts, classify
 from .model_info import ModelInfo
@@ -55,9 +56,13 @@ class PipelineFolderDetection:
                 return
         info.pipeline_class = index.get("_class_name")
         info.evidence.append(f"model_index.json: {info.pipeline_class}")
+        refused = slot_problems(index.data)  # path-like or unknown slots: reported, never read
+        for _, code, detail in refused:
+            info.add(problem(code, detail))
         specs = {
             k: v for k, v in index.data.items()
             if not k.startswith("_") and isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
+            and k in KNOWN_SLOTS and k not in {name for name, _, _ in refused}
         }
         parts: dict[str, Part] = {}
         total = 0

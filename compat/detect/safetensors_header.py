@@ -119,7 +119,9 @@ def _bad(code: str, path: Path, detail: str) -> ModelFileError:
     return ModelFileError(code, f"{path.name}: {detail}", path=str(path))
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: the keys as parsed (escapes already undone), each at most once, so
+    `"data\\u005foffsets"` or a second `__metadata__` cannot slip past a byte-level check."""
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
@@ -131,6 +133,17 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 class _DuplicateKey(Exception):
     def __init__(self, key: str) -> None:
         self.key = key
+
+
+MAX_DEPTH = 3  # header object -> tensor entry -> shape / data_offsets list
+MAX_DIM = 2**63  # safetensors stores shapes and offsets as 64-bit integers
+
+
+def _objects_upper_bound(raw: bytes) -> int:
+    """How many JSON objects the header can hold at most, before parsing: every object opens with a
+    literal `{` (an escape can only spell one inside a string, so escaped keys change nothing).
+    Braces inside strings count too: a real header's names and metadata hold a few, never 200 000."""
+    return raw.count(b"{")
 
 
 def read_header(
@@ -255,23 +268,26 @@ def parse_header(raw: bytes, *, path: Path, file_size: int, max_tensors: int = M
     with _LOCK:
         _STATS["parses"] += 1
     header_size = len(raw)
-    # Count entries before parsing: a header of a million tiny tensors costs seconds and GBs to parse.
-    listed = raw.count(b'"data_offsets"')
-    if listed > max_tensors:
-        raise _bad("SAFETENSORS_TOO_MANY_TENSORS", path, f"{listed} tensors listed; the limit is {max_tensors}")
+    # Bound the entries before parsing: a header of a million tiny tensors costs seconds and GBs to
+    # parse. The bound counts objects (each entry is one), so escaped key spellings cannot hide any.
+    bound = _objects_upper_bound(raw) - 2  # the header itself and __metadata__
+    if bound > max_tensors:
+        raise _bad("SAFETENSORS_TOO_MANY_TENSORS", path, f"up to {bound} entries ('{{' bytes); the limit is {max_tensors}")
     if not raw.lstrip(b" ").startswith(b"{"):
         raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header does not start with '{'")
     try:
         text = raw.decode("utf-8")
-        doc = json.loads(text)
-        tensors_found = len(doc) - ("__metadata__" in doc) if isinstance(doc, dict) else listed
-        if tensors_found != listed:
-            # A name given twice collapses into one dict entry; find it with the slow exact parser.
-            json.loads(text, object_pairs_hook=_reject_duplicates)
+        from ..core.safe_json import depth_over
+
+        if depth_over(text, MAX_DEPTH):
+            raise _bad("SAFETENSORS_HEADER_INVALID", path, f"the header nests deeper than {MAX_DEPTH} levels (or its brackets do not balance)")
+        doc = json.loads(text, object_pairs_hook=_pairs_once)
     except _DuplicateKey as dup:
-        raise _bad("SAFETENSORS_DUPLICATE_KEY", path, f"'{dup.key}' appears more than once") from None
+        raise _bad("SAFETENSORS_DUPLICATE_KEY", path, f"{dup.key[:200]!r} appears more than once") from None
+    except RecursionError:
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header nests too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"the header is not valid UTF-8 JSON ({exc})") from None
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"the header is not valid UTF-8 JSON ({str(exc)[:200]})") from None
     if not isinstance(doc, dict):
         raise _bad("SAFETENSORS_HEADER_INVALID", path, "the header is not a JSON object")
 
@@ -292,23 +308,23 @@ def _tensor_info(name: str, entry: Any, path: Path) -> TensorInfo:
     if not isinstance(entry, dict):
         raise _bad("SAFETENSORS_HEADER_INVALID", path, f"entry '{name}' is not an object")
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if dtype not in DTYPES:
-        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name}' has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name}' has invalid shape {shape!r}")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name[:200]}' has unknown dtype {repr(dtype)[:80]}")
+    if not isinstance(shape, list) or not all(type(d) is int and 0 <= d < MAX_DIM for d in shape):
+        raise _bad("SAFETENSORS_HEADER_INVALID", path, f"tensor '{name[:200]}' has invalid shape {repr(shape)[:120]}")
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
-        or not all(type(o) is int and o >= 0 for o in offsets)
+        or not all(type(o) is int and 0 <= o < MAX_DIM for o in offsets)
         or offsets[0] > offsets[1]
     ):
-        raise _bad("SAFETENSORS_BAD_OFFSETS", path, f"tensor '{name}' has invalid data_offsets {offsets!r}")
+        raise _bad("SAFETENSORS_BAD_OFFSETS", path, f"tensor '{name[:200]}' has invalid data_offsets {repr(offsets)[:120]}")
     bits = prod(shape) * DTYPES[dtype][0]
     if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
         raise _bad(
             "SAFETENSORS_BAD_OFFSETS",
             path,
-            f"tensor '{name}' ({dtype} {shape}) needs {bits / 8:g} bytes but its offsets span {offsets[1] - offsets[0]}",
+            f"tensor '{name[:200]}' ({dtype} {repr(shape)[:120]}) needs {bits // 8 if bits % 8 == 0 else str(bits) + ' bits'} bytes but its offsets span {offsets[1] - offsets[0]}",
         )
     return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
 

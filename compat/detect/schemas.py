@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
+from ..core import safe_json
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ComponentSpec = tuple[Optional[str], Optional[str]]
@@ -193,7 +194,7 @@ def validate(kind: str, doc: Any) -> list[str]:
 def load(kind: str, path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """Read and validate one JSON file: (document or None, problems)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = safe_json.load_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return None, [f"$: not valid JSON ({exc})"]
     return doc, validate(kind, doc)

@@ -6,9 +6,9 @@ the tensors the index lists.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..core import safe_json
 from ..core.errors import ModelFileError
 from .safetensors_header import SafetensorsHeader, TensorInfo, dtype_bytes, read_header
 
@@ -60,7 +60,7 @@ def read_sharded(index_path: Path) -> WeightSet:
     """Read every shard named by an index file and check the index against the shards."""
     folder = index_path.parent
     try:
-        doc = json.loads(index_path.read_text(encoding="utf-8"))
+        doc = safe_json.load_file(index_path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError("SHARD_INDEX_INVALID", f"{index_path.name}: not readable JSON ({exc})", path=str(index_path)) from None
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import safe_json
 from ..detect import registry
 from ..core.errors import LoadError, ModelFileError
 from ..detect.model_info import ModelInfo
@@ -84,7 +85,7 @@ def from_registry(info: ModelInfo, moe: bool) -> PipelineConfigs:
 
 def _json(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = safe_json.load_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError("CONFIG_INVALID", f"{path}: {exc}") from None
     if not isinstance(doc, dict):

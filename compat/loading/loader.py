@@ -24,6 +24,7 @@ from typing import Any
 
 from . import key_naming
 from ..detect.detector import ArchitectureDetector
+from ..core import safe_json
 from ..core.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
 from ..detect.facts import classify
 from ..detect.model_info import ModelInfo
@@ -102,7 +103,7 @@ def load_pipeline(
 
 def _read_index(folder: Path) -> dict[str, Any]:
     try:
-        doc = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        doc = safe_json.load_file(folder / "model_index.json")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError("MODEL_INDEX_INVALID", f"{folder.name}/model_index.json: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("_class_name"), (str, list)):
@@ -119,6 +120,7 @@ def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, re
     report.allow(str(folder), f"{role}: {len(files)} files, all inside the allowed roots")
     index = _read_index(folder)
     try:
+        sources.check_slots(folder, index)
         decision = decide_folder_code(folder, index, policy)
     except WanCompatError as err:
         report.refuse(str(folder), err.summary, err.code)

@@ -88,3 +88,26 @@ def dequantize_scaled_fp8(tensors: dict[str, Any]) -> tuple[dict[str, Any], bool
         if weight in out:
             out[weight] = out[weight].to(torch.float32) * tensors[key].to(torch.float32)
     return out, True
+
+
+# Weight files by any name a library could be pointed at (pickles, safetensors, GGUF, flax, onnx).
+ANY_WEIGHT_SUFFIXES = WEIGHT_SUFFIXES + (".sft", ".msgpack", ".h5", ".onnx", ".pkl", ".npz")
+
+
+def check_slots(folder: Path, index: dict[str, Any]) -> None:
+    """The slot policy of a diffusers folder, before any file of a slot is opened: every component
+    name is a known Wan slot (an identifier, never a path), and weight files lie only in weight
+    slots. What a weight slot's library reads is decided by the loader's preflight (`.safetensors`
+    only, each header checked; a pickle beside it is never read: `use_safetensors=True`)."""
+    from ..detect.slots import AUX_SLOTS, component_entries, slot_problems
+
+    found = slot_problems(index)
+    if found:
+        _, code, detail = found[0]
+        raise SecurityError(code, detail, path=str(folder))
+    for slot in component_entries(index):
+        sub = folder / slot
+        if slot in AUX_SLOTS and sub.is_dir():
+            weights = sorted(p.name for p in sub.rglob("*") if p.name.lower().endswith(ANY_WEIGHT_SUFFIXES))
+            if weights:
+                raise SecurityError("SLOT_UNEXPECTED_WEIGHTS", f"{slot}/: {', '.join(weights[:5])}", path=str(sub))

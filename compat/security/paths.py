@@ -1,9 +1,16 @@
 """Model paths must resolve inside the allowed roots, and every file a model uses is checked.
 
 Allowed roots: ComfyUI's model folders (the node passes them in), `security.extra_model_roots`,
-and paths given explicitly on the command line. A path is judged by its real path, so a symlink
-inside a model folder that leads to `/etc` or to the home folder is refused; a dangling link or a
-directory where a file belongs is refused with its own error. Hugging Face cache snapshots are
+`$WAN_COMPAT_MODEL_ROOTS`, and paths given explicitly on the command line.
+
+A path given by a user (a node input, a command argument) is admitted when its real path lies in a
+root, or when it is an entry placed in a root's folder as ComfyUI lists it (the written path lies
+under a root, with no `..`): ComfyUI follows such links (models on another disk), and so do we. What
+lies *inside* an admitted model folder is judged by real path against the roots plus that folder's
+own real path, so a link inside a downloaded folder that leads to `/etc` stays refused. A refused
+path is refused before anything is read or even tested for existence, with the same error either
+way: the refusal shows only the path as written. A dangling link or a directory where a file belongs
+is refused with its own error. Hugging Face cache snapshots are
 links into the repository's `blobs/` folder, so a root given inside `models--org--name/snapshots/`
 also admits that repository folder.
 """
@@ -29,8 +36,12 @@ def _hf_repo_folder(real: str) -> str | None:
 
 
 def roots_from(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Real paths of the given roots that exist (plus the cache repository folder of a snapshot)."""
+    """Real paths of the given roots that exist (plus the cache repository folder of a snapshot),
+    then each root as written (absolute, normalised) where that differs: ComfyUI lists a link placed
+    in a model folder by that name. A real path never passes through a link, so a written form only
+    ever matches a path as written (see `admits`)."""
     out: list[str] = []
+    written: list[str] = []
     for path in paths:
         if not str(path).strip():
             continue
@@ -40,7 +51,36 @@ def roots_from(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
         for candidate in (real, _hf_repo_folder(real)):
             if candidate and candidate not in out:
                 out.append(candidate)
-    return out
+        if _written(path) is not None:
+            written.append(os.path.abspath(os.path.expanduser(str(path))))
+    return out + [w for w in dict.fromkeys(written) if w not in out]
+
+
+def _written(path: str | os.PathLike[str]) -> str | None:
+    """The path as written, absolute; None when it climbs with `..` (which a link would bend)."""
+    text = os.path.expanduser(str(path))
+    if ".." in Path(text).parts:
+        return None
+    return os.path.abspath(text)
+
+
+def admits(path: str | os.PathLike[str], roots: list[str]) -> bool:
+    """Whether `path` may be opened: its real path is in a root, or it is written under a root and
+    its real path lies inside the real path of the entry it is under (a link placed in the model
+    folder is followed, a link further down that leads out of that entry is not). Reads no file
+    and raises nothing, so it says nothing about whether the path exists."""
+    real = os.path.realpath(os.path.expanduser(str(path)))
+    if is_inside(real, roots):
+        return True
+    written = _written(path)
+    if written is None:
+        return False
+    for root in roots:
+        if written != root and is_inside(written, [root]):
+            entry = os.path.join(root, Path(os.path.relpath(written, root)).parts[0])
+            if is_inside(real, [os.path.realpath(entry)]):
+                return True
+    return False
 
 
 def is_inside(real: str, roots: Iterable[str]) -> bool:
@@ -54,9 +94,10 @@ def is_inside(real: str, roots: Iterable[str]) -> bool:
 
 
 def _outside(path: str, real: str, roots: list[str]) -> SecurityError:
+    """The refusal shows the path as written only: where a link leads, and whether anything is
+    there, stay unsaid."""
     shown = ", ".join(roots) or "none (no model folder is configured)"
-    detail = f"{path} resolves to {real}" if real != path else path
-    return SecurityError("PATH_OUTSIDE_ROOTS", detail, path=path, roots=shown)
+    return SecurityError("PATH_OUTSIDE_ROOTS", path, path=path, roots=shown)
 
 
 def _real(path: Path) -> str:
@@ -72,9 +113,9 @@ def resolve_inside(path: str | os.PathLike[str], roots: list[str], *, expect: st
     """The real path of `path`, which must lie inside `roots` and be a `file`, a `folder` or `any`
     of the two."""
     given = Path(os.path.expanduser(str(path)))
+    if not admits(given, roots):
+        raise _outside(str(given), "", roots)
     real = _real(given)
-    if not is_inside(real, roots):
-        raise _outside(str(given), real, roots)
     mode = os.stat(real).st_mode
     if expect == "file" and not stat.S_ISREG(mode):
         raise SecurityError("PATH_NOT_A_FILE", f"{given} is {'a directory' if stat.S_ISDIR(mode) else 'not a regular file'}", path=str(given))
@@ -89,6 +130,7 @@ def check_tree(folder: Path, roots: list[str]) -> list[Path]:
     """Every entry under a model folder: links stay inside the roots, nothing dangles, files are
     regular files, and nothing named like a file is a directory. Returns the regular files (by the
     path under `folder`, which is what loaders open)."""
+    roots = inner_roots(folder, roots)
     files: list[Path] = []
     seen: set[str] = set()
     pending = [folder]
@@ -100,9 +142,10 @@ def check_tree(folder: Path, roots: list[str]) -> list[Path]:
         seen.add(real_dir)
         for entry in sorted(os.scandir(current), key=lambda e: e.name):
             path = Path(entry.path)
-            real = _real(path)
+            real = os.path.realpath(path)
             if not is_inside(real, roots):
                 raise _outside(str(path), real, roots)
+            real = _real(path)
             mode = os.stat(real).st_mode
             if stat.S_ISDIR(mode):
                 if entry.name.endswith(FILE_SUFFIXES):
@@ -116,10 +159,25 @@ def check_tree(folder: Path, roots: list[str]) -> list[Path]:
 
 
 def check_model_folder(folder: str | os.PathLike[str], roots: list[str], expected_files: Iterable[str] = ()) -> list[Path]:
-    """A diffusers folder: the folder itself, every file under it and each file it must contain."""
-    resolve_inside(folder, roots, expect="folder")
+    """A diffusers folder: the folder itself, every file under it and each file it must contain.
+    Its contents are held to the roots plus the folder's own real path (`inner_roots`)."""
+    real = resolve_inside(folder, roots, expect="folder")
     given = Path(os.path.expanduser(str(folder)))
+    inner = inner_roots(real, roots)
     files = check_tree(given, roots)
     for name in expected_files:
-        resolve_inside(given / name, roots, expect="file")
+        path = given / name
+        if not is_inside(os.path.realpath(path), inner):
+            raise _outside(str(path), "", inner)
+        _real(path)
+        if not path.is_file():
+            raise SecurityError("PATH_NOT_A_FILE", f"{path} is not a regular file", path=str(path))
     return files
+
+
+def inner_roots(folder_real: str | os.PathLike[str], roots: list[str]) -> list[str]:
+    """What the contents of an admitted folder may resolve to: the real roots and the folder's own
+    real path (never the written forms: a link inside the folder is judged by where it leads)."""
+    real_roots = [r for r in roots if os.path.realpath(r) == r]
+    folder = os.path.realpath(folder_real)
+    return real_roots + ([folder] if folder not in real_roots else [])

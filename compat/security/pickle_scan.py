@@ -7,7 +7,8 @@ are resolved even when they come from the memo, and checks each (module, name) p
 against the few globals a torch state dict needs. Anything else, anything it cannot resolve, and
 anything it cannot parse blocks the file.
 
-Containers: a torch zip archive (every ``*.pkl`` member), a legacy torch file (the five pickles
+Containers: a torch zip archive (every pickle torch's own zip reader would give, names matched
+without regard to case; an archive two readers read differently is refused, see `torch_zip.py`), a legacy torch file (the five pickles
 ``torch.save(..., _use_new_zipfile_serialization=False)`` writes, then raw storage bytes) and raw
 pickle streams (every pickle up to the end of the file).
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import io
 import os
 import pickletools
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -104,6 +104,7 @@ class PickleScan:
     globals: list[ImportedGlobal] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)  # globals whose name the scan could not know
     errors: list[str] = field(default_factory=list)  # the bytes are not a well-formed pickle
+    ambiguous: list[str] = field(default_factory=list)  # a zip archive two readers read differently
     elapsed_ms: float = 0.0
 
     @property
@@ -112,7 +113,7 @@ class PickleScan:
 
     @property
     def safe(self) -> bool:
-        return self.pickles > 0 and not self.blocked and not self.unresolved and not self.errors
+        return self.pickles > 0 and not self.blocked and not self.unresolved and not self.errors and not self.ambiguous
 
     def imports(self) -> list[str]:
         """Each distinct global, sorted: the evidence shown in the load report."""
@@ -127,6 +128,7 @@ class PickleScan:
             "blocked": sorted({g.dotted for g in self.blocked}),
             "unresolved": self.unresolved,
             "errors": self.errors,
+            "ambiguous": self.ambiguous,
             "safe": self.safe,
             "elapsed_ms": self.elapsed_ms,
         }
@@ -134,16 +136,16 @@ class PickleScan:
     def raise_if_unsafe(self) -> None:
         """Raise the typed error that explains why this pickle may not be loaded."""
         name = Path(self.path).name
+        found = sorted({g.dotted for g in self.blocked}) + self.unresolved
+        shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+        if self.ambiguous:
+            imports = f"; it would import {shown}" if found else ""
+            raise SecurityError("PICKLE_ARCHIVE_AMBIGUOUS", f"{name}: {'; '.join(self.ambiguous[:3])}{imports}", path=self.path,
+                                imports=", ".join(found))
+        if found:  # before malformed: what the file would import is the most useful thing to say
+            raise SecurityError("PICKLE_UNSAFE_GLOBALS", f"{name} would import {shown}", path=self.path, imports=", ".join(found))
         if self.errors:
             raise SecurityError("PICKLE_MALFORMED", f"{name}: {'; '.join(self.errors[:3])}", path=self.path)
-        if self.blocked or self.unresolved:
-            found = sorted({g.dotted for g in self.blocked}) + self.unresolved
-            raise SecurityError(
-                "PICKLE_UNSAFE_GLOBALS",
-                f"{name} would import {', '.join(found[:8])}" + (f" and {len(found) - 8} more" if len(found) > 8 else ""),
-                path=self.path,
-                imports=", ".join(found),
-            )
         if not self.pickles:
             raise SecurityError("PICKLE_MALFORMED", f"{name}: no pickle found", path=self.path)
 
@@ -284,20 +286,18 @@ def _scan_sequence(data: bytes, scan: PickleScan, label: str) -> None:
 
 
 def _scan_zip(fh: IO[bytes], scan: PickleScan) -> None:
+    """Every pickle torch could load from the archive, taken from torch's own zip reader; an archive
+    the readers see differently is refused whole (`torch_zip.py`)."""
+    from .torch_zip import read_view
+
     scan.container = "torch_zip"
-    try:
-        archive = zipfile.ZipFile(fh)
-        members = [m for m in archive.infolist() if m.filename.endswith(".pkl")]
-        if not members:
-            scan.errors.append("zip archive without a .pkl member: not a torch checkpoint")
-            return
-        for member in members:
-            if member.file_size > MAX_PICKLE_BYTES:
-                scan.errors.append(f"{member.filename}: {member.file_size} bytes, more than any state dict needs")
-                continue
-            _scan_sequence(archive.read(member), scan, member.filename)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
-        scan.errors.append(f"unreadable zip archive ({exc})")
+    view = read_view(fh, MAX_PICKLE_BYTES)
+    scan.ambiguous += view.ambiguous
+    scan.errors += view.errors
+    if not view.pickles and not view.errors:
+        scan.errors.append("zip archive without a .pkl member: not a torch checkpoint")
+    for name, data in view.pickles.items():
+        _scan_sequence(data, scan, name)
 
 
 def scan_file(path: str | os.PathLike[str], fh: IO[bytes] | None = None) -> PickleScan:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import safe_json
 from ..core.errors import SecurityError
 from .policy import SecurityPolicy, TrustedFolder
 
@@ -117,8 +118,11 @@ def _auto_map_refs(folder: Path) -> list[str]:
     refs = []
     for config in sorted(folder.rglob("*.json")):
         try:
-            doc = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+            doc = safe_json.load_file(config, max_bytes=safe_json.MAX_TOKENIZER_BYTES)
+        except OSError:
+            continue
+        except ValueError as exc:  # the libraries may still read what we cannot: count it as code
+            refs.append(f"{config.relative_to(folder)}: unreadable JSON ({exc}); it could hide an auto_map")
             continue
         if isinstance(doc, dict) and doc.get("auto_map"):
             refs.append(f"{config.relative_to(folder)}: auto_map {json.dumps(doc['auto_map'])}")
@@ -135,7 +139,7 @@ def review_code(folder: str | os.PathLike[str], index: dict[str, Any] | None = N
         if path.suffix == ".py":
             try:
                 item.imports, item.risky_calls = read_imports(data)
-            except (SyntaxError, ValueError) as exc:
+            except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
                 item.parse_error = str(exc)
         else:
             item.parse_error = "compiled code: cannot be reviewed"
@@ -159,8 +163,10 @@ def _components(index: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
 
 def _is_folder_code(folder: Path, component: str, library: Any) -> bool:
     """diffusers resolves a custom library to `<library>.py` in the folder or its component folder."""
-    if not isinstance(library, str) or not re.fullmatch(r"[A-Za-z_][\w]*", library):
-        return False
+    if not isinstance(library, str) or not re.fullmatch(r"[A-Za-z_][\w]{0,63}", library):
+        return False  # a long name would make the file system raise (ENAMETOOLONG) instead of answer
+    if not isinstance(component, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", component):
+        return False  # never a path
     return (folder / f"{library}.py").is_file() or (folder / component / f"{library}.py").is_file()
 
 

@@ -1,7 +1,8 @@
 """The pack's settings: one validated, versioned JSON file, overridable from the environment.
 
 Where: `settings_dir()` is `$WAN_COMPAT_CONFIG_DIR` if set; else `<ComfyUI user folder>/wan-compat`
-when the caller passes ComfyUI's user directory (nodes do, through `nodes/comfy_env`); else
+when the caller passes ComfyUI's user directory (nodes do, through `nodes/comfy_env`) or the CLI is
+pointed at or run from a ComfyUI folder (`location.py`); else
 `$XDG_CONFIG_HOME/wan-compat` or `~/.config/wan-compat`. The file is `settings.json`.
 
 How it is read: JSON -> migrated to the current layout (`CURRENT_VERSION`) -> environment overrides
@@ -264,6 +265,10 @@ def settings_dir(user_dir: str | os.PathLike[str] | None = None, environ: Mappin
     env = os.environ if environ is None else environ
     if env.get(CONFIG_DIR_ENV):
         return Path(env[CONFIG_DIR_ENV]).expanduser()
+    if user_dir is None:
+        from .location import comfyui_user_dir
+
+        user_dir = comfyui_user_dir(env)  # the CLI pointed at, or run from, a ComfyUI folder
     if user_dir is not None:
         return Path(user_dir) / SUB_FOLDER
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
