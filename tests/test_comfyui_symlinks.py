@@ -1,7 +1,8 @@
 """Symlinked models in a real ComfyUI (issue 15) and the path policy seen from a client (issue 14).
 
-The shipped workflows run with every model folder linked into `models/diffusers` one by one (the
-models living on "another disk"), as ComfyUI lists and follows them; a link inside a model folder
+The shipped workflows run with every model file they pick (the Comfy-Org single files) linked into
+its model folder one by one, and every diffusers folder linked into `models/diffusers` (the models
+living on "another disk"), as ComfyUI lists and follows them; a link inside a model folder
 that leads out stays refused; a prompt naming a file outside the model folders gets the same answer
 whether that file exists or not, and none of its bytes. One server for the module.
 """
@@ -14,12 +15,14 @@ from typing import Any
 
 import pytest
 
-from comfyui_server import PACK_ROOT, STAND_INS, Server, ServerError, comfy_python, start, stop
+from comfyui_server import PACK_ROOT, STAND_INS, Server, ServerError, comfy_python, place_single_files, stand_in_config, start, stop
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 pytestmark = pytest.mark.comfyui
 SMALL = {"width": 64, "height": 64, "num_frames": 5}
-GENERATION = ["wan21_t2v_1.3B", "wan22_t2v_A14B", "wan22_ti2v_5B", "wan21_i2v_14B_480p", "wan22_i2v_A14B"]
+# workflow -> its registry variant (the tiny stand-in's diffusers folder is Safe Load's config_path)
+GENERATION = {"wan21_t2v_1.3B": "wan2.1-t2v-1.3b", "wan22_t2v_A14B": "wan2.2-t2v-a14b", "wan22_ti2v_5B": "wan2.2-ti2v-5b",
+              "wan21_i2v_14B_480p": "wan2.1-i2v-14b-480p", "wan22_i2v_A14B": "wan2.2-i2v-a14b"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +40,12 @@ def linked_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixt
     (base / "models" / "diffusers").mkdir(parents=True)
     for official, stand_in in STAND_INS.items():  # each model folder a link to where the model really is
         (base / "models" / "diffusers" / official).symlink_to(tiny[stand_in], target_is_directory=True)
+    # The single files the workflows pick, written on the "other disk" and linked in one by one.
+    elsewhere = place_single_files(tmp_path_factory.mktemp("other_disk"), tiny)
+    for file in sorted(p for p in (elsewhere / "models").rglob("*.safetensors")):
+        link = base / "models" / file.relative_to(elsewhere / "models")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(file)
     # A "download" whose transformer/ is a link leading out of the model folders.
     secret = tmp_path_factory.mktemp("outside")
     (secret / "secret.txt").write_text("TOP-SECRET-BYTES\n")
@@ -68,7 +77,8 @@ def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | No
 
 @pytest.mark.parametrize("name", ["wan_check_my_models", *GENERATION])
 def test_shipped_workflows_run_with_linked_model_folders(linked_server: Server, name: str) -> None:
-    overrides = {} if name == "wan_check_my_models" else {"WanSample": {**SMALL, "steps": 2}}
+    overrides = {} if name == "wan_check_my_models" else {
+        "WanSample": {**SMALL, "steps": 2}, "WanSafeLoad": {"config_path": stand_in_config(linked_server.base, GENERATION[name])}}
     entry, _ = linked_server.run(_prompt(linked_server, name, overrides))
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
 
