@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from comfyui_server import Server, ServerError, comfy_python, newest_frontend, prepare_base, start, stop
+from comfyui_server import Server, ServerError, comfy_python, newest_frontend, prepare_base, real_size_picks, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -158,7 +158,8 @@ def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path
     page.wait_for_selector("text=Wan Detect Architecture", timeout=30_000)
     library.click()
     # The shipped workflow, queued through the frontend's own graphToPrompt.
-    page.evaluate("wf => app.loadGraphData(wf)", _centered(_workflow("wan_check_my_models")))
+    # Its Comfy-Org picks as sparse real-size files (the tiny stand-ins match no official size).
+    page.evaluate("wf => app.loadGraphData(wf)", _centered(real_size_picks(ui_page.server.base, _workflow("wan_check_my_models"))))
     page.evaluate("() => app.queuePrompt(0, 1)")
     page.wait_for_function("() => app.graph.getNodeById(3)?.wan_report", timeout=300_000)
     page.wait_for_timeout(500)

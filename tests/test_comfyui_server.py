@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from comfyui_server import Server, ServerError, comfy_python, import_seconds, prepare_base, stand_in_config, start, stop
+from comfyui_server import (Server, ServerError, comfy_python, import_seconds, prepare_base, real_size_picks, stand_in_config, start,
+                            stop)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -76,23 +77,15 @@ def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | No
     return to_api_prompt(workflow, info, overrides)
 
 
-REAL_SIZE = "real_size"  # a subfolder of each model folder: sparse real-size files under the Comfy-Org names
-
-
 def test_check_my_models_workflow(comfy_server: Server) -> None:
     """The check workflow's own picks (the Comfy-Org 1.3B set) checked on sparse real-size files of
     those names (the tiny stand-ins at the top level have no official size to detect); no weight is read."""
-    from wan_compat.compat.fixtures.template_files import write_template_file
+    from workflow_graph import to_api_prompt
 
-    slots = {"diffusion_models": "model", "vae": "vae", "text_encoders": "text_encoder", "clip_vision": "clip_vision"}
-    picks: dict[str, dict[str, str]] = {}
-    for node in _workflow("wan_check_my_models")["nodes"]:
-        for model in node["properties"].get("models", []):
-            folder = f"{model['directory']}/{REAL_SIZE}"
-            assert write_template_file(comfy_server.base / "models", folder, model["name"]) is not None, model
-            picks.setdefault(node["type"], {})[slots[model["directory"]]] = f"{folder}/{model['name']}"
-    assert {node: sorted(slots) for node, slots in picks.items()} == {"WanDetectArchitecture": ["model"], "WanCheckCompatibility": ["text_encoder", "vae"]}
-    entry, _ = comfy_server.run(_prompt(comfy_server, "wan_check_my_models", picks))
+    _prompt(comfy_server, "wan_check_my_models")  # the shipped picks are in the live lists
+    workflow = real_size_picks(comfy_server.base, _workflow("wan_check_my_models"))
+    assert workflow != _workflow("wan_check_my_models")
+    entry, _ = comfy_server.run(to_api_prompt(workflow, _object_info(comfy_server)))
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
     detect = next(v for v in outputs.values() if "wan_verdict" in v)
