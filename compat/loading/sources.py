@@ -74,17 +74,3 @@ def read_state_dict(path: Path, role: str, policy: SecurityPolicy, report: LoadR
     report.files.append(FileRecord(role, str(path), "safetensors", header.file_size, digest))
     return tensors, header.metadata
 
-
-def dequantize_scaled_fp8(tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """ComfyUI's scaled-fp8 files: weight = fp8 weight * its `.scale_weight`. Returns (tensors, changed)."""
-    import torch
-
-    scales = [k for k in tensors if k.endswith(".scale_weight")]
-    if not scales and "scaled_fp8" not in tensors:
-        return tensors, False
-    out = {k: v for k, v in tensors.items() if k != "scaled_fp8" and not k.endswith((".scale_weight", ".scale_input"))}
-    for key in scales:
-        weight = key[: -len("scale_weight")] + "weight"
-        if weight in out:
-            out[weight] = out[weight].to(torch.float32) * tensors[key].to(torch.float32)
-    return out, True

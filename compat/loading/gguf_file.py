@@ -1,0 +1,116 @@
+"""GGUF transformers (ComfyUI-GGUF's Wan files) through diffusers' GGUF support.
+
+diffusers reads the file with llama.cpp's `gguf` package (`load_gguf_checkpoint`: quantized tensors
+become `GGUFParameter`s that keep their ggml bytes and type; F16/F32 tensors plain tensors, all
+copied out of the file's memory map) and computes with `GGUFLinear`, which dequantizes a weight
+for each call. Here that is wrapped in the pack's checks: the names (original naming and
+ComfyUI-GGUF's `comfy.gguf.orig_shape.*` for tensors flattened to 4 dims are undone first), then
+every name and *logical* shape against the model, before anything is assigned. A missing `gguf`
+package is GGUF_PACKAGE_MISSING, which names it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import LoadError, ModelFileError
+from ..detect.facts import classify
+from ..detect.model_info import ModelInfo
+from ..security.policy import SecurityPolicy
+from . import checks, components, key_naming, materialize
+from .report import FileRecord, LoadReport
+from .transformer_config import transformer_config
+
+ORIG_SHAPE = "comfy.gguf.orig_shape."
+
+
+def require_gguf() -> Any:
+    """The `gguf` module, or GGUF_PACKAGE_MISSING naming the package to install."""
+    try:
+        import gguf
+    except ImportError:
+        raise ModelFileError("GGUF_PACKAGE_MISSING", "import gguf failed: the package 'gguf' (>= 0.10) is not installed") from None
+    return gguf
+
+
+def read_gguf(path: Path) -> dict[str, Any]:
+    """name -> tensor (GGUFParameter for quantized ones) with ComfyUI-GGUF's flattened shapes undone."""
+    gguf = require_gguf()
+    from diffusers.models.model_loading_utils import load_gguf_checkpoint
+
+    try:
+        tensors = load_gguf_checkpoint(str(path))
+    except ValueError as exc:
+        text = str(exc)
+        raise ModelFileError("GGUF_QUANT_UNSUPPORTED", text.split("\n", 1)[0][:300], quant=text.split("type: ", 1)[-1].split(" ", 1)[0]) from None
+    reader = gguf.GGUFReader(str(path))
+    for field_name, field in reader.fields.items():
+        if field_name.startswith(ORIG_SHAPE):
+            name = field_name[len(ORIG_SHAPE):]
+            shape = tuple(int(field.parts[i][0]) for i in field.data)
+            if name in tensors and not hasattr(tensors[name], "quant_type"):
+                tensors[name] = tensors[name].reshape(shape)
+    return tensors
+
+
+def logical_shape(tensor: Any) -> tuple[int, ...]:
+    return tuple(getattr(tensor, "quant_shape", None) or tensor.shape)
+
+
+def _assign(model: Any, name: str, value: Any) -> None:
+    import torch
+
+    owner, _, leaf = name.rpartition(".")
+    module = model.get_submodule(owner) if owner else model
+    if leaf in module._parameters:
+        module._parameters[leaf] = value if isinstance(value, torch.nn.Parameter) else torch.nn.Parameter(value, requires_grad=False)
+    elif leaf in module._buffers:
+        module._buffers[leaf] = value
+    else:
+        raise LoadError("LOAD_UNEXPECTED_KEYS", f"1 unexpected: {name}", component="transformer")
+
+
+def load_gguf_transformer(path: Path, *, dtype: Any, report: LoadReport, config_source: Any = None, allowed: list[str] | None = None,
+                          policy: SecurityPolicy | None = None, name: str = "transformer", info: ModelInfo | None = None) -> tuple[Any, ModelInfo]:
+    """(model, verdict) of one GGUF transformer file; every name and logical shape checked."""
+    import diffusers
+    from diffusers.quantizers.gguf.utils import _replace_with_gguf_linear
+
+    from ..detect.detector import ArchitectureDetector
+
+    require_gguf()
+    if info is None:
+        info = ArchitectureDetector().inspect(path)
+    if info.kind != "transformer":
+        raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {path.name} is a {info.kind}, not a diffusion model (transformer)")
+    config, cls_name = transformer_config(info, config_source, allowed or [], policy or SecurityPolicy(), report)
+    tensors = read_gguf(path)
+    report.files.append(FileRecord(name, str(path), "gguf", path.stat().st_size))
+    facts = classify({k: logical_shape(v) for k, v in tensors.items()})
+    old = list(tensors)
+    if facts.naming == "original":
+        tensors = key_naming.transformer_to_diffusers(tensors, facts.prefix or None, strict=False)
+        to_file = key_naming.transformer_file_name(facts.prefix)
+    else:
+        tensors = {k[len(facts.prefix):] if facts.prefix and k.startswith(facts.prefix) else k: v for k, v in tensors.items()}
+        to_file = (lambda key: facts.prefix + key)
+    names = key_naming.file_namer(dict(zip(tensors, old)), to_file)
+    cls = getattr(diffusers, cls_name)
+    model = components.meta_model(cls, config)
+    found = {k: logical_shape(v) for k, v in tensors.items()}
+    checks.compare_keys(checks.expected_shapes(model), found).raise_if_any(name, file_names=names)
+    quantized = {k: v for k, v in tensors.items() if hasattr(v, "quant_type")}
+    _replace_with_gguf_linear(model, dtype, quantized)
+    plain = materialize.materialize(model, {k: v for k, v in tensors.items() if k not in quantized}, dtype, keep_fp8=False)
+    for key, value in list(quantized.items()) + list(plain.items()):
+        _assign(model, key, value)
+    checks.verify_loaded(model, name, {k: tuple(v.shape) for k, v in list(quantized.items()) + list(plain.items())}, file_names=names)
+    quant_types = sorted({str(getattr(v.quant_type, "name", v.quant_type)) for v in quantized.values()})
+    report.allow(name, f"GGUF through diffusers' GGUF support: {len(quantized)} quantized linear weights ({', '.join(quant_types)}) "
+                 "dequantized per call; the rest in the compute dtype")
+    import time
+
+    model = components._finish(model, name, cls, dtype, report, time.perf_counter())
+    report.components[name]["gguf_quant_types"] = quant_types
+    report.components[name]["load_ms"] = report.timings_ms.get(name)
+    return model, info
