@@ -93,9 +93,13 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
     with open(target, "rb") as fh:
         fmt = sniff_bytes(fh.read(16), target.stat().st_size)
     if fmt is FileFormat.GGUF:
+        gguf_file.require_gguf()
+        with report.timed("detect"):
+            info = ArchitectureDetector().inspect(target)
+        _require_transformer(info, target)
+        config, cls_name = transformer_config(info, config_source, allowed, policy, report)
         with report.timed("transformer"):
-            model, info = gguf_file.load_gguf_transformer(target, dtype=dtypes.torch_dtype(dtype), report=report, config_source=config_source,
-                                                          allowed=allowed, policy=policy)
+            model = gguf_file.load_gguf_transformer(target, config, cls_name, dtype=dtypes.torch_dtype(dtype), report=report)
         report.finish()
         return LoadedComponent(model, info, report, str(target), target.stat().st_size, time.perf_counter() - started)
     sources.check_format(target, fmt, report, "transformer")
@@ -107,11 +111,7 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
             info = TensorAwareDetector({target: pickled}).inspect(target)
         else:
             info = ArchitectureDetector().inspect(target)
-    if info.kind != "transformer":
-        raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {target.name} is a {info.kind}; `load` takes a diffusion model (transformer) file")
-    errors = [p for p in info.problems if p.severity == "error"]
-    if errors:
-        raise LoadError("MODEL_NOT_LOADABLE", "; ".join(p.text() for p in errors))
+    _require_transformer(info, target)
     config, cls_name = transformer_config(info, config_source, allowed, policy, report)
     import diffusers
 
@@ -123,3 +123,11 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
         del tensors
     report.finish()
     return LoadedComponent(model, info, report, str(target), target.stat().st_size, time.perf_counter() - started)
+
+
+def _require_transformer(info: ModelInfo, target: Path) -> None:
+    if info.kind != "transformer":
+        raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {target.name} is a {info.kind}; `load` takes a diffusion model (transformer) file")
+    errors = [p for p in info.problems if p.severity == "error"]
+    if errors:
+        raise LoadError("MODEL_NOT_LOADABLE", "; ".join(p.text() for p in errors))

@@ -10,16 +10,14 @@ package is GGUF_PACKAGE_MISSING, which names it.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import LoadError, ModelFileError
 from ..detect.facts import classify
-from ..detect.model_info import ModelInfo
-from ..security.policy import SecurityPolicy
 from . import checks, components, key_naming, materialize
 from .report import FileRecord, LoadReport
-from .transformer_config import transformer_config
 
 ORIG_SHAPE = "comfy.gguf.orig_shape."
 
@@ -70,20 +68,14 @@ def _assign(model: Any, name: str, value: Any) -> None:
         raise LoadError("LOAD_UNEXPECTED_KEYS", f"1 unexpected: {name}", component="transformer")
 
 
-def load_gguf_transformer(path: Path, *, dtype: Any, report: LoadReport, config_source: Any = None, allowed: list[str] | None = None,
-                          policy: SecurityPolicy | None = None, name: str = "transformer", info: ModelInfo | None = None) -> tuple[Any, ModelInfo]:
-    """(model, verdict) of one GGUF transformer file; every name and logical shape checked."""
+def load_gguf_transformer(path: Path, config: dict[str, Any], cls_name: str, *, dtype: Any, report: LoadReport,
+                          name: str = "transformer") -> Any:
+    """The model of one GGUF transformer file (config and class decided by the caller); every name
+    and logical shape checked before anything is assigned."""
     import diffusers
     from diffusers.quantizers.gguf.utils import _replace_with_gguf_linear
 
-    from ..detect.detector import ArchitectureDetector
-
-    require_gguf()
-    if info is None:
-        info = ArchitectureDetector().inspect(path)
-    if info.kind != "transformer":
-        raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {path.name} is a {info.kind}, not a diffusion model (transformer)")
-    config, cls_name = transformer_config(info, config_source, allowed or [], policy or SecurityPolicy(), report)
+    started = time.perf_counter()
     tensors = read_gguf(path)
     report.files.append(FileRecord(name, str(path), "gguf", path.stat().st_size))
     facts = classify({k: logical_shape(v) for k, v in tensors.items()})
@@ -108,9 +100,6 @@ def load_gguf_transformer(path: Path, *, dtype: Any, report: LoadReport, config_
     quant_types = sorted({str(getattr(v.quant_type, "name", v.quant_type)) for v in quantized.values()})
     report.allow(name, f"GGUF through diffusers' GGUF support: {len(quantized)} quantized linear weights ({', '.join(quant_types)}) "
                  "dequantized per call; the rest in the compute dtype")
-    import time
-
-    model = components._finish(model, name, cls, dtype, report, time.perf_counter())
+    model = components._finish(model, name, cls, dtype, report, started)
     report.components[name]["gguf_quant_types"] = quant_types
-    report.components[name]["load_ms"] = report.timings_ms.get(name)
-    return model, info
+    return model

@@ -32,9 +32,9 @@ from ..detect.safetensors_header import read_header
 from ..security.pinned import snapshot, verify_snapshot
 from ..security.policy import SecurityPolicy
 from ..security.trust import decide_folder_code, require_shipped_classes, shipped_class
-from ..detect.sniff import sniff_bytes
+from ..detect.sniff import FileFormat, sniff_bytes
 from ..detect.validate import check_experts, Part
-from . import assemble, component_file, components, component_configs, dtypes, fp8, sources, tokenizer as tokenizers
+from . import assemble, component_file, components, component_configs, dtypes, fp8, gguf_file, sources, tokenizer as tokenizers
 from .detect_tensors import TensorAwareDetector
 from .folder_checks import checked_folder as _checked_folder
 from .handle import PipelineHandle
@@ -194,6 +194,7 @@ class _SingleFileLoader:
         self.model_info = model_info
         self.files: dict[str, Path] = {}
         self.pickled: dict[Path, dict[str, Any]] = {}
+        self.gguf: set[Path] = set()
 
     def load(self) -> PipelineHandle:
         report = self.report
@@ -212,6 +213,11 @@ class _SingleFileLoader:
         for slot, path in self.files.items():
             name = {"model": "transformer", "clip_vision": "image_encoder"}.get(slot, slot)
             with report.timed(name):
+                if path in self.gguf:  # a GGUF transformer (ComfyUI-GGUF's files): diffusers' GGUF support
+                    config = configs.transformer_2 if name == "transformer_2" and configs.transformer_2 else configs.transformer
+                    built[name] = gguf_file.load_gguf_transformer(path, config, configs.transformer_class, name=name,
+                                                                  dtype=dtypes.torch_dtype(self.options.dtype), report=report)
+                    continue
                 tensors = self._tensors(slot, path)
                 if slot == "text_encoder":
                     te_state = {tokenizers.SPIECE_KEY: tensors[tokenizers.SPIECE_KEY]} if tokenizers.SPIECE_KEY in tensors else {}
@@ -241,6 +247,11 @@ class _SingleFileLoader:
             self.report.allow(str(path), f"{slot}: inside the allowed roots")
             with open(path, "rb") as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
+            if fmt is FileFormat.GGUF and slot in ("model", "transformer_2"):
+                gguf_file.require_gguf()
+                self.gguf.add(path)
+                self.files[slot] = path
+                continue
             sources.check_format(path, fmt, self.report, slot)
             if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
                 self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
