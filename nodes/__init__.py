@@ -10,6 +10,7 @@ import importlib
 _STAGE_MODULES = (
     "detect",
     "safe_load",
+    "lora",
     "vae_fix",
     "optimize",
     "sample",
