@@ -67,11 +67,14 @@ def detach_from_files(model: Any) -> None:
 
 def store_in_fp8(model: Any, storage: Any, compute: Any) -> int:
     """fp8 weight storage after a library's own load: the storable linear weights become fp8."""
+    weights = fp8_storable(model, compute)
+    for weight in weights:
+        weight.data = weight.data.to(storage)
+    return len(weights)
+
+
+def fp8_storable(model: Any, compute: Any) -> list[Any]:
+    """The linear weights fp8 storage would take (not yet fp8), for a per-run cast."""
     fp32 = dtypes.fp32_patterns(model, compute)
-    count = 0
-    for name, module in fp8.linear_weights(model).items():
-        weight = module.weight
-        if weight.is_floating_point() and not fp8.is_fp8(weight.dtype) and fp8.storable(model, name, fp32):
-            weight.data = weight.data.to(storage)
-            count += 1
-    return count
+    return [m.weight for name, m in fp8.linear_weights(model).items()
+            if m.weight.is_floating_point() and not fp8.is_fp8(m.weight.dtype) and fp8.storable(model, name, fp32)]
