@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -132,7 +133,8 @@ def bare_read(path: Path) -> Any:
     return load(path.read_bytes())
 
 
-def measure(paths: dict[str, Path]) -> tuple[list[tuple[str, ...]], Any]:
+def measure(paths: dict[str, Path], runs: int) -> tuple[list[tuple[str, ...]], Any]:
+    """Per format: the bare read and the load alternated `runs` times (medians), after one warm-up."""
     from wan_compat.compat.loading import load_component
 
     rows = []
@@ -140,18 +142,24 @@ def measure(paths: dict[str, Path]) -> tuple[list[tuple[str, ...]], Any]:
     for fmt in ("bf16", "fp8_e4m3fn", "fp8_scaled", "gguf_q8_0"):
         path = paths[fmt]
         bare_read(path)  # warm-up: page cache, imports
-        gc.collect()
-        bare_s, data = _timed(lambda: bare_read(path))
-        del data
-        gc.collect()
-        load_s, loaded = _timed(lambda: load_component(path))
-        resident, size = loaded.resident_bytes(), path.stat().st_size
+        bare, load = [], []
+        resident = 0
+        for _ in range(runs):
+            gc.collect()
+            seconds, data = _timed(lambda: bare_read(path))
+            bare.append(seconds)
+            del data
+            gc.collect()
+            seconds, loaded = _timed(lambda: load_component(path))
+            load.append(seconds)
+            resident = loaded.resident_bytes()
+            if fmt == "bf16" and kept is None:
+                kept = loaded.model
+            del loaded
+        size = path.stat().st_size
+        bare_s, load_s = statistics.median(bare), statistics.median(load)
         rows.append((fmt, f"{size / 2**30:.3f}", f"{resident / 2**30:.3f}", f"{resident / size:.3f}", f"{bare_s:.2f}", f"{load_s:.2f}",
                      f"{load_s / bare_s:.2f}"))
-        if fmt == "bf16":
-            kept = loaded.model
-        del loaded
-        gc.collect()
     return rows, kept
 
 
@@ -179,15 +187,22 @@ def lora_rows(path: Path, model: Any) -> list[tuple[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--keep", help="write the files here and keep them (default: a temp folder, removed)")
+    parser.add_argument("--keep", help="write the files here and keep them (default: a temp folder, removed); "
+                                           "files already there are used again")
+    parser.add_argument("--runs", type=int, default=3, help="alternated bare reads and loads per format (medians)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="wan-load-formats-") as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        write_s, paths = _timed(lambda: write_files(folder))
+        names = {"bf16": "wan2.1_t2v_1.3B_bf16.safetensors", "fp8_e4m3fn": "wan2.1_t2v_1.3B_fp8_e4m3fn.safetensors",
+                 "fp8_scaled": "wan2.1_t2v_1.3B_fp8_scaled.safetensors", "gguf_q8_0": "wan2.1_t2v_1.3B_Q8_0.gguf",
+                 "lora": "wan2.1_t2v_1.3B_lora_rank32.safetensors"}
+        paths = {k: folder / v for k, v in names.items()}
+        if not all(p.is_file() for p in paths.values()):
+            write_s, paths = _timed(lambda: write_files(folder))
+            print(f"wrote {len(paths)} random-weight files of Wan 2.1 T2V 1.3B in {write_s:.0f} s")
         gc.collect()
-        print(f"wrote {len(paths)} random-weight files of Wan 2.1 T2V 1.3B in {write_s:.0f} s")
-        rows, model = measure(paths)
+        rows, model = measure(paths, args.runs)
         header = ("format", "file GiB", "resident GiB", "resident/file", "bare read s", "load s", "load/bare")
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:

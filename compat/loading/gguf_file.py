@@ -1,8 +1,9 @@
 """GGUF transformers (ComfyUI-GGUF's Wan files) through diffusers' GGUF support.
 
-diffusers reads the file with llama.cpp's `gguf` package (`load_gguf_checkpoint`: quantized tensors
-become `GGUFParameter`s that keep their ggml bytes and type; F16/F32 tensors plain tensors, all
-copied out of the file's memory map) and computes with `GGUFLinear`, which dequantizes a weight
+The file is read with llama.cpp's `gguf` package as diffusers' `load_gguf_checkpoint` reads it
+(quantized tensors become diffusers' `GGUFParameter`s that keep their ggml bytes and type; F16/F32
+tensors plain tensors; all copied out of the memory map), in one parse that also reads
+ComfyUI-GGUF's shape fields, and computed with diffusers' `GGUFLinear`, which dequantizes a weight
 for each call. Here that is wrapped in the pack's checks: the names (original naming and
 ComfyUI-GGUF's `comfy.gguf.orig_shape.*` for tensors flattened to 4 dims are undone first), then
 every name and *logical* shape against the model, before anything is assigned. A missing `gguf`
@@ -32,22 +33,27 @@ def require_gguf() -> Any:
 
 
 def read_gguf(path: Path) -> dict[str, Any]:
-    """name -> tensor (GGUFParameter for quantized ones) with ComfyUI-GGUF's flattened shapes undone."""
+    """name -> tensor as diffusers' `load_gguf_checkpoint` gives it (GGUFParameter for quantized
+    types, copied out of the memory map), read with one parse of the file, and ComfyUI-GGUF's
+    flattened shapes undone."""
     gguf = require_gguf()
-    from diffusers.models.model_loading_utils import load_gguf_checkpoint
+    import torch
+    from diffusers.quantizers.gguf.utils import SUPPORTED_GGUF_QUANT_TYPES, GGUFParameter
 
-    try:
-        tensors = load_gguf_checkpoint(str(path))
-    except ValueError as exc:
-        text = str(exc)
-        raise ModelFileError("GGUF_QUANT_UNSUPPORTED", text.split("\n", 1)[0][:300], quant=text.split("type: ", 1)[-1].split(" ", 1)[0]) from None
     reader = gguf.GGUFReader(str(path))
-    for field_name, field in reader.fields.items():
-        if field_name.startswith(ORIG_SHAPE):
-            name = field_name[len(ORIG_SHAPE):]
-            shape = tuple(int(field.parts[i][0]) for i in field.data)
-            if name in tensors and not hasattr(tensors[name], "quant_type"):
-                tensors[name] = tensors[name].reshape(shape)
+    plain_types = (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16)
+    shapes = {name[len(ORIG_SHAPE):]: tuple(int(field.parts[i][0]) for i in field.data)
+              for name, field in reader.fields.items() if name.startswith(ORIG_SHAPE)}
+    tensors: dict[str, Any] = {}
+    for tensor in reader.tensors:
+        kind = tensor.tensor_type
+        if kind not in plain_types and kind not in SUPPORTED_GGUF_QUANT_TYPES:
+            raise ModelFileError("GGUF_QUANT_UNSUPPORTED", f"{tensor.name}: {kind.name}", quant=kind.name)
+        value = torch.from_numpy(tensor.data.copy())
+        if kind in plain_types:
+            tensors[tensor.name] = value.reshape(shapes[tensor.name]) if tensor.name in shapes else value
+        else:
+            tensors[tensor.name] = GGUFParameter(value, quant_type=kind)
     return tensors
 
 
