@@ -1,10 +1,11 @@
 """The tensors a model will own, made from the file's tensors one at a time, in their final dtype.
 
-Why here and not after `load_state_dict`: safetensors hands out tensors that live in the file's
-memory map, and a cast of the whole model afterwards first holds every tensor twice. Converting
-each tensor before it is assigned gives each its final dtype at once (the peak is the final size
-plus one tensor) and makes every tensor a private copy: after the load nothing depends on the
-file, so a later write into the file cannot change the model (the README says so).
+Why here and not after `load_state_dict`: a cast of the whole model afterwards first holds every
+tensor twice. Converting each tensor before it is assigned gives each its final dtype at once (the
+peak is the final size plus one tensor). The tensors come from `sources.read_state_dict`, which
+reads them into memory of their own (`file_read.py`), so after the load nothing depends on the
+file: a later write into the file cannot change the model (the README says so). Models loaded by
+diffusers itself (folders) map their files; `detach_from_files` copies those tensors.
 
 The dtype each tensor gets (`target`):
 - a linear weight the file stores in fp8 stays fp8 (computed in the compute dtype, see `fp8.py`);
@@ -45,6 +46,12 @@ def private(value: Any, dtype: Any) -> Any:
     return out
 
 
+def converted(value: Any, dtype: Any) -> Any:
+    """`value` in `dtype`: the tensor itself when it has that dtype (the readers of this package,
+    `sources.read_state_dict` and the GGUF reader, already hand out memory of its own)."""
+    return value.to(dtype=dtype)
+
+
 def materialize(model: Any, tensors: dict[str, Any], compute: Any, storage: Any = None, keep_fp8: bool = True) -> dict[str, Any]:
     """Each tensor of `tensors` (emptied on the way) in its final dtype and memory of its own;
     `keep_fp8`: linear weights may stay (or, with `storage`, become) fp8."""
@@ -53,7 +60,7 @@ def materialize(model: Any, tensors: dict[str, Any], compute: Any, storage: Any 
     out: dict[str, Any] = {}
     for name in list(tensors):
         value = tensors.pop(name)
-        out[name] = private(value, target(model, name, value.dtype, compute, storage, fp32, linears))
+        out[name] = converted(value, target(model, name, value.dtype, compute, storage, fp32, linears))
         del value
     return out
 

@@ -72,16 +72,15 @@ def _format_of(aliases: list[str]) -> str:
 
 
 def read_lora(path: str | Path, policy: SecurityPolicy | None = None, roots: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
-    """The LoRA's tensors (private copies), read under the same policy as a model file."""
+    """The LoRA's tensors, read under the same policy as a model file, in memory of their own."""
     from ..loading import sources
-    from ..loading.materialize import private
 
     policy = policy or SecurityPolicy()
     given = Path(str(path)).expanduser()
     allowed = paths.roots_from(list(roots if roots is not None else [given]) + list(policy.extra_model_roots))
     target = paths.resolve_inside(given, allowed, expect="file")
     tensors, _ = sources.read_state_dict(target, "lora", policy, LoadReport(source={"model": str(target)}))
-    return target, {k: private(v, v.dtype) for k, v in tensors.items()}
+    return target, tensors  # read into memory of their own (loading.file_read)
 
 
 def _not_applicable(target: str, reason: str) -> LoadError:
