@@ -13,8 +13,9 @@ the page cache; resident bytes (each tensor storage counted once) against the fi
 LoRA: reading and matching it against the loaded bf16 model (`match_lora`), and activating and
 removing it for a run (`lora_applied`).
 
-Goals: resident / file <= 1.1; load / bare read <= 1.2.
-Run: python benchmarks/load_formats.py [--keep DIR]   (needs about 7 GB of disk and 6 GB of RAM)
+Goals: resident / file <= 1.1; load / bare read <= 1.2. Times are medians of `--runs` alternated
+runs, wall clock and this process's CPU time (the steadier figure on a shared machine).
+Run: python benchmarks/load_formats.py [--keep DIR] [--runs 5]   (about 7 GB of disk, 6 GB of RAM)
 """
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+def _cpu_timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall s, CPU s of this process, result): on a shared machine the CPU time is the steadier figure."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, out
 
 
 def _random_bf16() -> dict[str, Any]:
@@ -142,24 +150,26 @@ def measure(paths: dict[str, Path], runs: int) -> tuple[list[tuple[str, ...]], A
     for fmt in ("bf16", "fp8_e4m3fn", "fp8_scaled", "gguf_q8_0"):
         path = paths[fmt]
         bare_read(path)  # warm-up: page cache, imports
-        bare, load = [], []
+        bare, load, bare_cpu, load_cpu = [], [], [], []
         resident = 0
         for _ in range(runs):
             gc.collect()
-            seconds, data = _timed(lambda: bare_read(path))
-            bare.append(seconds)
+            wall, cpu, data = _cpu_timed(lambda: bare_read(path))
+            bare.append(wall)
+            bare_cpu.append(cpu)
             del data
             gc.collect()
-            seconds, loaded = _timed(lambda: load_component(path))
-            load.append(seconds)
+            wall, cpu, loaded = _cpu_timed(lambda: load_component(path))
+            load.append(wall)
+            load_cpu.append(cpu)
             resident = loaded.resident_bytes()
             if fmt == "bf16" and kept is None:
                 kept = loaded.model
             del loaded
         size = path.stat().st_size
-        bare_s, load_s = statistics.median(bare), statistics.median(load)
-        rows.append((fmt, f"{size / 2**30:.3f}", f"{resident / 2**30:.3f}", f"{resident / size:.3f}", f"{bare_s:.2f}", f"{load_s:.2f}",
-                     f"{load_s / bare_s:.2f}"))
+        med = statistics.median
+        rows.append((fmt, f"{size / 2**30:.3f}", f"{resident / 2**30:.3f}", f"{resident / size:.3f}", f"{med(bare):.2f}", f"{med(load):.2f}",
+                     f"{med(load) / med(bare):.2f}", f"{med(bare_cpu):.2f}", f"{med(load_cpu):.2f}", f"{med(load_cpu) / med(bare_cpu):.2f}"))
     return rows, kept
 
 
@@ -203,7 +213,7 @@ def main() -> None:
             print(f"wrote {len(paths)} random-weight files of Wan 2.1 T2V 1.3B in {write_s:.0f} s")
         gc.collect()
         rows, model = measure(paths, args.runs)
-        header = ("format", "file GiB", "resident GiB", "resident/file", "bare read s", "load s", "load/bare")
+        header = ("format", "file GiB", "resident GiB", "resident/file", "bare s", "load s", "load/bare", "bare CPU s", "load CPU s", "CPU load/bare")
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         for row in [header] + rows:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths)))

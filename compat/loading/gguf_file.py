@@ -45,16 +45,28 @@ def read_gguf(path: Path) -> dict[str, Any]:
     shapes = {name[len(ORIG_SHAPE):]: tuple(int(field.parts[i][0]) for i in field.data)
               for name, field in reader.fields.items() if name.startswith(ORIG_SHAPE)}
     tensors: dict[str, Any] = {}
-    for tensor in reader.tensors:
-        kind = tensor.tensor_type
-        if kind not in plain_types and kind not in SUPPORTED_GGUF_QUANT_TYPES:
-            raise ModelFileError("GGUF_QUANT_UNSUPPORTED", f"{tensor.name}: {kind.name}", quant=kind.name)
-        value = torch.from_numpy(tensor.data.copy())
+    with open(path, "rb") as fh:  # one readinto per tensor into a fresh buffer: no page faults on the map
+        for tensor in sorted(reader.tensors, key=lambda t: t.data_offset):
+            kind = tensor.tensor_type
+            if kind not in plain_types and kind not in SUPPORTED_GGUF_QUANT_TYPES:
+                raise ModelFileError("GGUF_QUANT_UNSUPPORTED", f"{tensor.name}: {kind.name}", quant=kind.name)
+            tensors[tensor.name] = (kind, _read(fh, tensor, torch))
+    for name, (kind, value) in list(tensors.items()):
         if kind in plain_types:
-            tensors[tensor.name] = value.reshape(shapes[tensor.name]) if tensor.name in shapes else value
+            tensors[name] = value.reshape(shapes[name]) if name in shapes else value
         else:
-            tensors[tensor.name] = GGUFParameter(value, quant_type=kind)
+            tensors[name] = GGUFParameter(value, quant_type=kind)
     return tensors
+
+
+def _read(fh: Any, tensor: Any, torch: Any) -> Any:
+    """The bytes of one GGUF tensor in a buffer of its own, as the dtype and shape the reader gives."""
+    buffer = torch.empty(int(tensor.n_bytes), dtype=torch.uint8)
+    fh.seek(int(tensor.data_offset))
+    if fh.readinto(memoryview(buffer.numpy())) != buffer.numel():
+        raise ModelFileError("GGUF_INVALID", f"{tensor.name} ends past the end of the file")
+    dtype = {"float16": torch.float16, "float32": torch.float32}.get(str(tensor.data.dtype), torch.uint8)
+    return buffer.view(dtype).reshape(tuple(int(d) for d in tensor.data.shape))
 
 
 def logical_shape(tensor: Any) -> tuple[int, ...]:
