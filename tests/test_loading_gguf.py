@@ -130,3 +130,34 @@ def test_gguf_transformer_in_a_pipeline_runs(tiny, weights, tmp_path) -> None:
     out = loaded.pipeline(prompt="a cat", num_frames=5, height=16, width=16, num_inference_steps=2, output_type="np",
                           generator=torch.Generator().manual_seed(0)).frames
     assert out.shape == (1, 5, 16, 16, 3) and np.isfinite(out).all()
+
+
+def test_unsupported_quant_type_is_named(tiny, weights, tmp_path) -> None:
+    """A tensor in a ggml type diffusers cannot dequantize (IQ2_XXS) is refused with its name and type."""
+    path = tmp_path / "iq2.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="wan")
+    for name, value in key_naming.transformer_to_original(weights).items():
+        data = value.float().numpy().astype(np.float16)
+        if data.ndim > 4:
+            writer.add_array(f"comfy.gguf.orig_shape.{name}", list(data.shape))
+            data = data.reshape(data.shape[0], data.shape[1], -1)
+        if name == "blocks.0.ffn.2.weight":  # 24 x 256 values -> 24 x 66 bytes of IQ2_XXS
+            writer.add_tensor(name, np.zeros((24, 66), dtype=np.uint8), raw_dtype=gguf.GGMLQuantizationType.IQ2_XXS)
+            continue
+        writer.add_tensor(name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelFileError) as err:
+        load_component(path, config_source=tiny, roots=[str(tmp_path), str(tiny)])
+    assert err.value.code == "GGUF_QUANT_UNSUPPORTED" and "IQ2_XXS" in err.value.message() and "blocks.0.ffn.2.weight" in err.value.detail
+
+
+def test_load_refuses_a_file_that_is_not_a_transformer(tiny_pipelines, tmp_path) -> None:
+    from wan_compat.compat.fixtures.single_files import export_single_files
+
+    files = export_single_files(tiny_pipelines["wan2.1-t2v"], tmp_path / "single", name="t2v")
+    with pytest.raises(LoadError) as err:
+        load_component(files["vae"], config_source=tiny_pipelines["wan2.1-t2v"], roots=[str(tmp_path), str(tiny_pipelines["wan2.1-t2v"])])
+    assert err.value.code == "MODEL_NOT_LOADABLE" and "vae" in err.value.detail
