@@ -117,7 +117,7 @@ class EncodeFailed(EncodeError):
 def encode_video(frames: Any, *, output_dir: Path | str, filename_prefix: str = "Wan", fmt: str | VideoFormat = "h264-mp4",
                  fps: float = 16.0, crf: int | None = None, preset: str | None = None,
                  metadata: dict[str, Any] | None = None, fallback: bool = True, fallback_dirs: Sequence[Path | str] = (),
-                 verify: VerifyMode = "packets", binary: FfmpegInfo | None = None,
+                 verify: VerifyMode = "index", binary: FfmpegInfo | None = None,
                  on_progress: Progress | None = None) -> EncodedVideo:
     """Encode an (F, H, W, C) array or tensor into `output_dir` under ComfyUI's counter names.
 
@@ -134,7 +134,7 @@ def encode_video(frames: Any, *, output_dir: Path | str, filename_prefix: str = 
 
 def encode_to_file(frames: Any, out: Path | str, *, fmt: str | VideoFormat = "h264-mp4", fps: float = 16.0,
                    crf: int | None = None, preset: str | None = None, metadata: dict[str, Any] | None = None,
-                   verify: VerifyMode = "packets", binary: FfmpegInfo | None = None,
+                   verify: VerifyMode = "index", binary: FfmpegInfo | None = None,
                    on_progress: Progress | None = None) -> EncodedVideo:
     """Encode to exactly `out` (the format's extension added if missing); an existing file is an error.
 

@@ -1,6 +1,8 @@
-"""Reading a written video back: its frame count and size, as ffmpeg sees them.
+"""Reading a written video back: its frame count and size.
 
-Two depths: `packets` (the default) remuxes the video stream to nowhere (`-c copy -f null`), which
+Three depths: `index` (the default) reads the container's own index in Python
+(`container_probe.py`: sample count, size, every sample inside the file; no process started) and
+falls back to `packets` for a layout it does not know; `packets` remuxes the video stream to nowhere (`-c copy -f null`), which
 reads every frame packet of the container (a truncated file, a missing index or a lost frame shows)
 in ~30 ms for 81 frames at 832x480; `decode` also decodes every frame (~150 ms there), for callers
 who want proof that each frame decodes. One frame is one packet for every shipped format (VP9
@@ -17,7 +19,7 @@ from typing import Literal
 from ..compat.core.errors import EncodeError
 from .ffmpeg_probe import FfmpegInfo
 
-VerifyMode = Literal["packets", "decode"]
+VerifyMode = Literal["index", "packets", "decode"]
 _VIDEO_STREAM = re.compile(r"Stream #0:\d+.*?: Video: (\w+).*?, (\d+)x(\d+)[\s,\[]")
 _FRAMES = re.compile(r"frame=\s*(\d+)")
 
@@ -48,9 +50,16 @@ def probe_video(path: Path | str, binary: FfmpegInfo, *, mode: VerifyMode = "pac
 
 
 def verify_video(path: Path | str, binary: FfmpegInfo, *, frames: int, width: int, height: int,
-                 mode: VerifyMode = "packets") -> ProbeResult:
-    """Probe `path` and require exactly this frame count and size."""
-    found = probe_video(path, binary, mode=mode)
+                 mode: VerifyMode = "index") -> ProbeResult:
+    """Read `path` back and require exactly this frame count and size."""
+    found = None
+    if mode == "index":
+        from .container_probe import read_index
+
+        index = read_index(path)
+        found = ProbeResult(frames=index[0], width=index[1], height=index[2], codec="") if index else None
+    if found is None:
+        found = probe_video(path, binary, mode="decode" if mode == "decode" else "packets")
     if (found.frames, found.width, found.height) != (frames, width, height):
         raise EncodeError("ENCODE_VERIFY_FAILED",
                           f"sent {frames} frames of {width}x{height}, the file holds {found.frames} frames of {found.width}x{found.height}")

@@ -9,8 +9,10 @@ import importlib
 
 _STAGE_MODULES = (
     "detect",
+    "check_models",
     "safe_load",
     "lora",
+    "native_load",
     "vae_fix",
     "optimize",
     "sample",
@@ -26,3 +28,10 @@ for _name in _STAGE_MODULES:
     _module = importlib.import_module(f".{_name}", __name__)
     NODE_CLASS_MAPPINGS.update(_module.NODES)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)
+
+# Server routes, no-ops outside a running ComfyUI server: the report page, the queue check and its
+# on-prompt log.
+from . import comfy_report_route, comfy_routes  # noqa: E402
+
+comfy_report_route.register()
+comfy_routes.register()

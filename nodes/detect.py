@@ -7,8 +7,9 @@ from typing import Any
 
 from . import comfy_env
 from .comfy_env import NONE
+from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/1 detect"
+CATEGORY = "Wan Compat/Check models"
 PATH_TOOLTIP = "An absolute path to a diffusers folder or a .safetensors file; when set it wins over the list above."
 
 
@@ -65,13 +66,10 @@ class WanDetectArchitecture:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "") -> bool | str:
-        path = _resolve(model, model_path)
-        if path is None:
-            return "Choose a model from the list or enter a model_path."
-        if not path.exists():
-            return f"The model path does not exist: {path}"
-        return True
+    def VALIDATE_INPUTS(cls, model: str = NONE) -> bool | str:
+        # Only the picker is named: ComfyUI repeats a message once per named input, so a missing
+        # model is said once (missing_model.py); model_path is checked when the node runs.
+        return check_choice(model)
 
     @classmethod
     def IS_CHANGED(cls, model: str = NONE, model_path: str = "") -> str:
@@ -80,7 +78,12 @@ class WanDetectArchitecture:
     def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
         from ..compat.detect.detector import ArchitectureDetector
 
-        info = ArchitectureDetector().inspect(_resolve(model, model_path) or Path(model_path or model))
+        path = _resolve(model, model_path)
+        if path is None:
+            from ..compat.core.errors import UsageError
+
+            raise UsageError("MODEL_NOT_CHOSEN", "model: none, model_path: empty")
+        info = ArchitectureDetector().inspect(path)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}
 

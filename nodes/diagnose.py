@@ -5,7 +5,7 @@ from typing import Any
 
 from . import comfy_env
 
-CATEGORY = "Wan Compat/9 diagnose"
+CATEGORY = "Wan Compat/Diagnose"
 LEVELS = ["basic", "detailed", "full"]
 # Optional inputs: name -> (ComfyUI type, stage name in the report, tooltip). Names are a contract
 # with saved workflows: never rename one.
@@ -78,7 +78,7 @@ class WanDiagnose:
 
     @classmethod
     def VALIDATE_INPUTS(cls, input_types: dict[str, Any] | None = None, level: str = "basic",
-                        filename_prefix: str = "wan_diagnose", **_: Any) -> bool | str:
+                        filename_prefix: str = "wan_diagnose") -> bool | str:
         # Taking `input_types` tells ComfyUI that this node checks types itself, which is what lets
         # the `*` input accept any stage's output.
         from ..compat.diagnostics.report_file import _PREFIX
@@ -116,7 +116,8 @@ class WanDiagnose:
         report = collector.build()
         path = write_report(report, comfy_env.output_directory(), filename_prefix)
         basic = report.text("basic")
-        ui = {"text": [basic], "wan_report": [{"verdict": report.verdict, "filename": path.name, "subfolder": "", "type": "output"}]}
+        ui = {"text": [basic], "wan_report": [{"verdict": report.verdict, "filename": path.name, "subfolder": "", "type": "output",
+                                             "level": level}]}
         return {"ui": ui, "result": (report, report.text(level), str(path))}  # type: ignore[arg-type]
 
 

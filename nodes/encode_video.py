@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, comfy_video
 
-CATEGORY = "Wan Compat/7 encode"
+CATEGORY = "Wan Compat/Save video"
 DEFAULT = "default"
 
 
@@ -45,11 +45,13 @@ class WanEncodeVideo:
         "fails, the frames are saved as PNG with a note on how to encode them later, and the error says why."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("STRING", "WAN_ENCODE_RESULT")
-    RETURN_NAMES = ("path", "encode_result")
+    RETURN_TYPES = ("STRING", "WAN_ENCODE_RESULT", "VIDEO")
+    RETURN_NAMES = ("path", "encode_result", "video")
     OUTPUT_TOOLTIPS = (
         "Absolute path of the video (one per line when a batch held several videos).",
         "What was written and any problem, for Wan Diagnose.",
+        "The written file as ComfyUI's VIDEO (the first one when a batch held several), for core SaveVideo, "
+        "GetVideoComponents and other packs' video nodes.",
     )
     FUNCTION = "encode"
     OUTPUT_NODE = True
@@ -58,7 +60,6 @@ class WanEncodeVideo:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "images": ("IMAGE", {"tooltip": "The frames (any IMAGE batch; from Wan Frame Process or any other node)."}),
                 "fps": ("FLOAT", {"default": 16.0, "min": 0.01, "max": 1000.0, "step": 0.001,
                                   "tooltip": "Frames per second: 16 for Wan 2.1 and 2.2 A14B, 24 for Wan 2.2 TI2V-5B."}),
                 "format": (_format_choices(), {"default": "h264-mp4",
@@ -71,6 +72,8 @@ class WanEncodeVideo:
                                                "tooltip": "Name inside the output folder; subfolders allowed ('video/Wan'), also %width%, %height%, %year%... Files become <prefix>_00001_.mp4."}),
             },
             "optional": {
+                "images": ("IMAGE", {"tooltip": "The frames (any IMAGE batch; from Wan Frame Process or any other node). Connect this or video."}),
+                "video": ("VIDEO", {"tooltip": "Instead of images: ComfyUI's VIDEO (core CreateVideo, Load Video, other packs); its frames are encoded at its own frame rate (fps is then not used). Its audio is not encoded."}),
                 "frames_info": ("WAN_FRAMES_INFO", {"tooltip": "From Wan Frame Process: splits a batch into its videos (one file each) and adds its facts to the metadata."}),
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: its verdict is embedded in the metadata."}),
                 "save_metadata": ("BOOLEAN", {"default": True, "tooltip": "Embed prompt, workflow and model verdict in the file (drag the video onto ComfyUI to get the workflow back)."}),
@@ -94,12 +97,21 @@ class WanEncodeVideo:
             return "filename_prefix is empty."
         return True
 
-    def encode(self, images: Any, fps: float, format: str, crf: int, preset: str, filename_prefix: str,
-               frames_info: Any = None, model_info: Any = None, save_metadata: bool = True,
-               prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None) -> dict[str, Any]:
+    def encode(self, images: Any = None, fps: float = 16.0, format: str = "h264-mp4", crf: int = -1, preset: str = DEFAULT,
+               filename_prefix: str = "video/Wan", frames_info: Any = None, model_info: Any = None, save_metadata: bool = True,
+               prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None, video: Any = None) -> dict[str, Any]:
+        from ..compat.core.errors import UsageError
         from ..compat.frames.handler import model_verdict
         from ..encoders.defaults import choose
         from ..encoders.encode import EncodeReport, encode_video
+
+        if (images is None) == (video is None):
+            raise UsageError("USAGE", "Wan Encode Video takes either images or video: connect exactly one of them")
+        notes: list[str] = []
+        if video is not None:
+            images, fps, has_audio = comfy_video.components(video)
+            if has_audio:
+                notes.append("the VIDEO's audio is not encoded (Wan Encode Video writes the frames only)")
 
         choice = choose(format, None if crf < 0 else crf, None if preset == DEFAULT else preset, fps,
                         user_dir=comfy_env.user_directory(), need_fallback_flag=True)
@@ -125,11 +137,12 @@ class WanEncodeVideo:
             report.videos.append(video)
             comfy_env.send_progress_text(f"{video.filename}: {video.frames} frames {video.width}x{video.height}", unique_id)
         paths = "\n".join(str(v.path) for v in report.videos)
-        ui: dict[str, list[Any]] = {"text": [f"{v.filename} ({v.frames} frames, {v.width}x{v.height}, {v.size_bytes // 1024} KiB)" for v in report.videos]}
+        ui: dict[str, list[Any]] = {"text": [f"{v.filename} ({v.frames} frames, {v.width}x{v.height}, {v.size_bytes // 1024} KiB)" for v in report.videos] + notes}
         if fmt.browser_preview:
             ui["images"] = [_ui_entry(v) for v in report.videos]
             ui["animated"] = [True]
-        return {"ui": ui, "result": (paths, report)}
+        first = comfy_video.from_file(report.videos[0].path) if report.videos else None
+        return {"ui": ui, "result": (paths, report, first)}
 
 
 def _metadata(prompt: Any, extra_pnginfo: Any, frames_info: Any, verdict: Any) -> dict[str, Any]:

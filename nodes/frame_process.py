@@ -5,7 +5,7 @@ from typing import Any
 
 from ..compat.frames.handler import SIZE_MODES, VALUE_RANGES
 
-CATEGORY = "Wan Compat/6 frames"
+CATEGORY = "Wan Compat/Frames"
 
 
 class WanFrameProcess:

@@ -11,7 +11,7 @@ from .comfy_env import NONE
 from .detect import _resolve
 from .safe_load import _policy
 
-CATEGORY = "Wan Compat/2 load"
+CATEGORY = "Wan Compat/Load"
 TARGETS = ["transformer", "transformer_2", "both"]
 SLOTS = (1, 2, 3)
 

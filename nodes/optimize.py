@@ -7,7 +7,7 @@ from typing import Any
 
 from . import comfy_env
 
-CATEGORY = "Wan Compat/3 prepare"
+CATEGORY = "Wan Compat/Prepare"
 FROM_SETTINGS = "settings"
 PRECISIONS = [FROM_SETTINGS, "auto", "bf16", "fp16", "fp32"]
 OFFLOADS = [FROM_SETTINGS, "auto", "none", "model", "group", "sequential"]

@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, comfy_memory
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve
+from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/2 load"
+CATEGORY = "Wan Compat/Load"
 DTYPES = ["bf16", "fp16", "fp32"]
 STORAGE = ["default", "fp8_e4m3fn", "fp8_e5m2"]
 PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")
@@ -86,6 +87,8 @@ class WanSafeLoad:
         wrong = comfy_env.linked_type_problem(cls, linked)
         if wrong:
             return wrong
+        if not model_path.strip() and check_choice(model) is not True:
+            return check_choice(model)  # a picked model that is not installed: what it is and where to get it
         path = _resolve(model, model_path)
         if path is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."
@@ -105,24 +108,28 @@ class WanSafeLoad:
     @classmethod
     def IS_CHANGED(cls, model: str = NONE, model_path: str = "", **kwargs: Any) -> str:
         paths = [_resolve(model, model_path), *_parts(kwargs).values()]
-        return "|".join(_file_fingerprint(p) for p in paths)
+        # A new generation after ComfyUI's unload released the pipeline: load it again.
+        return "|".join(_file_fingerprint(p) for p in paths) + f"|g{comfy_memory.generation()}"
 
     def load(self, model: str = NONE, dtype: str = "bf16", model_path: str = "", vae_dtype: str = "fp32",
              weight_storage: str = "default", config_path: str = "", tokenizer_path: str = "", model_info: Any = None,
              **kwargs: Any) -> dict[str, Any]:
         from ..compat.loading import LoadOptions, load_pipeline
 
+        parts = _parts(kwargs)
+        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, model_path) or getattr(model_info, "path", None), *parts.values()))
         # No model and no model_info: MODEL_NOT_GIVEN; both, naming different models: MODEL_INFO_MISMATCH.
         loaded = load_pipeline(
             _resolve(model, model_path),
             model_info=model_info,
-            **{part: path for part, path in _parts(kwargs).items() if path is not None},
+            **{part: path for part, path in parts.items() if path is not None},
             config_source=_path(config_path),
             tokenizer=_path(tokenizer_path),
             policy=_policy(),
             roots=comfy_env.model_roots(),
             options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
         )
+        comfy_memory.register(loaded.pipeline)
         text = loaded.summary()
         return {"ui": {"text": [text]}, "result": (loaded, text)}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, comfy_memory
 
-CATEGORY = "Wan Compat/4 sample"
+CATEGORY = "Wan Compat/Generate"
 AUTO = -1.0
 MAX_SEED = 2**64 - 1
 
@@ -45,19 +45,20 @@ class WanSample:
                 "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True, "tooltip": "The same seed, inputs and model give the same frames."}),
                 "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "Classifier-free guidance (the high-noise expert's, for Wan 2.2 A14B). 1 or less disables the negative prompt."}),
-                "shift": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 100.0, "step": 0.1, "tooltip": "Flow shift of the scheduler; -1: the model's own (3 for 480p, 5 for 720p Wan 2.1; 12 for T2V-A14B)."}),
+                "shift": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 100.0, "step": 0.1, "tooltip": "-1 = model default. Flow shift of the scheduler; the default is the model's own (3 for 480p, 5 for 720p Wan 2.1; 12 for T2V-A14B)."}),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The first frame: required for I2V/FLF2V, optional for TI2V-5B, refused by T2V models."}),
                 "last_image": ("IMAGE", {"tooltip": "The last frame (Wan 2.1 FLF2V only)."}),
-                "cfg_2": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "Wan 2.2 A14B: guidance of the low-noise expert; -1: same as cfg."}),
-                "boundary_ratio": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 0.999, "step": 0.005, "tooltip": "Wan 2.2 A14B: the experts switch when the timestep falls below boundary_ratio x 1000; -1: the model's (0.875 T2V, 0.9 I2V)."}),
+                "cfg_2": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "-1 = model default (the same as cfg). Wan 2.2 A14B only: guidance of the low-noise expert."}),
+                "boundary_ratio": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 0.999, "step": 0.005, "tooltip": "-1 = model default (0.875 T2V, 0.9 I2V). Wan 2.2 A14B only: the experts switch when the timestep falls below boundary_ratio x 1000."}),
                 "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480, **_: Any) -> bool | str:
+    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480) -> bool | str:
+        # Named inputs only: with **kwargs ComfyUI would repeat a message once per input of the node.
         if (num_frames - 1) % 4:
             low = num_frames - (num_frames - 1) % 4
             return f"num_frames must be 4k+1 (e.g. {low} or {low + 4}), got {num_frames}"
@@ -85,8 +86,12 @@ class WanSample:
             boundary_ratio=None if boundary_ratio < 0 else boundary_ratio, image=image, last_image=last_image, videos=videos,
         )
         user_dir = comfy_env.user_directory()
-        result = sample(pipeline, request, on_progress=on_progress, check_interrupt=comfy_env.throw_if_interrupted,
-                        user_dir=str(user_dir) if user_dir else None)
+        comfy_memory.make_room(comfy_memory.weight_bytes(pipeline.pipeline))
+        try:
+            result = sample(pipeline, request, on_progress=on_progress, check_interrupt=comfy_env.throw_if_interrupted,
+                            user_dir=str(user_dir) if user_dir else None)
+        finally:
+            comfy_memory.after_run()
         text = result.stats.summary()
         fps = float(result.stats.fps or 16)
         return {"ui": {"text": [text]}, "result": (result.frames, result.stats, fps, text)}

@@ -8,8 +8,9 @@ from typing import Any
 from . import comfy_env
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve
+from .missing_model import check_choice
 
-CATEGORY = "Wan Compat/3 prepare"
+CATEGORY = "Wan Compat/Prepare"
 SWITCH = ["auto", "on", "off"]
 
 
@@ -56,7 +57,10 @@ class WanVAEFix:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, vae: str = NONE, vae_path: str = "", config_path: str = "", **_: Any) -> bool | str:
+    def VALIDATE_INPUTS(cls, vae: str = NONE, vae_path: str = "", config_path: str = "") -> bool | str:
+        # Named inputs only: ComfyUI repeats a message once per named input (all of them with **kwargs).
+        if not vae_path.strip() and check_choice(vae) is not True:
+            return check_choice(vae)
         path = _resolve(vae, vae_path)
         if path is not None and not path.exists():
             return f"The VAE path does not exist: {path}"

@@ -19,6 +19,7 @@ LAYERS = {
     "compat.frames": 1,  # IMAGE frames: validation and normalisation
     "compat.security": 2,
     "compat.settings": 3,
+    "compat.workflow": 3,  # workflow graphs: parse, follow links, check the picked files (detect's verdicts)
     "compat.loading": 4,  # safe load, key naming, the WAN_PIPELINE handle
     "encoders": 4,  # frames -> files (ffmpeg)
     "compat.fixtures": 5,  # tiny and sparse models for the demo, the CLI and the tests

@@ -159,7 +159,7 @@ def test_frame_process_then_encode_two_videos_with_metadata(tmp_path):
     assert info.video_lengths == [3, 3] and info.metadata["model"]["task"] == "t2v"
     out = WanEncodeVideo().encode(images, fps, "h264-mp4", -1, "default", "video/Wan", frames_info=info,
                                   prompt={"3": {"class_type": "WanEncodeVideo"}}, extra_pnginfo={"workflow": {"nodes": []}})
-    paths, report = out["result"]
+    paths, report, _ = out["result"]
     assert [Path(p).name for p in paths.splitlines()] == ["Wan_00001_.mp4", "Wan_00002_.mp4"]
     assert out["ui"]["images"] == [{"filename": "Wan_00001_.mp4", "subfolder": "video", "type": "output"},
                                    {"filename": "Wan_00002_.mp4", "subfolder": "video", "type": "output"}]
@@ -223,7 +223,7 @@ def test_plain_uint8_npy_is_read_by_ffmpeg_itself(tmp_path):
 def test_encode_result_is_a_diagnose_stage_report(tmp_path):
     from wan_compat.compat.diagnostics import DiagnosticCollector, StageReport
 
-    _, report = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
+    _, report, _ = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
     assert isinstance(report, StageReport)
     collector = DiagnosticCollector()
     collector.add(report)
@@ -244,7 +244,7 @@ def test_settings_fill_what_is_left_open(tmp_path, capsys):
     code, out, _ = run_cli(capsys, str(tmp_path / "f.npy"), "--out", str(tmp_path / "clip.mp4"), "--json")
     doc = json.loads(out)  # another format than the settings': its own defaults, not VP9's crf 40
     assert (doc["format"], doc["crf"], doc["preset"]) == ("h264-mp4", 19, "medium")
-    _, report = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
+    _, report, _ = WanEncodeVideo().encode(torch.from_numpy(clip()), 16.0, "vp9-webm", -1, "default", "Wan")["result"]
     assert (report.videos[0].crf, report.videos[0].preset) == (40, "fast")
 
 

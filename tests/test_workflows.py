@@ -31,8 +31,14 @@ def test_workflow_is_valid(path: Path) -> None:
     assert validate(json.loads(path.read_text()), _object_info()) == []
 
 
+COMFY_ORG = "https://huggingface.co/Comfy-Org/"
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
-def test_model_choices_name_official_diffusers_folders(path: Path) -> None:
+def test_model_choices_name_official_folders_or_listed_comfy_org_files(path: Path) -> None:
+    """A model choice is an official Wan-AI diffusers folder, or a Comfy-Org single file that the
+    node lists in `properties.models` (name, url, directory: the official templates' format), so
+    the frontend can offer its download."""
     from wan_compat.compat.detect import registry
     from workflow_graph import widget_values
 
@@ -42,11 +48,29 @@ def test_model_choices_name_official_diffusers_folders(path: Path) -> None:
         definition = info[node["type"]]
         values, _ = widget_values(node, definition)
         specs = {**definition["input"].get("required", {}), **definition["input"].get("optional", {})}
+        listed = {(m["directory"], m["name"]): m["url"] for m in node.get("properties", {}).get("models", [])}
         for name, value in values.items():
             options = specs[name][1] if len(specs[name]) > 1 else {}
-            if options.get("wan_model_choice") == "model" and value != "none":
-                folder, _, model = value.partition("/")
-                assert folder == "diffusers" and model in official, f"{node['type']}.{name}={value}"
+            if not options.get("wan_model_choice") or value == "none":
+                continue
+            folder, _, model = value.partition("/")
+            if folder == "diffusers":
+                assert options["wan_model_choice"] == "model" and model in official, f"{node['type']}.{name}={value}"
+                continue
+            url = listed.get((folder, model), "")
+            assert url.startswith(COMFY_ORG) and url.split("?")[0].endswith(f"/{folder}/{model}"), f"{node['type']}.{name}={value}"
+        assert all(url.startswith(COMFY_ORG) for url in listed.values())
+
+
+def test_a_shipped_workflow_samples_natively_on_comfy_org_files() -> None:
+    native = {"KSampler", "KSamplerAdvanced", "WanImageToVideo", "Wan22ImageToVideoLatent", "EmptyHunyuanLatentVideo"}
+    guards = {"WanSafeLoadNative", "WanCheckCompatibility", "WanEncodeVideo", "WanDiagnose"}
+    found = []
+    for path in WORKFLOWS:
+        types = {node["type"] for node in json.loads(path.read_text())["nodes"]}
+        if "KSampler" in types and types & native and guards <= types:
+            found.append(path.stem)
+    assert found
 
 
 def test_validation_catches_broken_workflows() -> None:

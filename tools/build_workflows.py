@@ -30,6 +30,10 @@ CORE_NODES: dict[str, dict[str, Any]] = {
 }
 
 
+# Further core nodes (native sampling), saved from a live /object_info of the same version.
+CORE_NODES.update({k: v for k, v in json.loads((ROOT / "tools" / "core_nodes.json").read_text(encoding="utf-8")).items() if not k.startswith("_")})
+
+
 def object_info() -> dict[str, dict[str, Any]]:
     from wan_compat import NODE_CLASS_MAPPINGS
     from workflow_graph import object_info_for
@@ -82,10 +86,13 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
         outputs = [{"name": n, "type": t, "links": [], "slot_index": i}
                    for i, (n, t) in enumerate(zip(definition["output_name"], definition["output"]))]
         column, row = spec.get("layout", {}).get(key, (index - 1, 0))
+        properties: dict[str, Any] = {"Node name for S&R": node_type}
+        if key in spec.get("models", {}):  # files to download, in the official templates' format
+            properties["models"] = spec["models"][key]
         nodes.append({
             "id": index, "type": node_type, "pos": [60 + 420 * column, 80 + 380 * row], "size": [380, 300],
             "flags": {}, "order": index - 1, "mode": 0, "inputs": inputs, "outputs": outputs,
-            "properties": {"Node name for S&R": node_type}, "widgets_values": widgets,
+            "properties": properties, "widgets_values": widgets,
         })
     links = []
     for link_id, (src, output, dst, input_name) in enumerate(spec["links"], start=1):

@@ -90,7 +90,86 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     }
 
 
+# The Comfy-Org repackaged files, named and linked as the official ComfyUI templates name them
+# (comfyui-workflow-templates 0.1.95: text_to_video_wan.json, video_wan2_2_5B_ti2v.json).
+COMFY_ORG_21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+COMFY_ORG_22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files"
+UMT5 = ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", COMFY_ORG_21)
+NATIVE_T2V_FILES = {
+    "model": ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", COMFY_ORG_21),
+    "vae": ("vae", "wan_2.1_vae.safetensors", COMFY_ORG_21),
+    "text_encoder": UMT5,
+}
+NATIVE_TI2V_FILES = {
+    "model": ("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors", COMFY_ORG_22),
+    "vae": ("vae", "wan2.2_vae.safetensors", COMFY_ORG_22),
+    "text_encoder": UMT5,
+}
+
+
+def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, str]], latent: tuple[str, dict[str, Any]],
+           sampler: dict[str, Any], fps: float, prompt: str, image: bool = False) -> dict[str, Any]:
+    """ComfyUI's own sampling (CLIPTextEncode, ModelSamplingSD3, KSampler, VAEDecode) between the
+    pack's guards: Wan Safe Load (native) checks every weight of the Comfy-Org files before ComfyUI
+    builds them, Wan Check Compatibility and Wan Diagnose report on the set, Wan Encode Video writes
+    the file. Values as the official template of the same model."""
+    load = {slot: f"{folder}/{file}" for slot, (folder, file, _) in files.items()}
+    nodes = [
+        ("load", "WanSafeLoadNative", load),
+        ("check", "WanCheckCompatibility", {}),
+        ("positive", "CLIPTextEncode", {"text": prompt}),
+        ("negative", "CLIPTextEncode", {"text": NEGATIVE}),
+        ("shift", "ModelSamplingSD3", {"shift": 8.0}),
+        ("latent", latent[0], latent[1]),
+        ("sampler", "KSampler", {"seed": 42, "sampler_name": "uni_pc", "scheduler": "simple", "denoise": 1.0, **sampler}),
+        ("decode", "VAEDecode", {}),
+        ("encode", "WanEncodeVideo", {"fps": fps, "format": "h264-mp4", "filename_prefix": name}),
+        ("diagnose", "WanDiagnose", {"level": "basic", "filename_prefix": f"{name}_report"}),
+    ]
+    links = [
+        ("load", "model_info", "check", "model_info"),
+        ("load", "clip", "positive", "clip"),
+        ("load", "clip", "negative", "clip"),
+        ("load", "model", "shift", "model"),
+        ("shift", "MODEL", "sampler", "model"),
+        ("positive", "CONDITIONING", "sampler", "positive"),
+        ("negative", "CONDITIONING", "sampler", "negative"),
+        ("latent", "LATENT", "sampler", "latent_image"),
+        ("sampler", "LATENT", "decode", "samples"),
+        ("load", "vae", "decode", "vae"),
+        ("decode", "IMAGE", "encode", "images"),
+        ("check", "model_info", "encode", "model_info"),
+        ("check", "model_info", "diagnose", "model_info"),
+        ("encode", "encode_result", "diagnose", "encode_result"),
+    ]
+    layout = {"load": (0, 0), "check": (0, 1), "positive": (1, 0), "negative": (1, 1), "shift": (2, 0), "latent": (2, 1),
+              "sampler": (3, 0), "decode": (4, 0), "encode": (5, 0), "diagnose": (5, 1)}
+    if latent[0] == "Wan22ImageToVideoLatent":
+        links.append(("load", "vae", "latent", "vae"))
+    if image:
+        nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
+        links.append(("image", "IMAGE", "latent", "start_image"))
+        layout["image"] = (1, 2)
+    models = {"load": [{"name": file, "url": f"{repo}/{folder}/{file}", "directory": folder} for folder, file, repo in files.values()]}
+    return {
+        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout, "models": models,
+        "description": f"ComfyUI's KSampler graph for {title.split(' (')[0]} on the Comfy-Org single files, with the pack's checked "
+                       "loader, compatibility check, encoder and diagnosis around it. The files are listed with their download links.",
+    }
+
+
+NATIVE = [
+    native("wan21_t2v_1.3B_native", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e06", "Wan 2.1 T2V 1.3B (native sampling, checked files)",
+           NATIVE_T2V_FILES, ("EmptyHunyuanLatentVideo", {"width": 832, "height": 480, "length": 33, "batch_size": 1}),
+           {"steps": 30, "cfg": 6.0}, 16.0, "A red fox runs through fresh snow at dawn, tracking camera, cinematic lighting."),
+    native("wan22_ti2v_5B_native", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e07", "Wan 2.2 TI2V 5B (native sampling, checked files)",
+           NATIVE_TI2V_FILES, ("Wan22ImageToVideoLatent", {"width": 1280, "height": 704, "length": 121, "batch_size": 1}),
+           {"steps": 20, "cfg": 5.0}, 24.0, "Waves roll onto a sandy beach at sunset, gentle camera pan.", image=True),
+]
+
+
 SPECS: list[dict[str, Any]] = [
+    *NATIVE,
     generation("wan21_t2v_1.3B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e01", "wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B",
                "A cat walks on the grass, realistic, sunny afternoon."),
     generation("wan22_t2v_A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e02", "wan2.2-t2v-a14b", "Wan 2.2 T2V A14B (MoE)",

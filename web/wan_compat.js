@@ -1,67 +1,144 @@
-// Wan Compat front-end: verdict badges on the detect/check nodes, the diagnose summary with a
-// button that opens the full report, and errors shown on the node that raised them, with the fix.
+// Wan Compat front-end: verdict badges on the detect/check/diagnose nodes, the node's report text,
+// a button that opens the readable report page, and errors shown on the node that raised them.
+// Public frontend APIs only (registerExtension, node hooks, node.badges, node.addDOMWidget,
+// api events), so it works on the classic canvas and in Nodes 2.0 (Vue nodes) alike.
 // Imports are relative to this file's URL, so the pack's folder name is never hard-coded.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
-import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const VERDICT_NODES = new Set(["WanDetectArchitecture", "WanCheckCompatibility"]);
+const TEXT_WIDGET = "wan report";
+const REPORT_BUTTON = "open full report";
 const COLORS = {
   ok: { bg: "#1f3d2b", badge: "#34d399" },
+  info: { bg: "#1c2f4a", badge: "#60a5fa" },
   warning: { bg: "#463a14", badge: "#fbbf24" },
   error: { bg: "#4a1c1c", badge: "#f87171" },
 };
 
-function textWidget(node, name) {
-  let widget = node.widgets?.find((w) => w.name === name);
+// The frontend's own badge class where it is exposed (1.28+: window.LGraphBadge); otherwise an object
+// with the same drawing contract (text, fgColor, bgColor, height, getWidth, draw) that
+// LGraphNode.drawBadges calls on the classic canvas.
+class WanBadge {
+  constructor({ text, fgColor, bgColor }) {
+    Object.assign(this, { text, fgColor, bgColor, fontSize: 12, padding: 6, height: 20, cornerRadius: 5, xOffset: 0, yOffset: 0 });
+  }
+  get visible() {
+    return Boolean(this.text);
+  }
+  getWidth(ctx) {
+    const font = ctx.font;
+    ctx.font = `${this.fontSize}px sans-serif`;
+    const width = ctx.measureText(this.text ?? "").width + this.padding * 2;
+    ctx.font = font;
+    return this.visible ? width : 0;
+  }
+  draw(ctx, x, y) {
+    if (!this.visible) return;
+    const { font, fillStyle, textBaseline, textAlign } = ctx;
+    const width = this.getWidth(ctx);
+    ctx.font = `${this.fontSize}px sans-serif`;
+    ctx.fillStyle = this.bgColor;
+    ctx.beginPath();
+    ctx.roundRect ? ctx.roundRect(x, y, width, this.height, this.cornerRadius) : ctx.rect(x, y, width, this.height);
+    ctx.fill();
+    ctx.fillStyle = this.fgColor;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "left";
+    ctx.fillText(this.text, x + this.padding, y + this.height / 2 + 1);
+    Object.assign(ctx, { font, fillStyle, textBaseline, textAlign });
+  }
+}
+
+function makeBadge(text, status) {
+  const Badge = window.LGraphBadge ?? WanBadge;
+  return new Badge({ text, fgColor: "#111", bgColor: (COLORS[status] ?? COLORS.warning).badge });
+}
+
+function redraw(node) {
+  node.setDirtyCanvas?.(true, true);
+  app.graph?.setDirtyCanvas?.(true, true);
+}
+
+// The panel shown on the node: the verdict as a coloured pill and the report text, in one read-only
+// DOM widget (never serialised into the workflow or the prompt). Nodes 2.0 renders DOM widgets but
+// reads node.badges only when a node is first drawn, so the pill is what shows a later verdict there.
+function panelWidget(node) {
+  let widget = node.widgets?.find((w) => w.name === TEXT_WIDGET);
   if (!widget) {
-    widget = ComfyWidgets["STRING"](node, name, ["STRING", { multiline: true }], app).widget;
-    widget.inputEl.readOnly = true;
-    widget.inputEl.style.opacity = 0.85;
-    widget.serialize = false; // display only: never part of the saved workflow or the prompt
+    const element = document.createElement("div");
+    element.className = "wan-compat-panel";
+    Object.assign(element.style, {
+      display: "flex", flexDirection: "column", gap: "4px", width: "100%", height: "100%", boxSizing: "border-box",
+    });
+    const pill = document.createElement("div");
+    pill.className = "wan-compat-badge";
+    Object.assign(pill.style, {
+      display: "none", alignSelf: "flex-start", padding: "1px 10px", borderRadius: "10px", color: "#111",
+      fontWeight: "700", fontSize: "12px",
+    });
+    const text = document.createElement("div");
+    text.className = "wan-compat-text";
+    Object.assign(text.style, {
+      flex: "1", whiteSpace: "pre-wrap", overflowY: "auto", fontSize: "12px", lineHeight: "1.35", padding: "6px",
+      color: "var(--input-text, #ddd)", background: "var(--comfy-input-bg, #222)", borderRadius: "6px",
+      boxSizing: "border-box", userSelect: "text", minHeight: "40px",
+    });
+    element.append(pill, text);
+    widget = node.addDOMWidget(TEXT_WIDGET, "wan_text", element, {
+      getValue: () => text.textContent,
+      setValue: (value) => { text.textContent = value ?? ""; },
+      getMinHeight: () => 150,
+      serialize: false,
+    });
+    widget.serialize = false;
+    widget.wan_pill = pill;
   }
   return widget;
 }
 
-function showText(node, name, text) {
-  textWidget(node, name).value = text;
-  node.setSize([Math.max(node.size[0], 360), Math.max(node.size[1], node.computeSize()[1])]);
-  app.graph.setDirtyCanvas(true, true);
+function showText(node, text) {
+  panelWidget(node).value = text;
+  node.setSize?.([Math.max(node.size[0], 380), Math.max(node.size[1], node.computeSize()[1])]);
+  redraw(node);
+}
+
+function showPill(node, status, badge) {
+  const pill = panelWidget(node).wan_pill;
+  pill.textContent = badge ?? "";
+  pill.dataset.status = status ?? "";
+  pill.style.display = badge ? "block" : "none";
+  pill.style.background = (COLORS[status] ?? COLORS.warning).badge;
 }
 
 function setStatus(node, status, badge) {
   const colors = COLORS[status] ?? COLORS.warning;
   node.wan_status = status;
   node.wan_badge = badge;
-  node.bgcolor = colors.bg;
-  app.graph.setDirtyCanvas(true, true);
+  node.bgcolor = status ? colors.bg : undefined;
+  const mine = node.wan_badge_entry;
+  const others = (node.badges ?? []).filter((b) => b !== mine);
+  node.wan_badge_entry = badge ? makeBadge(badge, status) : null;
+  node.badges = node.wan_badge_entry ? [...others, node.wan_badge_entry] : others;
+  if (badge || node.widgets?.some((w) => w.name === TEXT_WIDGET)) showPill(node, status, badge);
+  redraw(node);
 }
 
-function drawBadge(node, ctx) {
-  if (!node.wan_badge || node.flags?.collapsed) return;
-  const colors = COLORS[node.wan_status] ?? COLORS.warning;
-  ctx.save();
-  ctx.font = "bold 12px sans-serif";
-  const width = ctx.measureText(node.wan_badge).width + 14;
-  const x = node.size[0] - width - 6;
-  const y = -LiteGraph.NODE_TITLE_HEIGHT + 5;
-  ctx.fillStyle = colors.badge;
-  ctx.beginPath();
-  ctx.roundRect(x, y, width, 18, 9);
-  ctx.fill();
-  ctx.fillStyle = "#111";
-  ctx.fillText(node.wan_badge, x + 7, y + 13);
-  ctx.restore();
+function clearStatus(node) {
+  setStatus(node, null, null);
+}
+
+function reportURL(report) {
+  const query = new URLSearchParams({ filename: report.filename, level: report.level ?? "detailed" });
+  return api.apiURL(`/wan_compat/report?${query}`);
 }
 
 function addReportButton(node) {
-  if (node.widgets?.find((w) => w.name === "open full report")) return;
-  node.addWidget("button", "open full report", null, () => {
-    const report = node.wan_report;
-    if (!report) return;
-    const query = new URLSearchParams({ filename: report.filename, subfolder: report.subfolder ?? "", type: report.type ?? "output" });
-    window.open(api.apiURL(`/view?${query}`), "_blank");
+  if (node.widgets?.find((w) => w.name === REPORT_BUTTON)) return;
+  const button = node.addWidget("button", REPORT_BUTTON, null, () => {
+    if (node.wan_report) window.open(reportURL(node.wan_report), "_blank");
   });
+  button.serialize = false;
 }
 
 app.registerExtension({
@@ -70,12 +147,6 @@ app.registerExtension({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!nodeData.name?.startsWith("Wan")) return;
     const onExecuted = nodeType.prototype.onExecuted;
-    const onDrawForeground = nodeType.prototype.onDrawForeground;
-
-    nodeType.prototype.onDrawForeground = function (ctx) {
-      onDrawForeground?.apply(this, arguments);
-      drawBadge(this, ctx);
-    };
 
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
@@ -86,12 +157,12 @@ app.registerExtension({
       const report = message?.wan_report?.[0];
       if (report) {
         this.wan_report = report;
-        const status = ["ok", "warning", "error"].includes(report.verdict) ? report.verdict : "warning";
-        setStatus(this, status, report.verdict);
+        const status = COLORS[report.verdict] ? report.verdict : "warning";
+        setStatus(this, status, `diagnosis: ${report.verdict}`);
         addReportButton(this);
       }
       if (message?.text?.[0]) {
-        showText(this, "wan report", message.text[0]);
+        showText(this, message.text[0]);
       }
     };
   },
@@ -103,15 +174,11 @@ app.registerExtension({
       const node = app.graph.getNodeById(Number(detail.node_id)) ?? app.graph.getNodeById(detail.node_id);
       if (!node) return;
       setStatus(node, "error", "error");
-      showText(node, "wan report", detail.exception_message ?? String(detail.exception_type));
+      showText(node, detail.exception_message ?? String(detail.exception_type));
     });
     api.addEventListener("execution_start", () => {
-      for (const node of app.graph._nodes ?? []) {
-        if (node.type?.startsWith("Wan") && node.wan_status === "error" && !node.wan_report) {
-          node.wan_status = null;
-          node.wan_badge = null;
-          node.bgcolor = undefined;
-        }
+      for (const node of app.graph?.nodes ?? app.graph?._nodes ?? []) {
+        if (node.type?.startsWith("Wan") && node.wan_status === "error" && !node.wan_report) clearStatus(node);
       }
     });
   },

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_cmd", "run every stage on a tiny built-in Wan model: writes an MP4, a WebM and a report"),
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
     "load": ("load_cmd", "load one diffusion-model file alone (every key checked): what it became, memory and time"),
+    "check-workflow": ("check_workflow_cmd", "check the files a ComfyUI workflow picks: each file, and how the graph pairs them"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
     "encode": ("encode_cmd", "encode frames (.npy or a PNG folder) to MP4/WebM/...; never overwrites"),

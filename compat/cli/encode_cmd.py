@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, help="frames per second (default: the folder's sidecar, else the settings, else 16)")
     parser.add_argument("--crf", type=int, help="quality (lower is better); the format's default when left out")
     parser.add_argument("--preset", help="encoder preset, e.g. medium (x264/x265) or realtime (VP9); the format's default when left out")
-    parser.add_argument("--verify", choices=("packets", "decode"), default="packets",
-                        help="read the file back by counting packets (fast, default) or by decoding every frame")
+    parser.add_argument("--verify", choices=("index", "packets", "decode"), default="index",
+                        help="read the file back from the container index (no second ffmpeg, default), by counting packets with ffmpeg, or by decoding every frame")
     parser.add_argument("--list-formats", action="store_true", help="list the formats and whether this ffmpeg can write them")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -66,6 +66,12 @@ RULES: tuple[Rule, ...] = (
     Rule("LATENT_CHANNEL_MISMATCH", CompatibilityError,
          re.compile(r"The size of tensor a \((?P<a>\d+)\) must match the size of tensor b \((?P<b>\d+)\) at non-singleton dimension 1\b"),
          _channels, _latent_counts),
+    # torch, aten/src/ATen/native/LinearAlgebra.cpp (addmm): Wan's text embedding takes UMT5's 4096-wide
+    # features; another encoder (CLIP-L 768, T5-base...) gives "mat1 and mat2 shapes cannot be multiplied (77x768 and 4096x5120)"
+    Rule("WRONG_TEXT_ENCODER", CompatibilityError,
+         re.compile(r"mat1 and mat2 shapes cannot be multiplied \((?P<rows>\d+)x(?P<found>\d+) and (?P<expected>\d+)x(?P<out>\d+)\)"),
+         lambda m: {"expected": f"UMT5-XXL {m.group('expected')}-wide", "found": f"{m.group('found')}-wide"},
+         lambda m: m.group("expected") == "4096" and m.group("found") != "4096"),
     # diffusers models/model_loading_utils.py, load_model_dict_into_meta:
     # "Cannot load {name} because {param} expected shape {shape}, but got {shape}. ..."
     Rule("WEIGHT_SHAPE_MISMATCH", LoadError,

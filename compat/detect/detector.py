@@ -12,6 +12,7 @@ from pathlib import Path
 from . import configs, fingerprint, hints, registry, validate
 from ..core.errors import ModelFileError, WanCompatError, problem
 from .facts import Facts, classify
+from .lora import apply as apply_lora, lora_facts
 from .model_info import ModelInfo
 from .safetensors_header import read_header
 from .sniff import FileFormat, sniff
@@ -152,6 +153,10 @@ class ArchitectureDetector(PipelineFolderDetection):
         if not weights.tensors:
             info.add(problem("NO_WEIGHTS", str(path)))
             return Facts("unknown")
+        lora = lora_facts(weights.shapes)
+        if lora is not None:  # a patch for a model, not a model: its own verdict
+            apply_lora(info, lora)
+            return lora
         facts = classify(weights.shapes)
         info.kind, info.naming, info.key_prefix = facts.kind, facts.naming, facts.prefix
         info.evidence += facts.evidence

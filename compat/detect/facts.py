@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 
 Shapes = dict[str, tuple[int, ...]]
 
-# Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo).
-SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.")
+# Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo; ref_conv: Wan 2.2 Fun Control).
+SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.", "ref_conv.")
 
 # A wrapper prefix is stripped only when what follows it looks like a known component.
 _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model.", "visual.")
 # Numbered containers whose distinct indices count blocks/layers.
 _BLOCK = "blocks."
 _VACE_BLOCK = "vace_blocks."
+_PREFIXES = ("", "model.diffusion_model.", "diffusion_model.", "model.", "transformer.", "net.", "text_encoders.clip_l.transformer.", "text_encoders.t5xxl.transformer.")
 _T5_BLOCK = "encoder.block."
 _HF_VIT_LAYER = "vision_model.encoder.layers."
 _OPENCLIP_LAYER = "visual.transformer.resblocks."
@@ -71,7 +72,8 @@ def classify(shapes: Shapes) -> Facts:
             return facts
     facts = Facts("unknown", prefix=prefix)
     for row in registry.other_families():
-        if all(k in stripped or k in shapes for k in row["all"]):
+        # ComfyUI saves other families under its wrapper prefixes too (model.diffusion_model.double_blocks...).
+        if all(any(p + k in shapes for p in _PREFIXES) or k in stripped for k in row["all"]):
             facts.family = row["family"]
             facts.kind = row["kind"] if row["kind"] in ("transformer", "text_encoder", "vae", "clip_vision") else "unknown"
             facts.evidence.append(f"marker key(s) {', '.join(row['all'])} -> {row['family']}")

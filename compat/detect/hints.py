@@ -34,6 +34,9 @@ def name_text(path: Path, metadata: dict[str, str] | None = None, depth: int = 2
 def choose(candidates: list[Variant], text: str) -> tuple[list[Variant], list[str]]:
     """Narrow candidates to those whose name hints occur in `text`; returns (kept, hints found)."""
     hits = {v.id: [h for h in v.get("name_hints", []) if h in text] for v in candidates}
+    # A `hint_only` variant (same weights as an older, far more common one: Wan 2.2 VACE-Fun) is a
+    # candidate only when its name says so; otherwise the common variant stands alone.
+    candidates = [v for v in candidates if not v.get("hint_only") or hits[v.id]] or candidates
     kept = [v for v in candidates if hits[v.id]]
     if not kept:
         return candidates, []

@@ -78,6 +78,9 @@ def check_text_encoder(transformer: Part, text_encoder: Part) -> list[Problem]:
     if text_encoder.family == "t5":
         return [problem("WRONG_TEXT_ENCODER", f"{text_encoder.label or 'the text encoder'} is T5 v1.1 (e.g. Flux's t5xxl), not UMT5",
                         expected=f"UMT5 {text_dim}-wide", found=f"T5 {width}-wide")]
+    if text_encoder.family not in (None, "umt5", "wan"):  # CLIP-L, Llama...: no width to compare, never UMT5
+        return [problem("WRONG_TEXT_ENCODER", f"{text_encoder.label or 'the text encoder'} is {text_encoder.family}, not UMT5",
+                        expected=f"UMT5 {text_dim or 4096}-wide", found=str(text_encoder.family))]
     if text_dim is not None and width is not None and text_dim != width:
         return [problem("WRONG_TEXT_ENCODER", f"transformer text_dim {text_dim} vs text encoder width {width}",
                         expected=f"{text_dim}-wide", found=f"{width}-wide")]

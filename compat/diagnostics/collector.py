@@ -137,5 +137,16 @@ class DiagnosticCollector:
                 if check.problem is not None:
                     self.add_problem(check.problem, stage="system")
 
+    def _work_does_not_fit(self) -> bool:
+        """A plan in the report that does not fit the machine's memory (PLAN_EXCEEDS_MEMORY or `fits` false)."""
+        return any(entry.data.get("fits") is False or any(p.code == "PLAN_EXCEEDS_MEMORY" for p in entry.problems)
+                   for entry in self.stages.values())
+
     def build(self) -> DiagnosticReport:
+        # CPU-only is information (NO_GPU is `info` in the catalogue) unless the requested work would not fit.
+        if self._work_does_not_fit():
+            for entry in self.stages.values():
+                for item in entry.problems:
+                    if item.code == "NO_GPU":
+                        item.severity = "warning"
         return DiagnosticReport(stages=dict(self.stages), system=self.system, settings=self.settings, performance=self.performance)

@@ -1,0 +1,94 @@
+"""Model folders by ComfyUI folder name, and the safe lookup of a name a workflow picks.
+
+On the command line the folders come from `--models DIR` (a ComfyUI `models/` folder, repeatable)
+and an `extra_model_paths.yaml`; inside the server the adapter passes ComfyUI's own
+`folder_paths`. A picked name is untrusted text: absolute names, drive letters and `..` are never
+looked up, so a workflow cannot make the checker read or reveal a path outside the model folders.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core.errors import UsageError
+
+# ComfyUI's legacy folder names, read as the current ones.
+ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}
+KNOWN = ("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "checkpoints", "diffusers")
+
+
+class ModelFolders:
+    """Folder name -> the directories searched, in order."""
+
+    def __init__(self, folders: dict[str, list[str]] | None = None) -> None:
+        self.folders: dict[str, list[str]] = {}
+        for name, paths in (folders or {}).items():
+            for path in paths:
+                self.add(name, path)
+
+    def add(self, name: str, path: str | os.PathLike[str]) -> None:
+        name = ALIASES.get(name, name)
+        text = os.path.abspath(os.path.expanduser(str(path)))
+        bucket = self.folders.setdefault(name, [])
+        if text not in bucket:
+            bucket.append(text)
+
+    def add_models_root(self, root: str | os.PathLike[str]) -> None:
+        """A ComfyUI `models/` folder: each known subfolder (and its legacy alias) is searched."""
+        base = Path(root)
+        if not base.is_dir():
+            raise UsageError("MODELS_DIR_NOT_FOUND", str(root))
+        for name in (*KNOWN, *ALIASES):
+            if (base / name).is_dir():
+                self.add(name, base / name)
+
+    def add_extra_paths(self, yaml_path: str | os.PathLike[str]) -> None:
+        """ComfyUI's `extra_model_paths.yaml`: sections of `base_path` plus folder: path(s)."""
+        import yaml
+
+        path = Path(yaml_path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise UsageError("EXTRA_MODEL_PATHS_INVALID", f"{path.name}: {err}") from None
+        if not isinstance(doc, dict):
+            raise UsageError("EXTRA_MODEL_PATHS_INVALID", f"{path.name}: not a mapping of sections")
+        for section in doc.values():
+            if not isinstance(section, dict):
+                continue
+            base = Path(str(section.get("base_path") or "")).expanduser()
+            if not base.is_absolute():
+                base = path.parent / base
+            for name, value in section.items():
+                if name in ("base_path", "is_default") or not isinstance(value, str):
+                    continue
+                for line in value.splitlines():
+                    if line.strip():
+                        entry = Path(line.strip()).expanduser()
+                        self.add(name, entry if entry.is_absolute() else base / entry)
+
+    def resolve(self, folder: str, name: str) -> str | None:
+        """The file `name` in `folder`'s directories, or None. A name never climbs out of them."""
+        if not _plain(name):
+            return None
+        for directory in self.folders.get(ALIASES.get(folder, folder), []):
+            candidate = os.path.join(directory, name)
+            # A link the user put in a model folder is followed, as ComfyUI's folder_paths does;
+            # only the name itself is untrusted (checked by _plain).
+            if os.path.isfile(candidate) or (folder == "diffusers" and os.path.isfile(os.path.join(candidate, "model_index.json"))):
+                return candidate
+        return None
+
+    def describe(self, folder: str) -> str:
+        dirs = self.folders.get(ALIASES.get(folder, folder), [])
+        return ", ".join(dirs) if dirs else f"no {folder} folder was given"
+
+
+def _plain(name: str) -> bool:
+    """A relative name without `..`, drive or NUL: what ComfyUI's file lists contain."""
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 1024:
+        return False
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return False
+    parts = name.replace("\\", "/").split("/")
+    return all(p not in ("", ".", "..") for p in parts)

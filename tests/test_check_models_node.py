@@ -1,0 +1,48 @@
+"""Wan Check Models with objects loaded by ComfyUI's real code, in ComfyUI's own Python (a
+subprocess: ComfyUI has its own venv). Passes a fitting pair through unchanged (the same objects)
+and stops a 48-channel model with the Wan 2.1 VAE and a CLIP-L loaded as the Wan text encoder with
+the typed error; the node reads shapes from the loaded objects only."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from comfyui_server import comfy_python
+
+ROOT = Path(__file__).resolve().parents[1]
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
+pytestmark = pytest.mark.comfyui
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    if not COMFYUI_DIR:
+        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv")
+    python = comfy_python(Path(COMFYUI_DIR))
+    if python is None:
+        pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no Python (set COMFYUI_PYTHON)")
+    parent = tmp_path_factory.mktemp("pack")
+    (parent / "wan_compat").symlink_to(ROOT, target_is_directory=True)
+    run = subprocess.run([python, str(ROOT / "tests" / "comfy_scripts" / "check_models_node.py"), COMFYUI_DIR, str(parent)],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    return {line["case"]: line for line in lines}
+
+
+def test_fitting_parts_pass_through_unchanged(cases: dict[str, dict]) -> None:
+    assert cases["t2v_with_wan21_vae"] == {"case": "t2v_with_wan21_vae", "ok": True, "passthrough": True}
+
+
+def test_48_channel_model_with_the_wan21_vae_stops(cases: dict[str, dict]) -> None:
+    found = cases["5b_with_wan21_vae"]
+    assert not found["ok"] and found["code"] == "WRONG_VAE" and "wan2.2_vae.safetensors" in found["message"]
+
+
+def test_clip_l_as_the_wan_text_encoder_stops(cases: dict[str, dict]) -> None:
+    found = cases["clip_l_as_wan_text_encoder"]
+    assert not found["ok"] and found["code"] == "WRONG_TEXT_ENCODER" and "clip_l" in found["message"]

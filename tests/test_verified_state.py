@@ -1,0 +1,173 @@
+"""compat/loading/verified_state.py: single files checked name by name for ComfyUI's own loaders.
+
+Real tiny Wan files (exports of the tiny diffusers pipelines, in the Comfy-Org naming) and real
+safetensors/pickle bytes; the tensors handed on are compared bit-exact with the file's.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from wan_compat.compat.core.errors import WanCompatError
+
+
+@pytest.fixture
+def exported(tiny_path: Callable[[str], Path], tmp_path: Path) -> Callable[..., dict[str, Path]]:
+    """`exported("wan2.1-t2v", prefix=...)` -> part -> file, inside tmp_path/models."""
+    from wan_compat.compat.fixtures.single_files import export_single_files
+
+    def make(variant: str, naming: str = "original", prefix: str = "") -> dict[str, Path]:
+        return export_single_files(tiny_path(variant), tmp_path / "models" / variant, naming=naming, prefix=prefix, name=variant)
+    return make
+
+
+def _verify(files: dict[str, Path], config: Path, **changed: Path) -> object:
+    from wan_compat.compat.loading.verified_state import verified_state_dicts
+
+    parts = {"vae": files["vae"], "text_encoder": files["text_encoder"], **({"clip_vision": files["clip_vision"]} if "clip_vision" in files else {})}
+    parts.update(changed)
+    model = parts.pop("model", files["transformer"])
+    return verified_state_dicts(model, **parts, config_source=config, roots=[str(model.parents[1]), str(config.parent)])
+
+
+@pytest.mark.parametrize("variant,prefix", [("wan2.1-t2v", ""), ("wan2.1-t2v", "model.diffusion_model."), ("wan2.1-i2v", "")])
+def test_a_complete_set_passes_and_the_tensors_are_the_files(exported, tiny_path, variant: str, prefix: str) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    files = exported(variant, prefix=prefix)
+    checked = _verify(files, tiny_path(variant))
+    assert set(checked.tensors) == {"model", "vae", "text_encoder"} | ({"clip_vision"} if variant.endswith("i2v") else set())
+    for part, label in (("model", "transformer"), ("vae", "vae"), ("text_encoder", "text_encoder")):
+        on_disk = load_file(files[label])
+        assert set(checked.tensors[part]) == set(on_disk)
+        assert all(torch.equal(checked.tensors[part][k], v) and checked.tensors[part][k].dtype == v.dtype for k, v in on_disk.items())
+    assert checked.checked["model"] > 0 and checked.info.task == ("i2v" if variant.endswith("i2v") else "t2v")
+    assert "every name and shape checked" in checked.summary()
+
+
+def _rewrite(path: Path, out: Path, change: Callable[[dict], None]) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path)
+    change(tensors)
+    save_file(tensors, out, metadata={"format": "pt"})
+    return out
+
+
+def test_one_missing_tensor_is_refused_with_the_files_own_key_name(exported, tiny_path, tmp_path: Path) -> None:
+    files = exported("wan2.1-t2v", prefix="model.diffusion_model.")
+    key = "model.diffusion_model.blocks.1.cross_attn.k.bias"
+    broken = _rewrite(files["transformer"], files["transformer"].parent / "broken.safetensors", lambda t: t.pop(key))
+    with pytest.raises(WanCompatError) as err:
+        _verify(files, tiny_path("wan2.1-t2v"), model=broken)
+    assert err.value.code == "LOAD_MISSING_KEYS" and key in err.value.message()
+
+
+def test_an_unexpected_or_reshaped_tensor_is_refused(exported, tiny_path) -> None:
+    import torch
+
+    files = exported("wan2.1-t2v")
+    folder = files["vae"].parent
+    extra = _rewrite(files["transformer"], folder / "extra.safetensors", lambda t: t.update({"blocks.0.lora_down.weight": torch.zeros(2, 2)}))
+    with pytest.raises(WanCompatError) as err:
+        _verify(files, tiny_path("wan2.1-t2v"), model=extra)
+    assert err.value.code == "LOAD_UNEXPECTED_KEYS" and "blocks.0.lora_down.weight" in err.value.message()
+
+    def reshape(t: dict) -> None:
+        t["head.head.bias"] = torch.zeros(t["head.head.bias"].shape[0] + 1)
+    wrong = _rewrite(files["transformer"], folder / "wrong.safetensors", reshape)
+    with pytest.raises(WanCompatError) as err:
+        _verify(files, tiny_path("wan2.1-t2v"), model=wrong)
+    assert err.value.code == "LOAD_MISMATCHED_SHAPES" and "head.head.bias" in err.value.message()
+
+    from safetensors.torch import load_file
+
+    vae_key = next(k for k in load_file(files["vae"]) if k.startswith("decoder."))
+    no_vae_key = _rewrite(files["vae"], folder / "vae_missing.safetensors", lambda t: t.pop(vae_key))
+    with pytest.raises(WanCompatError) as err:
+        _verify(files, tiny_path("wan2.1-t2v"), vae=no_vae_key)
+    assert err.value.code == "LOAD_MISSING_KEYS" and vae_key in err.value.message()
+
+
+def test_files_outside_the_roots_and_disguised_pickles_are_refused_unread(exported, tiny_path, tmp_path: Path) -> None:
+    import torch
+
+    from wan_compat.compat.loading.verified_state import verified_state_dicts
+
+    files = exported("wan2.1-t2v")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    stray = outside / "model.safetensors"
+    stray.write_bytes(files["transformer"].read_bytes())
+    with pytest.raises(WanCompatError) as err:
+        verified_state_dicts(stray, vae=files["vae"], config_source=tiny_path("wan2.1-t2v"),
+                             roots=[str(files["vae"].parents[1]), str(tiny_path("wan2.1-t2v").parent)])
+    assert err.value.code.startswith("PATH_"), err.value.code
+
+    disguised = files["transformer"].parent / "disguised.safetensors"
+    torch.save({"w": torch.zeros(1)}, disguised, pickle_protocol=pickle.DEFAULT_PROTOCOL, _use_new_zipfile_serialization=False)
+    with pytest.raises(WanCompatError) as err:
+        _verify(files, tiny_path("wan2.1-t2v"), model=disguised)
+    assert err.value.code == "DISGUISED_PICKLE"
+
+
+def test_real_size_text_encoder_names_are_checked_on_meta() -> None:
+    """UMT5-XXL at its real size (the only size ComfyUI builds): names and shapes from the registry,
+    tensors on meta, so nothing is allocated; one name dropped is refused by name."""
+    import torch
+
+    from wan_compat.compat.detect.model_info import ModelInfo
+    from wan_compat.compat.fixtures.sparse import diffusers_shapes
+    from wan_compat.compat.loading import component_configs
+    from wan_compat.compat.loading.verified_state import check_part
+
+    info = ModelInfo(path="x", format="single_file")
+    info.variant = "wan2.1-t2v-1.3b"
+    configs = component_configs.from_registry(info, False)
+    tensors = {k: torch.empty(s, device="meta") for k, s in diffusers_shapes("umt5-xxl")}
+    assert check_part("text_encoder", tensors, configs) == len(tensors)
+    tensors.pop("encoder.block.23.layer.1.DenseReluDense.wo.weight")
+    with pytest.raises(WanCompatError) as err:
+        check_part("text_encoder", tensors, configs)
+    assert err.value.code == "LOAD_MISSING_KEYS" and "encoder.block.23.layer.1.DenseReluDense.wo.weight" in err.value.message()
+
+
+def test_native_node_refuses_a_missing_model_or_config_folder_before_the_run(tmp_path: Path) -> None:
+    from wan_compat.nodes.native_load import WanSafeLoadNative
+
+    assert "Choose the diffusion model file" in WanSafeLoadNative.VALIDATE_INPUTS(model="none")
+    missing = tmp_path / "no-such-folder"
+    problem = WanSafeLoadNative.VALIDATE_INPUTS(model="diffusion_models/x.safetensors", config_path=str(missing))
+    assert problem == f"config_path must be an existing folder: {missing}"
+    assert set(WanSafeLoadNative.RETURN_TYPES[:4]) == {"MODEL", "CLIP", "VAE", "CLIP_VISION"}
+
+
+@pytest.mark.parametrize("variant,vae,prefix", [("wan2.1-t2v-1.3b", "wan2.1-vae", ""), ("wan2.1-t2v-1.3b", "wan2.1-vae", "model.diffusion_model."),
+                                                ("wan2.2-ti2v-5b", "wan2.2-vae", "")])
+def test_real_size_comfy_org_names_pass_against_the_registry_configs(variant: str, vae: str, prefix: str) -> None:
+    """The official sizes, in the Comfy-Org naming, against the registry's configs (what the native
+    loader uses for an official file): names and shapes of the real files, tensors on meta."""
+    import torch
+
+    from wan_compat.compat.detect.model_info import ModelInfo
+    from wan_compat.compat.fixtures.sparse import diffusers_shapes, original_names
+    from wan_compat.compat.loading import component_configs
+    from wan_compat.compat.loading.verified_state import check_part
+
+    info = ModelInfo(path="x", format="single_file")
+    info.variant = variant
+    configs = component_configs.from_registry(info, False)
+    for part, component in (("model", variant), ("vae", vae)):
+        shapes = dict(diffusers_shapes(component))
+        renamed = original_names(component)(list(shapes))
+        tensors = {(prefix if part == "model" else "") + renamed[k]: torch.empty(s, device="meta") for k, s in shapes.items()}
+        assert check_part(part, tensors, configs) == len(tensors)
+        dropped = sorted(tensors)[len(tensors) // 2]
+        tensors.pop(dropped)
+        with pytest.raises(WanCompatError) as err:
+            check_part(part, tensors, configs)
+        assert err.value.code == "LOAD_MISSING_KEYS" and dropped in err.value.message()

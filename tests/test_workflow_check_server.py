@@ -1,0 +1,202 @@
+"""The queue check inside a real ComfyUI server and a real browser.
+
+The server's models/ holds sparse real-size files under the names the official 5B TI2V template
+picks (plus the Wan 2.1 VAE). Nothing heavy executes: the route reads headers only, and the prompt
+posted straight to /prompt has no output node, so ComfyUI refuses it after the on-prompt handler
+has run (a trivial prompt shows queueing still works with the handler installed).
+Skipped unless COMFYUI_DIR is set (CI sets it and installs chromium + playwright).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from comfyui_server import PACK_ROOT, Server, ServerError, comfy_python, start, stop
+from wan_compat.compat.fixtures.template_files import write_template_file
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
+pytestmark = pytest.mark.comfyui
+templates_pkg = pytest.importorskip("comfyui_workflow_templates")
+TEMPLATE = Path(templates_pkg.get_templates_path()) / "video_wan2_2_5B_ti2v.json"
+FILES = [("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors"), ("vae", "wan2.2_vae.safetensors"),
+         ("vae", "wan_2.1_vae.safetensors"), ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors")]
+ROUTE = "/wan_compat/check_workflow"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
+    if not COMFYUI_DIR:
+        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
+    python = comfy_python(Path(COMFYUI_DIR))
+    if python is None:
+        pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no Python (set COMFYUI_PYTHON)")
+    base = tmp_path_factory.mktemp("check_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(PACK_ROOT, target_is_directory=True)
+    for folder, name in FILES:
+        write_template_file(base / "models", folder, name)
+    try:
+        found = start(Path(COMFYUI_DIR), base, python)
+    except ServerError as err:
+        pytest.fail(str(err))
+    yield found
+    stop(found)
+
+
+def template(vae: str | None = None) -> dict:
+    doc = json.loads(TEMPLATE.read_text(encoding="utf-8"))
+    if vae:
+        doc = copy.deepcopy(doc)
+        next(n for n in doc["nodes"] if n["id"] == 39)["widgets_values"][0] = vae
+    return doc
+
+
+def test_route_passes_the_template_and_names_the_wrong_vae(server: Server) -> None:
+    good = server.post(ROUTE, {"workflow": template()})
+    assert good["ok"] is True and len(good["files"]) == 3 and all(f["path"] for f in good["files"])
+    bad = server.post(ROUTE, {"workflow": template("wan_2.1_vae.safetensors")})
+    found = [p for p in bad["problems"] if p["code"] == "WF_VAE_LATENT_MISMATCH"]
+    assert bad["ok"] is False and found and "39" in found[0]["node_ids"]
+
+
+def test_route_never_opens_a_client_path(server: Server) -> None:
+    doc = template("../../../../etc/passwd")
+    answer = server.post(ROUTE, {"workflow": doc})
+    pick = next(f for f in answer["files"] if f["node_id"] == "39")
+    assert pick["path"] is None and "root:" not in json.dumps(answer)
+    assert server.post(ROUTE, {"workflow": "nonsense"})["problems"][0]["code"] == "WORKFLOW_INVALID"
+
+
+def _api(vae: str) -> dict:
+    return {
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": "wan2.2_ti2v_5B_fp16.safetensors", "weight_dtype": "default"}},
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": vae}},
+        "6": {"class_type": "Wan22ImageToVideoLatent", "inputs": {"vae": ["3", 0], "width": 64, "height": 64, "length": 5, "batch_size": 1}},
+        "8": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["6", 0],
+                                                   "seed": 1, "steps": 1, "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0}},
+    }
+
+
+def _wait_for_log(server: Server, text: str, seconds: float = 60) -> str:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        log = server.log.read_text()
+        if text in log:
+            return log
+        time.sleep(0.2)
+    return server.log.read_text()
+
+
+def test_a_prompt_posted_straight_to_prompt_gets_the_verdict_in_the_log(server: Server) -> None:
+    answer = server.post("/prompt", {"prompt": _api("wan_2.1_vae.safetensors"), "client_id": "wan-check"})
+    assert answer.get("http_status") == 400  # ComfyUI's own answer (no output node): the handler changed nothing
+    log = _wait_for_log(server, "WF_VAE_LATENT_MISMATCH")
+    line = next(line for line in log.splitlines() if "WF_VAE_LATENT_MISMATCH" in line)
+    assert "node 3" in line and "wan2.2_vae.safetensors" in line
+    # queueing still works with the handler installed
+    entry, _ = server.run({"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+                           "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}, timeout=120)
+    assert entry["status"]["status_str"] == "success"
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def test_browser_shows_the_dialog_and_cancel_queues_nothing(server: Server, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "wan" in msg.text.lower() else None)
+        try:
+            page.goto(server.url)
+            page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+            for _ in range(10):  # a fresh user folder opens the templates dialog first: close it
+                page.wait_for_timeout(500)
+                if not page.locator(".p-dialog-mask").count():
+                    break
+                page.keyboard.press("Escape")
+            assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.workflow_check')")
+            page.evaluate("wf => app.loadGraphData(wf)", template("wan_2.1_vae.safetensors"))
+            before = server.get("/history")
+            page.evaluate("() => { window.__queued = app.queuePrompt(0, 1); }")
+            dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
+            text = dialog.inner_text()
+            assert "does not fit" in text and "wan2.2_vae.safetensors" in text and "Queue anyway" in text
+            assert page.evaluate("() => app.graph.getNodeById(39).boxcolor") == "#f87171"
+            page.click(".wan-workflow-check-dialog >> text=Cancel")
+            page.wait_for_function("() => !document.querySelector('.wan-workflow-check-dialog')", timeout=10_000)
+            page.evaluate("() => window.__queued")
+            assert server.get("/history") == before and server.get("/queue")["queue_pending"] == []
+            page.screenshot(path=str(tmp_path / "dialog.png"))
+        finally:
+            browser.close()
+    # the frontend's own start-up may log errors of its own; none may come from this pack's code
+    ours = [e for e in errors if "wan_compat" in e or "wan_workflow_check" in e]
+    assert ours == [], "\n".join(ours)
+
+
+def _decode_graph() -> dict:
+    """A graph that really fails in ComfyUI: the Wan 2.1 VAE decoding the 5B's 48-channel latent
+    (Wan22ImageToVideoLatent without a start image only makes zeros; nothing heavy loads)."""
+    return {
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae.safetensors"}},
+        "6": {"class_type": "Wan22ImageToVideoLatent", "inputs": {"vae": ["3", 0], "width": 32, "height": 32, "length": 1, "batch_size": 1}},
+        "9": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["3", 0]}},
+        "10": {"class_type": "PreviewImage", "inputs": {"images": ["9", 0]}},
+    }
+
+
+def test_native_error_is_explained_by_the_route(server: Server) -> None:
+    entry, _ = server.run(_decode_graph(), timeout=300)
+    messages = [m for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert messages, entry["status"]
+    raw = messages[0][1]
+    assert raw["node_type"] == "VAEDecode" and "to have 16 channels, but got 48" in raw["exception_message"]
+    found = server.post("/wan_compat/explain_error", {"message": raw["exception_message"], "exception_type": raw["exception_type"],
+                                                      "node_type": raw["node_type"]})
+    assert found["explained"] and found["code"] == "LATENT_CHANNEL_MISMATCH" and "wan2.2_vae.safetensors" in found["fix"]
+
+
+def test_browser_check_off_then_the_native_error_is_explained_on_the_node(server: Server, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+        try:
+            page.goto(server.url)
+            page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+            for _ in range(10):
+                page.wait_for_timeout(500)
+                if not page.locator(".p-dialog-mask").count():
+                    break
+                page.keyboard.press("Escape")
+            page.evaluate("id => app.extensionManager.setting.set(id, false)", "WanCompat.WorkflowCheck.Enabled")
+            page.evaluate("g => app.loadApiJson(g, 'decode.json')", _decode_graph())
+            page.evaluate("() => app.queuePrompt(0, 1)")
+            assert page.locator(".wan-workflow-check-dialog").count() == 0  # the check is off
+            page.wait_for_function("() => app.graph.nodes.some(n => n.wan_native_error)", timeout=300_000)
+            info = page.evaluate("() => { const n = app.graph.nodes.find(n => n.wan_native_error); return [n.type, n.wan_native_error]; }")
+            assert info[0] == "VAEDecode" and info[1]["code"] == "LATENT_CHANNEL_MISMATCH"
+            assert "wan2.2_vae.safetensors" in info[1]["fix"]
+            page.screenshot(path=str(tmp_path / "explained.png"))
+        finally:
+            page.evaluate("id => app.extensionManager.setting.set(id, true)", "WanCompat.WorkflowCheck.Enabled")
+            browser.close()
+    ours = [e for e in errors if "wan_compat" in e or "wan_native_errors" in e or "wan_workflow_check" in e]
+    assert ours == [], "\n".join(ours)
