@@ -11,6 +11,7 @@ _STAGE_MODULES = (
     "detect",
     "check_models",
     "safe_load",
+    "lora",
     "native_load",
     "vae_fix",
     "optimize",

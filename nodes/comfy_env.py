@@ -19,6 +19,7 @@ MODEL_FOLDERS = {
     "vae": ("vae",),
     "text_encoder": ("text_encoders",),
     "clip_vision": ("clip_vision",),
+    "lora": ("loras",),
 }
 
 
@@ -83,7 +84,7 @@ def resolve_choice(choice: str) -> Path | None:
 
 
 # Folder keys whose folders may hold models Wan Safe Load reads.
-MODEL_ROOT_KEYS = ("diffusers", "diffusion_models", "unet", "checkpoints", "vae", "text_encoders", "clip", "clip_vision")
+MODEL_ROOT_KEYS = ("diffusers", "diffusion_models", "unet", "checkpoints", "vae", "text_encoders", "clip", "clip_vision", "loras")
 MODEL_ROOTS_ENV = "WAN_COMPAT_MODEL_ROOTS"
 
 

@@ -12,22 +12,16 @@ from typing import Any
 from . import comfy_env
 from .comfy_env import NONE
 
-HUB = "https://huggingface.co/"
-# The kind of component a folder key holds, for the registry lookup.
-_KINDS = {"diffusers": "transformer", "diffusion_models": "transformer", "vae": "vae",
-          "text_encoders": "text_encoder", "clip_vision": "clip_vision"}
+# The model-folder keys whose pickers this message serves.
+_FOLDER_KEYS = ("diffusers", "diffusion_models", "vae", "text_encoders", "clip_vision")
 
 
-def _known(kind: str, name: str) -> Any:
+
+def _known(key: str, name: str) -> Any:
     """The registry variant a folder or file name stands for, or None."""
-    from ..compat.detect import registry
+    from ..compat.detect.where_to_get import official
 
-    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    for variant in registry.variants(kind):
-        repo = (variant.get("repo") or "").rsplit("/", 1)[-1]
-        if base.lower() == repo.lower() or base in (variant.get("comfy_files") or []):
-            return variant
-    return None
+    return official(key, name)
 
 
 def _folder(key: str) -> str:
@@ -43,21 +37,21 @@ def _folder(key: str) -> str:
 def message(choice: str) -> str:
     """What to tell the user about a picker entry (`<folder key>/<name>`) that is not installed."""
     key, _, name = choice.partition("/")
-    if not name or key not in _KINDS:
+    if not name or key not in _FOLDER_KEYS:
         return f"Model not found: {choice}. Pick a model from the list (press R in ComfyUI to refresh it), or set the list to none and enter a path."
     target = Path(_folder(key)) / name if key == "diffusers" else Path(_folder(key))  # a folder to create, or the folder of the file
-    variant = _known(_KINDS[key], name)
+    variant = _known(key, name)
     what = "a diffusers folder" if key == "diffusers" else "a file"
     if variant is None:
         source = ("The pack's registry does not know this name: check the spelling, or get it where the workflow's "
                   "author says.")
     elif key == "diffusers" and variant.get("repo"):
         repo = variant["repo"]
-        source = f"Download {HUB}{repo} into it (`hf download {repo} --local-dir \"{target}\"`)."
+        source = f"Download https://huggingface.co/{repo} into it (`hf download {repo} --local-dir \"{target}\"`)."
     else:
         repo = variant.get("repo")
         source = (f"Its ComfyUI files are named {', '.join(variant.get('comfy_files') or [name])} (a workflow's "
-                  "download links fetch them)" + (f"; the official weights are {HUB}{repo}." if repo else "."))
+                  "download links fetch them)" + (f"; the official weights are https://huggingface.co/{repo}." if repo else "."))
     label = f"{variant.name}, {what}" if variant is not None else what
     return (f"Model not found: {name} ({label}). Put it in {target}. {source} "
             "Then press R to refresh the lists, or pick another model (or set the list to none and enter a path).")

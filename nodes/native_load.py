@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env, comfy_memory, comfy_native
+from . import comfy_env, comfy_memory, comfy_native, input_paths
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve, verdict_ui
+from .missing_model import check_choice
 from .safe_load import _path, _policy
 
 CATEGORY = "Wan Compat/Load"
@@ -69,9 +70,15 @@ class WanSafeLoadNative:
 
     @classmethod
     def VALIDATE_INPUTS(cls, model: str = NONE, config_path: str = "") -> bool | str:
-        extra = _path(config_path)
-        if extra is not None and not extra.is_dir():
-            return f"config_path must be an existing folder: {extra}"
+        # Named inputs only: ComfyUI repeats a message once per named input.
+        if config_path.strip():
+            wrong = input_paths.problem(config_path, "config")  # the one path policy: outside the roots says nothing more
+            if wrong:
+                return wrong
+            if not _path(config_path).is_dir():
+                return f"config_path must be an existing folder: {config_path.strip()}"
+        if model != NONE and check_choice(model) is not True:
+            return check_choice(model)  # a picked file that is not installed: what it is and where to get it
         if _resolve(model, "") is None:
             return "Choose the diffusion model file."
         return True

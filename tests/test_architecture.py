@@ -24,6 +24,7 @@ LAYERS = {
     "encoders": 4,  # frames -> files (ffmpeg)
     "compat.fixtures": 5,  # tiny and sparse models for the demo, the CLI and the tests
     "compat.vae": 5,
+    "compat.lora": 5,  # Wan LoRAs: matched at the LoRA node, active only inside a Sample run
     "compat.optimize": 6,
     "compat.sampling": 7,
     "compat.diagnostics": 8,

@@ -241,15 +241,14 @@ def test_first_run_with_a_missing_model(ui_page: Page, tmp_path: Path) -> None:
     for wanted in ("Model not found: Wan2.1-T2V-14B-Diffusers", str(Path("models") / "diffusers" / "Wan2.1-T2V-14B-Diffusers"),
                    "https://huggingface.co/Wan-AI/Wan2.1-T2V-14B-Diffusers", "Wan 2.1 T2V 14B"):
         assert wanted in details, details
-    # What the user sees when queueing it in the frontend. The pack's queue check may first list the
-    # missing file in its dialog (its promise waits for the user): "Queue anyway" goes on to ComfyUI.
-    page.evaluate("() => { app.queuePrompt(0, 1); }")
-    page.wait_for_function("() => document.querySelector('.wan-workflow-check-dialog') || /Model not found|View details/.test(document.body.innerText)",
-                           timeout=60_000)
-    if page.locator(".wan-workflow-check-dialog").count():
-        assert "Wan2.1-T2V-14B-Diffusers" in page.inner_text(".wan-workflow-check-dialog")
-        page.click(".wan-workflow-check-dialog >> text=Queue anyway")
+    # What the user sees when queueing it in the frontend: first the pack's queue check names the
+    # missing file (web/wan_workflow_check.js); "Queue anyway" then shows ComfyUI's own validation.
+    page.evaluate("() => { app.queuePrompt(0, 1); }")  # not awaited: it waits on the dialog
+    dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
+    assert "Wan2.1-T2V-14B-Diffusers" in dialog.inner_text(), dialog.inner_text()
     frontend, mode = ui_page.ui
+    ui_page.screenshot(tmp_path, f"missing_model_check_{frontend}_{mode}")
+    page.click(".wan-workflow-check-dialog >> text=Queue anyway")
     if frontend == "newest":  # 1.58 lists the node and input; the message is the tooltip of the entry's (i)
         page.get_by_text("View details").first.click()
         entry = page.get_by_text("Wan Detect Architecture - model").first

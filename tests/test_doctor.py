@@ -169,3 +169,19 @@ def test_probe_prefers_imageio_ffmpeg_exe_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(tmp_path / "broken"))
     info = ffmpeg_probe.probe()  # the env binary fails; the one on PATH runs
     assert info.found and info.source == "system"
+
+
+def test_the_pack_version_is_known_without_a_pip_install(monkeypatch) -> None:
+    """Inside ComfyUI the pack is a folder in custom_nodes, not a distribution: the report still
+    names its version (from the top package) instead of 'missing'."""
+    from importlib import metadata
+
+    import wan_compat
+    from wan_compat.compat.core import system
+
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(system.metadata, "version", not_installed)
+    assert system.package_version("comfyui-wan-compat") == wan_compat.__version__
+    assert system.package_version("torch") is None

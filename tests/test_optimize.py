@@ -98,7 +98,7 @@ def test_plan_for_this_cpu(tiny_loaded) -> None:
     result = plan(handle, 32, 32, 5, resources=probe(), preferences=prefs())
     assert (result.device, result.precision, result.offload) == ("cpu", "fp32", "none")
     assert result.decode.chunked and not result.decode.tiling and not result.decode.slicing
-    assert {c.name for c in result.choices} == {"precision", "offload", "chunked", "tiling", "slicing"}
+    assert {c.name for c in result.choices} == {"precision", "weight_storage", "offload", "chunked", "tiling", "slicing"}
     assert all(c.reason and c.source == "auto" for c in result.choices)
     assert "requires accelerator" not in result.summary() and "model/sequential offload need an accelerator" in result.choice("offload").reason
     assert result.fits and result.problems == []

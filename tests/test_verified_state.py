@@ -140,9 +140,12 @@ def test_native_node_refuses_a_missing_model_or_config_folder_before_the_run(tmp
     from wan_compat.nodes.native_load import WanSafeLoadNative
 
     assert "Choose the diffusion model file" in WanSafeLoadNative.VALIDATE_INPUTS(model="none")
-    missing = tmp_path / "no-such-folder"
-    problem = WanSafeLoadNative.VALIDATE_INPUTS(model="diffusion_models/x.safetensors", config_path=str(missing))
-    assert problem == f"config_path must be an existing folder: {missing}"
+    # config_path follows the one path policy: outside the model folders, an existing folder and a
+    # missing one get the same refusal (nothing said about either).
+    missing, existing = tmp_path / "no-such-folder", tmp_path
+    refusals = [WanSafeLoadNative.VALIDATE_INPUTS(model="diffusion_models/x.safetensors", config_path=str(p)) for p in (missing, existing)]
+    assert all("PATH_OUTSIDE_ROOTS" in r for r in refusals), refusals
+    assert refusals[0].replace(str(missing), "<path>") == refusals[1].replace(str(existing), "<path>")
     assert set(WanSafeLoadNative.RETURN_TYPES[:4]) == {"MODEL", "CLIP", "VAE", "CLIP_VISION"}
 
 

@@ -92,14 +92,14 @@ def test_safe_load_assembles_the_picks_offline(name: str, tmp_path: Path) -> Non
 def test_scaled_fp8_stand_ins_are_stored_as_comfyui_stores_them(tiny_path) -> None:
     """The tiny stand-ins under `*_fp8_scaled` names (tools/comfyui_server.py) hold what the real
     files hold: block matrices in fp8 with a scalar fp32 scale each, the rest bf16, the marker; and
-    the pack's loader multiplies them back to within fp8's rounding (3 mantissa bits: half a step
+    the pack's loader (`loading.fp8`) multiplies them back to within fp8's rounding (3 mantissa bits: half a step
     is 1/16 of the value, plus half the smallest subnormal step (2^-9) times the scale)."""
     import torch
     from safetensors.torch import load_file
 
     from wan_compat.compat.fixtures.scaled_fp8 import write_scaled_fp8
     from wan_compat.compat.fixtures.single_files import export_single_files
-    from wan_compat.compat.loading.sources import dequantize_scaled_fp8
+    from wan_compat.compat.loading import fp8 as loading_fp8
 
     with tempfile.TemporaryDirectory() as tmp:
         exported = export_single_files(tiny_path("wan2.1-t2v"), Path(tmp) / "out", name="tiny")
@@ -111,8 +111,9 @@ def test_scaled_fp8_stand_ins_are_stored_as_comfyui_stores_them(tiny_path) -> No
             assert fp8 and all(stored[k[: -len("weight")] + "scale_weight"].shape == () for k in fp8)
             assert all(v.dtype in (torch.bfloat16, torch.uint8) for k, v in stored.items()
                        if k not in fp8 and k != "scaled_fp8" and not k.endswith(".scale_weight"))
-            back, changed = dequantize_scaled_fp8(stored)
-            assert changed and set(back) == set(original)
+            weights, scales = loading_fp8.split_scales(stored)
+            back = loading_fp8.dequantize(weights, scales)
+            assert scales and set(back) == set(original)
             for key in fp8:
                 scale = float(stored[key[: -len("weight")] + "scale_weight"])
                 error = (back[key] - original[key].float()).abs()

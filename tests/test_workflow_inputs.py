@@ -171,3 +171,15 @@ def test_reroute_nodes_are_followed(models: Path) -> None:
     prompt["6"]["inputs"]["vae"] = ["20", 0]
     found = [p for p in check_workflow(prompt, folders_for(models))["problems"] if p["code"] == "WF_VAE_LATENT_MISMATCH"]
     assert found and all("3" in p["node_ids"] for p in found) and {"9", "6"} <= {i for p in found for i in p["node_ids"]}
+
+
+def test_a_deeply_nested_workflow_file_is_a_typed_error(tmp_path: Path) -> None:
+    """Hostile input: JSON nested past the workflow limit gives WORKFLOW_INVALID with its JSON
+    contract on stdout and exit 1, never a RecursionError."""
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    done = subprocess.run([sys.executable, "-m", "wan_compat", "check-workflow", str(path), "--json"],
+                          capture_output=True, text=True)
+    doc = json.loads(done.stdout)
+    assert done.returncode != 0 and doc["problems"][0]["code"] == "WORKFLOW_INVALID", done.stdout + done.stderr

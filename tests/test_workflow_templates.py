@@ -216,3 +216,17 @@ def test_umt5_with_another_clip_type_is_a_warning(folders: ModelFolders) -> None
     result = check_workflow(doc, folders)
     found = [p for p in result["problems"] if p["code"] == "WF_CLIP_TYPE_NOT_WAN"]
     assert result["ok"] and len(found) == 1 and found[0]["severity"] == "warning" and found[0]["node_ids"] == ["38"]
+
+
+def test_missing_file_without_a_workflow_url_gets_the_registry_source(folders: ModelFolders, tmp_path: Path) -> None:
+    """A workflow that carries no properties.models (most hand-made graphs): the fix names the
+    official repository the pack's registry knows for that name, the same source the node pickers name."""
+    doc = copy.deepcopy(load("video_wan2_2_5B_ti2v.json"))
+    for node in doc["nodes"]:
+        node.get("properties", {}).pop("models", None)
+    doc.pop("models", None)
+    partial = ModelFolders()
+    partial.add_models_root(tmp_path)  # nothing installed
+    found = [p for p in _errors(check_workflow(doc, partial), "WF_FILE_MISSING") if "wan2.2_vae.safetensors" in p["summary"]]
+    assert len(found) == 1 and found[0]["fix"].endswith(
+        "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/tree/main/split_files/vae"), found

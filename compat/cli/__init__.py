@@ -12,12 +12,13 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Sequence
+    from typing import Any, Sequence
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_cmd", "run every stage on a tiny built-in Wan model: writes an MP4, a WebM and a report"),
     "inspect": ("inspect_cmd", "what a model file or folder really is (headers and configs only)"),
+    "load": ("load_cmd", "load one diffusion-model file alone (every key checked): what it became, memory and time"),
     "check-workflow": ("check_workflow_cmd", "check the files a ComfyUI workflow picks: each file, and how the graph pairs them"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
     "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
@@ -80,7 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, WanCompatError):
             print(exc.message(), file=sys.stderr)
+            _error_json(args, exc.problem.to_dict())
             return 2 if exc.code == "USAGE" else 1
         print(f"wan-compat {args.command}: unexpected error: {type(exc).__name__}: {exc}\n"
               "Run again with --debug for the traceback and report it.", file=sys.stderr)
+        _error_json(args, {"code": "UNEXPECTED_ERROR", "severity": "error", "summary": f"{type(exc).__name__}: {exc}",
+                           "fix": "Run again with --debug for the traceback and report it."})
         return 1
+
+
+def _error_json(args: argparse.Namespace, problem: dict[str, Any]) -> None:
+    """With --json a failed command still prints its one JSON document (scripts parse stdout)."""
+    if getattr(args, "json", False):
+        from .output import emit_json
+
+        emit_json({"ok": False, "problems": [problem]})

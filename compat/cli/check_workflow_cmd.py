@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ..core import safe_json
 from ..core.errors import UsageError
 from ..workflow.folders import ModelFolders
 from ..workflow.report import check_workflow, summary
@@ -19,13 +19,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object (files, problems)")
 
 
+# A workflow is bigger and deeper than a model config (subgraphs, notes, embedded images), still bounded.
+WORKFLOW_MAX_BYTES = 64 * 1024 * 1024
+WORKFLOW_MAX_DEPTH = 64
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.workflow)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = safe_json.load_file(path, max_bytes=WORKFLOW_MAX_BYTES, max_depth=WORKFLOW_MAX_DEPTH)
     except FileNotFoundError:
         raise UsageError("PATH_NOT_FOUND", str(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: bad JSON, or over the limits
         raise UsageError("WORKFLOW_INVALID", f"{path.name}: {err}") from None
     folders = ModelFolders()
     for root in args.models:

@@ -23,7 +23,14 @@ def package_version(name: str) -> str | None:
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return None
+        return _own_version() if name == PACKAGES[0] else None
+
+
+def _own_version() -> str | None:
+    """The pack's version when ComfyUI loads it from custom_nodes (a folder, not a pip install): the
+    top package's `__version__`, already imported because it is this module's parent."""
+    top = sys.modules.get(__name__.rsplit(".compat.", 1)[0])
+    return getattr(top, "__version__", None)
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:

@@ -10,7 +10,7 @@ load leaves random or uninitialised, silently).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..core.errors import LoadError
 
@@ -34,8 +34,15 @@ class KeyDiff:
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
 
-    def raise_if_any(self, component: str, where: str = "") -> None:
+    def raise_if_any(self, component: str, where: str = "", file_names: Callable[[str], str] | None = None) -> None:
+        """The first kind of problem as a LoadError; `file_names` turns the model's key names into
+        the names the file gives them (or would give a missing one), so the message names keys as
+        the user can find them in the file."""
         prefix = f"{where}: " if where else ""
+        if file_names is not None:
+            named = KeyDiff([file_names(k) for k in self.missing], [file_names(k) for k in self.unexpected],
+                            [(file_names(k), e, g) for k, e, g in self.mismatched])
+            return named.raise_if_any(component, where)
         if self.mismatched:
             shown = "; ".join(f"{name} expects {list(exp)}, the file has {list(got)}" for name, exp, got in sorted(self.mismatched)[:MAX_NAMED])
             more = f" and {len(self.mismatched) - MAX_NAMED} more" if len(self.mismatched) > MAX_NAMED else ""
@@ -86,7 +93,8 @@ def from_loading_info(info: Mapping[str, Any]) -> KeyDiff:
     return KeyDiff(sorted(info.get("missing_keys") or ()), sorted(info.get("unexpected_keys") or ()), mismatched)
 
 
-def verify_loaded(model: Any, component: str, provided: Shapes, loading_info: Mapping[str, Any] | None = None) -> None:
+def verify_loaded(model: Any, component: str, provided: Shapes, loading_info: Mapping[str, Any] | None = None,
+                  file_names: Callable[[str], str] | None = None) -> None:
     """After loading: raise when anything in `model` did not come from the file's tensors.
 
     `provided` maps every state-dict name the file supplied (after key conversion) to its shape;
@@ -104,11 +112,12 @@ def verify_loaded(model: Any, component: str, provided: Shapes, loading_info: Ma
         raise LoadError("LOAD_META_PARAMETERS", f"{len(on_meta)} on meta: {_names(on_meta)}", component=component)
     mismatched = [(name, tuple(t.shape), tuple(provided[name])) for name, t in state.items()
                   if name in provided and tuple(provided[name]) != tuple(t.shape)]
-    KeyDiff(mismatched=mismatched).raise_if_any(component)
+    KeyDiff(mismatched=mismatched).raise_if_any(component, file_names=file_names)
     loaded_storages = {t.untyped_storage().data_ptr() for name, t in state.items() if name in provided}
     uninitialised = sorted(
         name for name, tensor in state.items()
         if name not in provided and tensor.untyped_storage().data_ptr() not in loaded_storages
     )
     if uninitialised:
-        raise LoadError("LOAD_UNINITIALISED_PARAMETERS", f"{len(uninitialised)} not in the file: {_names(uninitialised)}", component=component)
+        shown = [file_names(n) for n in uninitialised] if file_names is not None else uninitialised
+        raise LoadError("LOAD_UNINITIALISED_PARAMETERS", f"{len(uninitialised)} not in the file: {_names(shown)}", component=component)

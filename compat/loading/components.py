@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..core.errors import LoadError, WanCompatError
-from . import checks, dtypes
+from . import checks, dtypes, fp8, materialize
 from .report import LoadReport
 
 # What each component slot may hold (model_index.json classes and the classes single files use).
@@ -59,16 +59,25 @@ def _translate(exc: Exception, component: str) -> WanCompatError:
 
 
 def _finish(model: Any, name: str, cls: type, dtype: Any, report: LoadReport, started: float,
-            source: Mapping[str, Any] | None = None, storage: Any = None) -> Any:
+            source: Mapping[str, Any] | None = None, storage: Any = None, file_dtypes: Mapping[str, Any] | None = None,
+            scales: Mapping[str, Any] | None = None) -> Any:
     model.eval()
     fp32 = dtypes.cast(model, dtype, source)
-    stored = dtypes.apply_fp8_storage(model, storage, dtype) if name.startswith("transformer") else False
+    upcast = fp8.install(model, scales)
+    unused = fp8.unused_scales(model, scales or {})
+    if unused:
+        raise LoadError("LOAD_UNEXPECTED_KEYS", f"{len(unused)} scale_weight tensor(s) scale no fp8 linear weight: {', '.join(unused[:12])}", component=name)
+    fp8_dtypes = sorted({str(m.weight.dtype).replace("torch.", "") for m in fp8.linear_weights(model).values() if fp8.is_fp8(m.weight.dtype)})
     report.components[name] = {
         "class": cls.__name__,
         **dtypes.describe(model),
         "fp32_modules": list(dtypes.fp32_patterns(model, dtype)),
         "fp32_tensors": len(fp32),
-        "storage_dtype": str(storage).replace("torch.", "") if stored else None,
+        "storage_dtype": fp8_dtypes[0] if len(fp8_dtypes) == 1 else (fp8_dtypes or None),
+        "fp8_linears": len(upcast),
+        "scaled_fp8": len(scales or {}),
+        "compute_dtype": str(dtype).replace("torch.", ""),
+        "dtype_changes": fp8.dtype_changes(file_dtypes, model) if file_dtypes is not None else None,
         "load_ms": round((time.perf_counter() - started) * 1000, 3),
     }
     return model
@@ -93,25 +102,37 @@ def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tup
     except Exception as exc:  # the libraries raise ValueError/OSError/RuntimeError with prose
         raise _translate(exc, name) from None
     checks.verify_loaded(model, name, found, info)
+    materialize.detach_from_files(model)
+    if storage is not None:
+        materialize.store_in_fp8(model, storage, dtype)
     return _finish(model, name, cls, dtype, report, started, storage=storage)
 
 
 def load_from_state_dict(cls: type, config: Mapping[str, Any], tensors: dict[str, Any], name: str, *,
-                         dtype: Any, report: LoadReport, storage: Any = None) -> Any:
-    """A component from tensors already in the model's naming, strictly, into a meta-built model."""
+                         dtype: Any, report: LoadReport, storage: Any = None, scales: Mapping[str, Any] | None = None,
+                         file_names: Callable[[str], str] | None = None) -> Any:
+    """A component from tensors already in the model's naming, strictly, into a meta-built model.
+
+    Each tensor is converted to its final dtype and copied before it is assigned (`materialize`),
+    so the model owns its memory; `tensors` is emptied on the way. `scales`: ComfyUI scaled-fp8
+    scales by weight name. `file_names` names keys in errors as the file names them."""
     started = time.perf_counter()
     model = meta_model(cls, config)
-    tensors = {k: v for k, v in tensors.items() if k not in IGNORABLE}
+    for key in IGNORABLE:
+        tensors.pop(key, None)
     found = {k: tuple(v.shape) for k, v in tensors.items()}
-    checks.compare_keys(checks.expected_shapes(model), found, tied=checks.tied_keys(model)).raise_if_any(name)
+    file_dtypes = {k: v.dtype for k, v in tensors.items()}
+    checks.compare_keys(checks.expected_shapes(model), found, tied=checks.tied_keys(model)).raise_if_any(name, file_names=file_names)
+    diffusers_model = is_diffusers_class(cls)  # transformers' T5 casts activations to its weights' dtype: no fp8 there
+    owned = materialize.materialize(model, tensors, dtype, storage if diffusers_model else None, keep_fp8=diffusers_model)
     try:
-        model.load_state_dict(tensors, strict=False, assign=True)
+        model.load_state_dict(owned, strict=False, assign=True)
         if hasattr(model, "tie_weights"):
             model.tie_weights()
     except Exception as exc:
         raise _translate(exc, name) from None
-    checks.verify_loaded(model, name, found)
-    return _finish(model, name, cls, dtype, report, started, source=tensors, storage=storage)
+    checks.verify_loaded(model, name, found, file_names=file_names)
+    return _finish(model, name, cls, dtype, report, started, source=owned, storage=storage, file_dtypes=file_dtypes, scales=scales)
 
 
 def expected_class(slot: str, class_name: str, variant_class: str | None = None) -> None:

@@ -55,7 +55,8 @@ def fp32_patterns(model: Any, dtype: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(patterns))
 
 
-def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+def matches(name: str, patterns: tuple[str, ...]) -> bool:
+    """Whether `name` lies in one of the modules `patterns` names (a path part or a dotted path)."""
     parts = name.split(".")
     return any(p in parts or ("." in p and p in name) for p in patterns)
 
@@ -69,7 +70,7 @@ def cast_targets(model: Any, dtype: Any) -> Iterator[tuple[str, Any, Any, bool]]
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
         if tensor.is_meta or not tensor.is_floating_point():
             continue
-        keep = bool(patterns) and _matches(name, patterns)
+        keep = bool(patterns) and matches(name, patterns)
         yield name, tensor, (torch.float32 if keep else dtype), keep
 
 
@@ -81,25 +82,18 @@ def cast(model: Any, dtype: Any, source: Mapping[str, Any] | None = None) -> lis
     naming) when it has them, so a weight stored in fp32 is never rounded through `dtype` and back.
     Casting tensor by tensor also avoids `model.to(dtype)`, which would cast the fp32 modules too.
     """
+    from .fp8 import is_fp8
+
     kept = []
     for name, tensor, target, keep in cast_targets(model, dtype):
         if keep:
             kept.append(name)
-        if tensor.dtype == target:
+        if tensor.dtype == target or is_fp8(tensor.dtype):  # fp8 is storage, chosen by `materialize`
             continue
         original = source.get(name) if (keep and source is not None) else None
         value = original if original is not None and tuple(original.shape) == tuple(tensor.shape) else tensor.data
         tensor.data = value.to(device=tensor.device, dtype=target)
     return kept
-
-
-def apply_fp8_storage(model: Any, storage: Any, compute: Any) -> bool:
-    """Store the big matrices in fp8 and compute in `compute` (diffusers' layerwise casting skips
-    the patch embedding, norms, embedders and the fp32 modules). False when the model cannot."""
-    if storage is None or not hasattr(model, "enable_layerwise_casting"):
-        return False
-    model.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute)
-    return True
 
 
 def describe(model: Any) -> dict[str, Any]:

@@ -27,7 +27,8 @@ class PipelineHandle:
     `pipeline` is a diffusers Wan pipeline (or, for trusted custom code, a `SandboxedPipeline`
     whose calls run in the sandbox). `model_info` is the ModelInfo the checks were made against.
     `vae_report`/`decode` come from Wan VAE Fix, `preferences` from Wan Optimize; `plan` is a plan
-    made for one size, used by Wan Sample only when it runs that size.
+    made for one size, used by Wan Sample only when it runs that size; `loras` come from Wan LoRA
+    and change the experts' outputs only during a Wan Sample run (`compat.lora.apply`).
     """
 
     pipeline: Any
@@ -39,6 +40,7 @@ class PipelineHandle:
     decode: DecodeOptions | None = None
     preferences: OptimizationPreferences | None = None
     plan: OptimizationPlan | None = None
+    loras: tuple[Any, ...] = ()  # compat.lora.LoraSpec: active only inside a Wan Sample run
 
     @property
     def problems(self) -> list[Any]:
@@ -69,6 +71,7 @@ class PipelineHandle:
             "report": self.report.to_dict(),
             "decode": self.decode.to_dict() if self.decode is not None else None,
             "preferences": self.preferences.model_dump(mode="json") if self.preferences is not None else None,
+            "loras": [spec.to_dict() for spec in self.loras],
             "modules": self.module_state(),
         }
 

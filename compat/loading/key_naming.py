@@ -272,3 +272,23 @@ def vae_to_diffusers(names: Names, version: str = "2.1", *, strict: bool = True)
         return _swap_head(key, _invert(_VAE_TOP))
 
     return _apply(names, rename, strict, f"Wan {version} VAE (original naming)")
+
+
+# ---------------------------------------------------------------------- names in messages
+def file_namer(origin: Mapping[str, str], to_file: Callable[[str], str] | None = None) -> Callable[[str], str]:
+    """model key -> the name the file gives it (`origin`: converted name -> the file's name), or,
+    for a key the file lacks, the name it would have there (`to_file`). Error messages use it, so a
+    key is named as the user finds it in the file, never by a translation that exists nowhere."""
+
+    def name(key: str) -> str:
+        if key in origin:
+            return origin[key]
+        return to_file(key) if to_file is not None else key
+
+    return name
+
+
+def transformer_file_name(prefix: str = "") -> Callable[[str], str]:
+    """diffusers name -> the original name (with the file's `prefix`) of a transformer key."""
+    return lambda key: prefix + _apply([key], _TO_ORIGINAL, False, "")[0]
+

@@ -17,15 +17,13 @@ The result is a `PipelineHandle` (the `WAN_PIPELINE` type): pipeline, verdict an
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import key_naming
 from ..detect.detector import ArchitectureDetector
-from ..core import safe_json
-from ..core.errors import LoadError, ModelFileError, SecurityError, UsageError, WanCompatError
+from ..core.errors import LoadError, ModelFileError, SecurityError, UsageError
 from ..detect.facts import classify
 from ..detect.model_info import ModelInfo
 from ..security import paths
@@ -33,10 +31,11 @@ from ..detect.safetensors_header import read_header
 from ..security.pinned import snapshot, verify_snapshot
 from ..security.policy import SecurityPolicy
 from ..security.trust import decide_folder_code, require_shipped_classes, shipped_class
-from ..detect.sniff import sniff_bytes
+from ..detect.sniff import FileFormat, sniff_bytes
 from ..detect.validate import check_experts, Part
-from . import assemble, components, component_configs, dtypes, sources, tokenizer as tokenizers
+from . import assemble, component_file, components, component_configs, dtypes, fp8, gguf_file, sources, tokenizer as tokenizers
 from .detect_tensors import TensorAwareDetector
+from .folder_checks import checked_folder as _checked_folder
 from .handle import PipelineHandle
 from .report import FileRecord, LoadReport
 from .verdict import load_target, model_verdict, refuse_on_errors as _refuse_on_errors, variant_transformer_class as _variant_transformer_class
@@ -99,39 +98,6 @@ def load_pipeline(
         loaded = _SingleFileLoader(given, allowed, policy, options, report, model_info).load()
     report.finish()
     return loaded
-
-
-def _read_index(folder: Path) -> dict[str, Any]:
-    try:
-        doc = safe_json.load_file(folder / "model_index.json")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ModelFileError("MODEL_INDEX_INVALID", f"{folder.name}/model_index.json: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("_class_name"), (str, list)):
-        raise ModelFileError("MODEL_INDEX_INVALID", f"{folder.name}/model_index.json: no _class_name")
-    return doc
-
-
-def _checked_folder(folder: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport, role: str) -> tuple[dict[str, Any], list[Path], bool]:
-    """Path checks of every file, then code checks of model_index.json and the folder, in that order:
-    nothing of the folder is interpreted before its files are known to be where they claim.
-    Returns (model_index, files, needs_code); needs_code only for trusted code the policy lets the
-    sandbox run."""
-    files = paths.check_model_folder(folder, allowed, expected_files=["model_index.json"])
-    report.allow(str(folder), f"{role}: {len(files)} files, all inside the allowed roots")
-    index = _read_index(folder)
-    try:
-        sources.check_slots(folder, index)
-        decision = decide_folder_code(folder, index, policy)
-    except WanCompatError as err:
-        report.refuse(str(folder), err.summary, err.code)
-        raise
-    if decision.needs_code:
-        for item in decision.review.files:
-            report.files.append(FileRecord("code", str(folder / item.path), "python", item.size, item.sha256))
-        report.allow(str(folder), "custom code trusted in the settings (sha256 of every code file matches); it runs only in the sandbox")
-    else:
-        report.allow(str(folder), "no custom code")
-    return index, files, decision.needs_code
 
 
 class _FolderLoader:
@@ -227,6 +193,7 @@ class _SingleFileLoader:
         self.model_info = model_info
         self.files: dict[str, Path] = {}
         self.pickled: dict[Path, dict[str, Any]] = {}
+        self.gguf: set[Path] = set()
 
     def load(self) -> PipelineHandle:
         report = self.report
@@ -245,6 +212,11 @@ class _SingleFileLoader:
         for slot, path in self.files.items():
             name = {"model": "transformer", "clip_vision": "image_encoder"}.get(slot, slot)
             with report.timed(name):
+                if path in self.gguf:  # a GGUF transformer (ComfyUI-GGUF's files): diffusers' GGUF support
+                    config = configs.transformer_2 if name == "transformer_2" and configs.transformer_2 else configs.transformer
+                    built[name] = gguf_file.load_gguf_transformer(path, config, configs.transformer_class, name=name,
+                                                                  dtype=dtypes.torch_dtype(self.options.dtype), report=report)
+                    continue
                 tensors = self._tensors(slot, path)
                 if slot == "text_encoder":
                     te_state = {tokenizers.SPIECE_KEY: tensors[tokenizers.SPIECE_KEY]} if tokenizers.SPIECE_KEY in tensors else {}
@@ -274,6 +246,11 @@ class _SingleFileLoader:
             self.report.allow(str(path), f"{slot}: inside the allowed roots")
             with open(path, "rb") as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
+            if fmt is FileFormat.GGUF and slot in ("model", "transformer_2"):
+                gguf_file.require_gguf()
+                self.gguf.add(path)
+                self.files[slot] = path
+                continue
             sources.check_format(path, fmt, self.report, slot)
             if fmt.is_pickle:  # scanned, decided and (when allowlisted) loaded now: detection needs its tensors
                 self.pickled[path] = sources.read_state_dict(path, slot, self.policy, self.report)[0]
@@ -329,24 +306,25 @@ class _SingleFileLoader:
         import diffusers
         import transformers
 
-        tensors, dequantized = sources.dequantize_scaled_fp8(tensors)
-        if dequantized:
-            self.report.allow(name, "ComfyUI scaled-fp8 weights multiplied by their scale_weight")
-        facts = classify({k: tuple(v.shape) for k, v in tensors.items()})
+        facts = classify({k: tuple(v.shape) for k, v in tensors.items() if not k.endswith(fp8.SCALE_SUFFIXES)})
         if name.startswith("transformer"):
             config = configs.transformer_2 if name == "transformer_2" and configs.transformer_2 else configs.transformer
-            cls = getattr(diffusers, configs.transformer_class)
-            if facts.naming == "original":
-                tensors = key_naming.transformer_to_diffusers(tensors, facts.prefix or None, strict=False)
-            elif facts.prefix:
-                tensors = {k[len(facts.prefix):] if k.startswith(facts.prefix) else k: v for k, v in tensors.items()}
-            storage = dtypes.storage_dtype(self.options.weight_storage)
-            return components.load_from_state_dict(cls, config, tensors, name, dtype=dtypes.torch_dtype(self.options.dtype), report=self.report, storage=storage)
+            return component_file.transformer_from_tensors(getattr(diffusers, configs.transformer_class), config, tensors, name, facts,
+                                                           dtype=dtypes.torch_dtype(self.options.dtype), report=self.report,
+                                                           storage=dtypes.storage_dtype(self.options.weight_storage))
+        tensors, scales = fp8.split_scales(tensors)
+        if scales:
+            tensors = fp8.dequantize(tensors, scales)
+            self.report.allow(name, f"ComfyUI scaled-fp8 weights: {len(scales)} multiplied by their scale_weight")
         if name == "vae":
+            origin = {}
             if facts.naming == "original":
                 version = "2.2" if configs.vae.get("is_residual") else "2.1"
+                old = list(tensors)
                 tensors = key_naming.vae_to_diffusers(tensors, version, strict=False)
-            return components.load_from_state_dict(diffusers.AutoencoderKLWan, configs.vae, tensors, name, dtype=dtypes.torch_dtype(self.options.vae_dtype), report=self.report)
+                origin = dict(zip(tensors, old))
+            return components.load_from_state_dict(diffusers.AutoencoderKLWan, configs.vae, tensors, name, dtype=dtypes.torch_dtype(self.options.vae_dtype),
+                                                   report=self.report, file_names=key_naming.file_namer(origin))
         if name == "text_encoder":
             return components.load_from_state_dict(transformers.UMT5EncoderModel, configs.text_encoder, tensors, name, dtype=dtypes.torch_dtype(self.options.dtype), report=self.report)
         if configs.image_encoder is None:

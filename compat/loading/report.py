@@ -105,6 +105,8 @@ class LoadReport:
         for name, info in self.components.items():
             dtypes = ", ".join(f"{k}: {v}" for k, v in info.get("dtypes", {}).items())
             lines.append(f"- {name}: {info.get('class')} [{dtypes}]" + (f" storage {info['storage_dtype']}" if info.get("storage_dtype") else ""))
+            if info.get("dtype_changes"):
+                lines.append("  file -> loaded: " + ", ".join(f"{k} ({v})" for k, v in info["dtype_changes"].items()))
         for decision in self.decisions:
             lines.append(f"- {decision.decision}: {decision.subject} ({decision.reason})")
         total = self.timings_ms.get("total")

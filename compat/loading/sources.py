@@ -18,6 +18,7 @@ from ..security.pickle_scan import scan_file
 from ..security.pinned import PinnedFile, sha256_of
 from ..security.policy import SecurityPolicy
 from ..detect.sniff import FileFormat, sniff_bytes
+from .file_read import read_tensors
 from .report import FileRecord, LoadReport
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
@@ -63,31 +64,15 @@ def read_state_dict(path: Path, role: str, policy: SecurityPolicy, report: LoadR
             raise
         report.files.append(FileRecord(role, str(path), fmt.value, evidence.size, evidence.sha256, scan=evidence.scan.to_dict()))
         report.allow(str(path), f"pickle with allowlisted sha256 {evidence.sha256}, loaded with torch.load(weights_only=True, mmap=True)")
-        return tensors, {}
+        return {k: v.clone() if hasattr(v, "clone") else v for k, v in tensors.items()}, {}  # copied out of the map
     with PinnedFile(path) as pinned:
         header = read_header(path)
-        from safetensors.torch import load_file
-
-        tensors = load_file(pinned.load_path)
+        tensors = read_tensors(pinned, header)  # memory of their own: nothing refers to the file after the load
         digest = pinned.sha256() if policy.hash_safetensors else None
         pinned.verify_unchanged()
     report.files.append(FileRecord(role, str(path), "safetensors", header.file_size, digest))
     return tensors, header.metadata
 
-
-def dequantize_scaled_fp8(tensors: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """ComfyUI's scaled-fp8 files: weight = fp8 weight * its `.scale_weight`. Returns (tensors, changed)."""
-    import torch
-
-    scales = [k for k in tensors if k.endswith(".scale_weight")]
-    if not scales and "scaled_fp8" not in tensors:
-        return tensors, False
-    out = {k: v for k, v in tensors.items() if k != "scaled_fp8" and not k.endswith((".scale_weight", ".scale_input"))}
-    for key in scales:
-        weight = key[: -len("scale_weight")] + "weight"
-        if weight in out:
-            out[weight] = out[weight].to(torch.float32) * tensors[key].to(torch.float32)
-    return out, True
 
 
 # Weight files by any name a library could be pointed at (pickles, safetensors, GGUF, flax, onnx).

@@ -51,6 +51,7 @@ class OptimizationPlan:
     resources: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     preview: str | None = None
+    weight_storage: str = "default"  # fp8_e4m3fn: the transformers' linear weights go to the GPU in fp8 for the run
 
     @property
     def stage(self) -> str:
@@ -64,7 +65,8 @@ class OptimizationPlan:
         return next(c for c in self.choices if c.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "precision": self.precision, "offload": self.offload, "decode": self.decode.to_dict(),
+        return {"device": self.device, "precision": self.precision, "offload": self.offload, "weight_storage": self.weight_storage,
+                "decode": self.decode.to_dict(),
                 "sizes": self.sizes.to_dict(), "estimate": self.estimate.to_dict(), "budget": self.budget, "fits": self.fits,
                 "choices": [c.to_dict() for c in self.choices], "resources": self.resources,
                 "problems": [p.to_dict() for p in self.problems], "preview": self.preview}
@@ -131,8 +133,12 @@ class OptimizationManager:
         decode = DecodeOptions(**(previous.to_dict() if previous else {}))
         self._decode_choice("chunked", decode, decode_choices, choices,
                             "chunked temporal decode: the same frames as a full decode, handed over chunk by chunk, so the whole video never sits in the decoder's memory")
-        offload = self._offload(shape, sizes, precision, decode, budget, choices, problems)
-        untiled = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked).phases["vae_decode"]
+        storage = self._storage(shape, sizes, precision, decode, budget, choices, problems)
+        offload = self._offload(shape, sizes, precision, decode, budget, choices, problems, storage)
+        if storage == "fp8_e4m3fn" and offload != "none":  # per-run fp8 storage goes with the weights moved to the device
+            storage = "default"
+            choices.append(Choice("weight_storage", "default", f"{offload} offload moves the weights itself: no per-run fp8 storage", "settings"))
+        untiled = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked, storage=storage).phases["vae_decode"]
         needs_tiling = untiled > budget["device_bytes"]
         self._decode_choice("tiling", decode, decode_choices, choices,
                             f"the untiled decode phase needs {_gib(untiled)} at {sizes.width}x{sizes.height}, over the budget of {_gib(budget['device_bytes'])}"
@@ -143,9 +149,11 @@ class OptimizationManager:
                             if sizes.videos > 1 and not decode.chunked else "chunked decode already decodes one video at a time" if decode.chunked
                             else "one video per prompt: nothing to slice",
                             auto_value=sizes.videos > 1 and not decode.chunked, pref=prefs.vae_slicing)
-        est = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked, tiling=decode.tiling)
+        est = estimate(shape, sizes, precision=precision, device=device, offload=offload, chunked_decode=decode.chunked, tiling=decode.tiling,
+                       storage=storage)
         plan = OptimizationPlan(device=device, precision=precision, offload=offload, decode=decode, sizes=sizes, estimate=est,
-                                budget=budget, choices=choices, resources=res.to_dict(), problems=problems)
+                                budget=budget, choices=choices, resources=res.to_dict(), problems=problems,
+                                weight_storage=storage if storage != "loaded" else "default")
         if not plan.fits:
             problems.append(problem("PLAN_EXCEEDS_MEMORY", f"estimate {_gib(est.device_peak)} on {device} / {_gib(est.ram_peak)} RAM, "
                                     f"budget {_gib(budget['device_bytes'])} / {_gib(budget['ram_bytes'])}", severity="warning",
@@ -187,13 +195,51 @@ class OptimizationManager:
         choices.append(Choice("precision", wanted, "optimization.precision in the settings", "settings"))
         return wanted
 
-    def _offload(self, shape: ModelShape, sizes: Sizes, precision: str, decode: DecodeOptions, budget: dict[str, int],
+    def _storage(self, shape: ModelShape, sizes: Sizes, precision: str, decode: DecodeOptions, budget: dict[str, int],
                  choices: list[Choice], problems: list[Problem]) -> str:
+        """fp8 weight storage: kept when the loaded transformers hold fp8; chosen for the run on a GPU
+        when the weights at `precision` do not fit without offload and fp8 linear weights would;
+        on a CPU (the loaded weights stay in RAM) advised for the next load instead."""
+        acc = self.resources.accelerator
+        device = acc.device if acc else "cpu"
+        held = sum(n for c, n in shape.fp8_params.items() if c.startswith("transformer"))
+        if held:
+            choices.append(Choice("weight_storage", "fp8 (as loaded)", f"{held:,} transformer parameters are held in fp8 and computed in {precision}: "
+                                  "1 byte each on the device", "loaded"))
+            return "loaded"
+
+        def peak(storage: str) -> int:
+            return estimate(shape, sizes, precision=precision, device=device, offload="none", chunked_decode=decode.chunked, storage=storage).device_peak
+
+        full, small = peak("default"), peak("fp8_e4m3fn")
+        if full <= budget["device_bytes"]:
+            choices.append(Choice("weight_storage", "default", f"the weights fit in {precision} ({_gib(full)} of {_gib(budget['device_bytes'])})"))
+            return "default"
+        if small > budget["device_bytes"]:
+            choices.append(Choice("weight_storage", "default", f"even fp8 linear weights ({_gib(small)}) exceed the budget of "
+                                  f"{_gib(budget['device_bytes'])}: offload decides instead"))
+            return "default"
+        if acc is None:
+            choices.append(Choice("weight_storage", "default", f"memory is short ({_gib(full)} of {_gib(budget['device_bytes'])}); fp8 storage "
+                                  f"would need {_gib(small)} but on a CPU the loaded weights stay in RAM: load again with "
+                                  "weight_storage fp8_e4m3fn in Wan Safe Load"))
+            problems.append(problem("PLAN_EXCEEDS_MEMORY", f"reload with weight_storage=fp8_e4m3fn: {_gib(small)} instead of {_gib(full)}",
+                                    severity="warning", need=_gib(full), budget=_gib(budget["device_bytes"])))
+            return "default"
+        choices.append(Choice("weight_storage", "fp8_e4m3fn", f"memory is short: the weights in {precision} need {_gib(full)}, over the budget of "
+                              f"{_gib(budget['device_bytes'])}; the transformers' linear weights go to {acc.name} in fp8 for this run "
+                              f"(computed in {precision}), {_gib(small)} without offload"))
+        return "fp8_e4m3fn"
+
+    def _offload(self, shape: ModelShape, sizes: Sizes, precision: str, decode: DecodeOptions, budget: dict[str, int],
+                 choices: list[Choice], problems: list[Problem], storage: str = "default") -> str:
         acc, wanted = self.resources.accelerator, self.preferences.offload
         device = acc.device if acc else "cpu"
 
         def peak(mode: str) -> int:
-            return estimate(shape, sizes, precision=precision, device=device, offload=mode, chunked_decode=decode.chunked).device_peak
+            per_run = storage if mode == "none" else "default"  # per-run fp8 storage only without offload
+            return estimate(shape, sizes, precision=precision, device=device, offload=mode, chunked_decode=decode.chunked,
+                            storage="default" if storage == "loaded" else per_run).device_peak
 
         if acc is None:
             if wanted in ("model", "sequential"):

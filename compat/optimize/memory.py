@@ -54,6 +54,8 @@ class ModelShape:
     vae_temporal: int = 4
     loaded_bytes: dict[str, int] = field(default_factory=dict)  # component -> bytes now in memory (live pipelines)
     device_bytes: dict[str, int] = field(default_factory=dict)  # device type -> parameter bytes there now (live pipelines)
+    fp8_params: dict[str, int] = field(default_factory=dict)  # component -> parameters held in fp8 (1 byte whatever the precision)
+    storable_share: float = 0.97  # share of a transformer's parameters fp8 weight storage takes (its block linear weights)
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> "ModelShape":
@@ -61,6 +63,7 @@ class ModelShape:
         params: dict[str, int] = {}
         loaded: dict[str, int] = {}
         on_device: dict[str, int] = {}
+        fp8: dict[str, int] = {}
         for name, module in pipeline.components.items():
             if not hasattr(module, "parameters"):
                 continue
@@ -68,6 +71,8 @@ class ModelShape:
             for p in module.parameters():
                 size = p.numel()
                 params[name] += size
+                if p.is_floating_point() and p.element_size() == 1:
+                    fp8[name] = fp8.get(name, 0) + size
                 loaded[name] += size * p.element_size()
                 on_device[p.device.type] = on_device.get(p.device.type, 0) + size * p.element_size()
         t = pipeline.transformer or pipeline.transformer_2
@@ -91,6 +96,7 @@ class ModelShape:
             vae_temporal=vc.scale_factor_temporal,
             loaded_bytes=loaded,
             device_bytes=on_device,
+            fp8_params=fp8,
         )
 
     @classmethod
@@ -157,12 +163,16 @@ class MemoryEstimate:
                 "parts_bytes": self.parts, "phases_bytes": self.phases}
 
 
-def weight_bytes(shape: ModelShape, precision: str, vae_precision: str = "fp32") -> dict[str, int]:
-    """Transformers and text encoder at `precision`; the VAE and CLIP at `vae_precision`."""
+def weight_bytes(shape: ModelShape, precision: str, vae_precision: str = "fp32", storage: str = "default") -> dict[str, int]:
+    """Transformers and text encoder at `precision`; the VAE and CLIP at `vae_precision`. Parameters
+    held in fp8 take one byte; with fp8 `storage` so do the transformers' storable linear weights."""
     out = {}
     for name, count in shape.params.items():
         dtype = vae_precision if name in ("vae", "image_encoder") else precision
-        out[name] = count * DTYPE_BYTES[dtype]
+        fp8 = shape.fp8_params.get(name, 0)
+        if storage != "default" and name.startswith("transformer"):
+            fp8 = max(fp8, int(count * shape.storable_share))
+        out[name] = (count - fp8) * DTYPE_BYTES[dtype] + fp8
     return out
 
 
@@ -189,9 +199,9 @@ def activation_bytes(shape: ModelShape, sizes: Sizes, precision: str, vae_precis
 
 
 def estimate(shape: ModelShape, sizes: Sizes, *, precision: str, device: str = "cpu", offload: str = "none",
-             chunked_decode: bool = True, tiling: bool = False, vae_precision: str = "fp32") -> MemoryEstimate:
+             chunked_decode: bool = True, tiling: bool = False, vae_precision: str = "fp32", storage: str = "default") -> MemoryEstimate:
     """The peak of each phase (text encoding, denoising, VAE encode/decode) on the device and in RAM."""
-    weights = weight_bytes(shape, precision, vae_precision)
+    weights = weight_bytes(shape, precision, vae_precision, storage)
     act = activation_bytes(shape, sizes, precision, vae_precision)
     frames = act["frames"]
     decode = act["vae_decode"]

@@ -122,13 +122,18 @@ def _convert(components: dict[str, Any], plan: Any) -> None:
     import torch
 
     from ..loading import dtypes
+    from ..loading.fp8 import install as install_fp8
+    from ..loading.materialize import fp8_storable
 
     compute = dtypes.torch_dtype(plan.precision)
     castable = (torch.float32, torch.bfloat16, torch.float16)
+    storage = dtypes.storage_dtype(getattr(plan, "weight_storage", "default"))
     for name, module in components.items():
         move = plan.offload == "none" or (plan.offload == "group" and name not in OFFLOADED)
         device = torch.device(plan.device) if move else None
         targets = {id(t): target for _, t, target, _ in dtypes.cast_targets(module, compute)} if name in CAST else {}
+        if storage is not None and move and name.startswith("transformer"):  # the plan's per-run fp8 storage (GPU, no offload)
+            targets.update({id(t): storage for t in fp8_storable(module, compute)})
         for tensor in list(module.parameters()) + list(module.buffers()):
             if tensor.is_meta:
                 continue
@@ -136,6 +141,8 @@ def _convert(components: dict[str, Any], plan: Any) -> None:
             where = device if device is not None else tensor.device
             if tensor.dtype != dtype or tensor.device != where:
                 tensor.data = tensor.data.to(device=where, dtype=dtype)
+        if storage is not None and move and name.startswith("transformer"):
+            install_fp8(module)  # an instance `forward` per fp8 linear: the snapshot's attributes take it away after the run
 
 
 def _offload(pipeline: Any, components: dict[str, Any], plan: Any, folder: str | None) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ..core.translate import translate_or_wrap
 from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
+from ..lora.apply import lora_applied
 from ..optimize.manager import OptimizationPlan, plan_for_run
 from ..optimize.memory import ModelShape, Sizes, estimate
 from ..optimize.runtime import applied
@@ -166,7 +167,7 @@ def sample(
     total = r.steps + chunks
     watch: _StepWatch | None = None
     try:
-        with applied(run, plan, decode):  # cast, offload, device and VAE flags for this run only
+        with applied(run, plan, decode), lora_applied(run, handle.loras):  # cast, offload, device and VAE flags for this run only
             device = run._execution_device
             estimate = _estimate(plan, run, sizes, device)
             transformer = run.transformer if run.transformer is not None else run.transformer_2

@@ -99,9 +99,15 @@ def _config_for_file(candidate: VaeCandidate, config_source: Path | None) -> dic
     if variant and registry.by_id(variant).kind == "vae":
         return {"_class_name": "AutoencoderKLWan", **registry.by_id(variant)["config"]}
     if config_source is not None and (Path(config_source) / "vae" / "config.json").is_file():
-        import json
+        from ..core import safe_json
 
-        return json.loads((Path(config_source) / "vae" / "config.json").read_text(encoding="utf-8"))
+        try:
+            return safe_json.load_file(Path(config_source) / "vae" / "config.json")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            from ..detect.validate import right_vae_text
+
+            raise LoadError("VAE_SWAP_CONFIG_UNKNOWN", f"{config_source}/vae/config.json: {exc}",
+                            right_vae=right_vae_text(None, candidate.z_dim)) from None
     from ..detect.validate import right_vae_text
 
     raise LoadError("VAE_SWAP_CONFIG_UNKNOWN", f"{candidate.path.name}: {candidate.z_dim}-channel VAE of unofficial size",

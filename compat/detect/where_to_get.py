@@ -1,0 +1,45 @@
+"""Where to get a model a workflow names but the user does not have: the registry's official
+repository for a folder or file name. Shared by the node pickers' one-line message and the workflow
+check, so both name the same source."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+
+HUB = "https://huggingface.co/"
+# The kind of component each ComfyUI model-folder key holds.
+FOLDER_KINDS = {"diffusers": "transformer", "diffusion_models": "transformer", "unet": "transformer",
+                "vae": "vae", "text_encoders": "text_encoder", "clip": "text_encoder",
+                "clip_vision": "clip_vision"}
+
+
+def official(folder_key: str, name: str) -> Any:
+    """The registry variant a folder or file name in `folder_key` stands for, or None."""
+    kind = FOLDER_KINDS.get(folder_key)
+    if kind is None:
+        return None
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    for variant in registry.variants(kind):
+        repo = (variant.get("repo") or "").rsplit("/", 1)[-1]
+        if base.lower() == repo.lower() or base in (variant.get("comfy_files") or []):
+            return variant
+    return None
+
+
+# Comfy-Org's repackaged single files, one repository per Wan version, one folder per kind.
+_REPACKAGED = {"2.1": "Comfy-Org/Wan_2.1_ComfyUI_repackaged", "2.2": "Comfy-Org/Wan_2.2_ComfyUI_Repackaged"}
+_SPLIT_FOLDERS = {"transformer": "diffusion_models", "vae": "vae", "text_encoder": "text_encoders",
+                  "clip_vision": "clip_vision"}
+
+
+def official_url(folder_key: str, name: str) -> str | None:
+    """Where to get that name, or None when the registry does not know it: the official diffusers
+    repository for a folder, the folder of Comfy-Org's repackaged files for a ComfyUI single file."""
+    variant = official(folder_key, name)
+    if variant is None:
+        return None
+    if folder_key == "diffusers":
+        return f"{HUB}{variant['repo']}" if variant.get("repo") else None
+    repo = _REPACKAGED.get(str(variant.get("version") or "2.1"))
+    return f"{HUB}{repo}/tree/main/split_files/{_SPLIT_FOLDERS[FOLDER_KINDS[folder_key]]}" if repo else None
