@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from comfyui_server import Server, ServerError, comfy_python, prepare_base, start, stop
+from comfyui_server import Server, ServerError, comfy_python, prepare_base, stand_in_config, start, stop
 
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,8 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
     assert "WanLoRA" in info and f"loras/{lora}" in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
     workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
     assert validate(workflow, info) == []
-    prompt = to_api_prompt(workflow, info, {"WanSample": SMALL})
+    # the workflow's Comfy-Org single files are tiny stand-ins: their configs come from the tiny folder
+    prompt = to_api_prompt(workflow, info, {"WanSample": SMALL, "WanSafeLoad": {"config_path": stand_in_config(server.base, "wan2.1-t2v-1.3b")}})
     load = next(key for key, node in prompt.items() if node["class_type"] == "WanSafeLoad")
     for node in prompt.values():
         for name, value in node["inputs"].items():
