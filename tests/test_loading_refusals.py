@@ -293,3 +293,13 @@ def test_no_tokenizer_anywhere(t2v: Path, files, tmp_path: Path) -> None:
     del index["tokenizer"]
     (t2v / "model_index.json").write_text(json.dumps(index))
     _refused(LoadError, "TOKENIZER_NOT_FOUND", root, model=files["transformer"], vae=files["vae"], text_encoder=files["text_encoder"], config_source=t2v)
+
+
+def test_a_folder_with_single_file_parts_names_the_inputs_to_clear(t2v: Path, files) -> None:
+    """A shipped workflow switched to the diffusers folder in Detect while Safe Load still picks the
+    Comfy-Org files: refused before anything is read, naming the inputs to set to none."""
+    root = t2v.parent
+    with pytest.raises(WanCompatError) as err:
+        load_pipeline(t2v, vae=files["vae"], text_encoder=files["text_encoder"], roots=[str(root), str(Path(files["vae"]).parent)])
+    assert err.value.code == "USAGE"
+    assert "set Wan Safe Load's text_encoder, vae to none" in err.value.message()

@@ -90,7 +90,9 @@ def load_pipeline(
     if target.is_dir():
         extras = sorted(k for k in given if k not in ("model",))
         if extras:
-            raise UsageError("USAGE", f"{', '.join(extras)} cannot be combined with a diffusers folder: give the parts either as a folder or as single files")
+            raise UsageError("USAGE", f"{', '.join(extras)} cannot be combined with a diffusers folder, which holds its own "
+                             f"parts: set Wan Safe Load's {', '.join(extras)} to none to use the folder, or pick the "
+                             "single-file model (models/diffusion_models) in Wan Detect Architecture to keep the files")
         report.source["format"] = "diffusers"
         loaded = _FolderLoader(given["model"], allowed, policy, options, report, model_info).load()
     else:
