@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_install import comfy_install
 
-from comfyui_server import Server, ServerError, comfy_python, newest_frontend, prepare_base, real_size_picks, start, stop
+from comfyui_server import Server, ServerError, newest_frontend, prepare_base, real_size_picks, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -46,12 +46,7 @@ CONSOLE_WITH_STACKS = """(() => {
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     """One server per frontend, started on first use and stopped at the end of the module."""
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the browser tests")
-    root = Path(COMFYUI_DIR)
-    python = comfy_python(root)
-    if not (root / "main.py").is_file() or python is None:
-        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     started: dict[str, Server] = {}
 
     def get(frontend: str) -> Server:

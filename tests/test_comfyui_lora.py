@@ -5,15 +5,14 @@ Skipped unless COMFYUI_DIR points at a ComfyUI checkout with its venv (as tests/
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_install import comfy_install
 
-from comfyui_server import Server, ServerError, comfy_python, prepare_base, stand_in_config, start, stop
+from comfyui_server import Server, ServerError, prepare_base, stand_in_config, start, stop
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.comfyui
 SMALL = {"width": 64, "height": 64, "num_frames": 5, "steps": 2}
@@ -39,12 +38,7 @@ def _write_loras(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Server:
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
-    root = Path(COMFYUI_DIR)
-    python = comfy_python(root)
-    if not (root / "main.py").is_file() or python is None:
-        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     base = prepare_base(tmp_path_factory.mktemp("comfy_lora_base"), request.getfixturevalue("tiny_pipelines"))
     _write_loras(base / "models" / "loras")
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_install import comfy_install
 
 from comfyui_server import (Server, ServerError, comfy_python, import_seconds, prepare_base, real_size_picks, stand_in_config, start,
                             stop)
@@ -25,12 +26,7 @@ pytestmark = pytest.mark.comfyui
 
 @pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Server:
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
-    root = Path(COMFYUI_DIR)
-    python = comfy_python(root)
-    if not (root / "main.py").is_file() or python is None:
-        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     tiny_pipelines = request.getfixturevalue("tiny_pipelines")  # built only when the server will run
     base = prepare_base(tmp_path_factory.mktemp("comfy_base"), tiny_pipelines)
     try:

@@ -9,15 +9,13 @@ whether that file exists or not, and none of its bytes. One server for the modul
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_install import comfy_install
 
-from comfyui_server import PACK_ROOT, STAND_INS, Server, ServerError, comfy_python, place_single_files, stand_in_config, start, stop
+from comfyui_server import PACK_ROOT, STAND_INS, Server, ServerError, place_single_files, stand_in_config, start, stop
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 pytestmark = pytest.mark.comfyui
 SMALL = {"width": 64, "height": 64, "num_frames": 5}
 # workflow -> its registry variant (the tiny stand-in's diffusers folder is Safe Load's config_path)
@@ -27,12 +25,7 @@ GENERATION = {"wan21_t2v_1.3B": "wan2.1-t2v-1.3b", "wan22_t2v_A14B": "wan2.2-t2v
 
 @pytest.fixture(scope="module")
 def linked_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Server:
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
-    root = Path(COMFYUI_DIR)
-    python = comfy_python(root)
-    if not (root / "main.py").is_file() or python is None:
-        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     tiny = request.getfixturevalue("tiny_pipelines")
     base = tmp_path_factory.mktemp("comfy_linked")
     (base / "custom_nodes").mkdir()

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from comfy_install import comfy_install
 
-from comfyui_server import Server, ServerError, comfy_python, start, stop
+from comfyui_server import Server, ServerError, start, stop
 from wan_compat.compat.core.errors import WanCompatError
 
 ROOT = Path(__file__).resolve().parents[1]
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 pytestmark = pytest.mark.comfyui
 MODEL = "wan2.1_t2v_tiny_native_bf16.safetensors"
 BROKEN = "wan2.1_t2v_tiny_native_missing_one.safetensors"
@@ -34,12 +34,7 @@ FRAMES = 5
 
 
 def _comfy() -> tuple[Path, str]:
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
-    root = Path(COMFYUI_DIR)
-    python = comfy_python(root)
-    if not (root / "main.py").is_file() or python is None:
-        pytest.skip(f"COMFYUI_DIR={root} has no main.py or no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     return root, python
 
 

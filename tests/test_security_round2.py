@@ -16,7 +16,6 @@ from hostile_inputs import (BENIGN_PICKLE, deep_json, opened_files, opened_insid
 from wan_compat.compat.core.errors import ModelFileError, SecurityError, WanCompatError
 from wan_compat.compat.detect.detector import ArchitectureDetector
 from wan_compat.compat.detect.safetensors_header import read_header
-from wan_compat.compat.security.paths import roots_from
 
 TINY = {"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}
 
