@@ -31,6 +31,15 @@ def _folder_paths() -> ModuleType | None:
     return folder_paths
 
 
+def prompt_server() -> Any | None:
+    """ComfyUI's running PromptServer (to add routes and handlers), or None outside a running server."""
+    try:
+        from server import PromptServer  # ComfyUI's module
+    except ImportError:
+        return None
+    return getattr(PromptServer, "instance", None)
+
+
 def _diffusers_folders(fp: ModuleType) -> list[str]:
     """Folders under models/diffusers that hold a model_index.json (relative names)."""
     found: list[str] = []

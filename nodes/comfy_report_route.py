@@ -57,14 +57,10 @@ def respond(query: dict[str, str], output_dir: Path) -> tuple[int, str, str, dic
 def register() -> bool:
     """Add the route to ComfyUI's server (at import time, before ComfyUI adds its /api copies);
     False outside ComfyUI."""
-    try:
-        from aiohttp import web
-        from server import PromptServer  # ComfyUI's module
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
+    instance = comfy_env.prompt_server()
     if instance is None:
         return False
+    from aiohttp import web
 
     @instance.routes.get(ROUTE)
     async def report_page(request: Any) -> Any:

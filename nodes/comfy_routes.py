@@ -19,6 +19,8 @@ import logging
 import threading
 from typing import Any
 
+from . import comfy_env
+
 ROUTE = "/wan_compat/check_workflow"
 EXPLAIN_ROUTE = "/wan_compat/explain_error"
 # ComfyUI folder keys the checker may resolve names in (its own names for them).
@@ -98,45 +100,33 @@ def _check_and_log(prompt: dict[str, Any]) -> None:
         log.warning("[wan_compat] the workflow check failed; the prompt was queued unchecked", exc_info=True)
 
 
+def _json_post(instance: Any, route: str, handler: Any) -> None:
+    """A POST route taking a bounded JSON body; `handler` runs off the event loop (it reads headers)."""
+    from aiohttp import web
+
+    @instance.routes.post(route)
+    async def _handle(request: web.Request) -> web.Response:
+        import asyncio
+
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            body = await request.json()
+        except Exception:
+            return web.json_response({"error": "the body is not JSON"}, status=400)
+        return web.json_response(await asyncio.get_running_loop().run_in_executor(None, handler, body))
+
+
 def register() -> bool:
-    """Add the route and the on-prompt handler to ComfyUI's running server (once); False outside ComfyUI."""
+    """Add the routes and the on-prompt handler to ComfyUI's running server (once); False outside ComfyUI."""
     global _registered
     if _registered:
         return True
-    try:
-        from aiohttp import web
-        from server import PromptServer  # ComfyUI's module
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
+    instance = comfy_env.prompt_server()
     if instance is None:
         return False
-
-    @instance.routes.post(ROUTE)
-    async def _route(request: web.Request) -> web.Response:
-        import asyncio
-
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"error": "body too large"}, status=413)
-        try:
-            body = await request.json()
-        except Exception:
-            return web.json_response({"error": "the body is not JSON"}, status=400)
-        result = await asyncio.get_running_loop().run_in_executor(None, check, body)
-        return web.json_response(result)
-
-    @instance.routes.post(EXPLAIN_ROUTE)
-    async def _explain(request: web.Request) -> web.Response:
-        import asyncio
-
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return web.json_response({"error": "body too large"}, status=413)
-        try:
-            body = await request.json()
-        except Exception:
-            return web.json_response({"error": "the body is not JSON"}, status=400)
-        return web.json_response(await asyncio.get_running_loop().run_in_executor(None, explain_error, body))
-
+    _json_post(instance, ROUTE, check)
+    _json_post(instance, EXPLAIN_ROUTE, explain_error)
     instance.add_on_prompt_handler(on_prompt)
     _registered = True
     return True
