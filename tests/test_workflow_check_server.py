@@ -8,11 +8,13 @@ Skipped unless COMFYUI_DIR is set (CI sets it and installs chromium + playwright
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -109,7 +111,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
-def test_browser_shows_the_dialog_and_cancel_queues_nothing(server: Server, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _frontend(server: Server) -> Iterator[tuple[Any, list[str]]]:
+    """The real frontend in headless Chromium, loaded and with the first-run dialogs closed;
+    yields the page and the page errors plus this pack's console errors seen so far."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
@@ -127,21 +132,26 @@ def test_browser_shows_the_dialog_and_cancel_queues_nothing(server: Server, tmp_
                 if not page.locator(".p-dialog-mask").count():
                     break
                 page.keyboard.press("Escape")
-            assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.workflow_check')")
-            page.evaluate("wf => app.loadGraphData(wf)", template("wan_2.1_vae.safetensors"))
-            before = server.get("/history")
-            page.evaluate("() => { window.__queued = app.queuePrompt(0, 1); }")
-            dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
-            text = dialog.inner_text()
-            assert "does not fit" in text and "wan2.2_vae.safetensors" in text and "Queue anyway" in text
-            assert page.evaluate("() => app.graph.getNodeById(39).boxcolor") == "#f87171"
-            page.click(".wan-workflow-check-dialog >> text=Cancel")
-            page.wait_for_function("() => !document.querySelector('.wan-workflow-check-dialog')", timeout=10_000)
-            page.evaluate("() => window.__queued")
-            assert server.get("/history") == before and server.get("/queue")["queue_pending"] == []
-            page.screenshot(path=str(tmp_path / "dialog.png"))
+            yield page, errors
         finally:
             browser.close()
+
+
+def test_browser_shows_the_dialog_and_cancel_queues_nothing(server: Server, tmp_path: Path) -> None:
+    with _frontend(server) as (page, errors):
+        assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.workflow_check')")
+        page.evaluate("wf => app.loadGraphData(wf)", template("wan_2.1_vae.safetensors"))
+        before = server.get("/history")
+        page.evaluate("() => { window.__queued = app.queuePrompt(0, 1); }")
+        dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
+        text = dialog.inner_text()
+        assert "does not fit" in text and "wan2.2_vae.safetensors" in text and "Queue anyway" in text
+        assert page.evaluate("() => app.graph.getNodeById(39).boxcolor") == "#f87171"
+        page.click(".wan-workflow-check-dialog >> text=Cancel")
+        page.wait_for_function("() => !document.querySelector('.wan-workflow-check-dialog')", timeout=10_000)
+        page.evaluate("() => window.__queued")
+        assert server.get("/history") == before and server.get("/queue")["queue_pending"] == []
+        page.screenshot(path=str(tmp_path / "dialog.png"))
     # the frontend's own start-up may log errors of its own; none may come from this pack's code
     ours = [e for e in errors if "wan_compat" in e or "wan_workflow_check" in e]
     assert ours == [], "\n".join(ours)
@@ -170,22 +180,8 @@ def test_native_error_is_explained_by_the_route(server: Server) -> None:
 
 
 def test_browser_check_off_then_the_native_error_is_explained_on_the_node(server: Server, tmp_path: Path) -> None:
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (pip install playwright)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set CHROMIUM)")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc.stack)))
+    with _frontend(server) as (page, errors):
         try:
-            page.goto(server.url)
-            page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
-            for _ in range(10):
-                page.wait_for_timeout(500)
-                if not page.locator(".p-dialog-mask").count():
-                    break
-                page.keyboard.press("Escape")
             page.evaluate("id => app.extensionManager.setting.set(id, false)", "WanCompat.WorkflowCheck.Enabled")
             page.evaluate("g => app.loadApiJson(g, 'decode.json')", _decode_graph())
             page.evaluate("() => app.queuePrompt(0, 1)")
@@ -197,6 +193,5 @@ def test_browser_check_off_then_the_native_error_is_explained_on_the_node(server
             page.screenshot(path=str(tmp_path / "explained.png"))
         finally:
             page.evaluate("id => app.extensionManager.setting.set(id, true)", "WanCompat.WorkflowCheck.Enabled")
-            browser.close()
     ours = [e for e in errors if "wan_compat" in e or "wan_native_errors" in e or "wan_workflow_check" in e]
     assert ours == [], "\n".join(ours)
