@@ -77,8 +77,8 @@ class WanSafeLoadNative:
                 return wrong
             if not _path(config_path).is_dir():
                 return f"config_path must be an existing folder: {config_path.strip()}"
-        if model != NONE and check_choice(model) is not True:
-            return check_choice(model)  # a picked file that is not installed: what it is and where to get it
+        if (missing := check_choice(model)) is not True:
+            return missing  # a picked file that is not installed: what it is and where to get it
         if _resolve(model, "") is None:
             return "Choose the diffusion model file."
         return True

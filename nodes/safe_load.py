@@ -87,8 +87,8 @@ class WanSafeLoad:
         wrong = comfy_env.linked_type_problem(cls, linked)
         if wrong:
             return wrong
-        if not model_path.strip() and check_choice(model) is not True:
-            return check_choice(model)  # a picked model that is not installed: what it is and where to get it
+        if not model_path.strip() and (missing := check_choice(model)) is not True:
+            return missing  # a picked model that is not installed: what it is and where to get it
         given_model = (model_path or "").strip() or comfy_env.resolve_choice(model)
         if given_model is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."

@@ -59,8 +59,8 @@ class WanVAEFix:
     @classmethod
     def VALIDATE_INPUTS(cls, vae: str = NONE, vae_path: str = "", config_path: str = "") -> bool | str:
         # Named inputs only: ComfyUI repeats a message once per named input (all of them with **kwargs).
-        if not vae_path.strip() and check_choice(vae) is not True:
-            return check_choice(vae)
+        if not vae_path.strip() and (missing := check_choice(vae)) is not True:
+            return missing
         wrong = _problem(vae, vae_path, "VAE") or (input_paths.problem(config_path, "config") if config_path.strip() else None)
         if wrong:
             return wrong
