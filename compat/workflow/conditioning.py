@@ -48,37 +48,39 @@ class Node:
     image_input: str | None = None  # the optional input that makes the image (None: always made)
     mask: bool = False  # a concat_mask comes with the image
     feeds: tuple[Feed, ...] = field(default_factory=tuple)
+    clip: str | None = None  # the input that takes CLIP vision features (read by models with `img_emb`)
+    clip_expected: bool = True  # an I2V model here is expected to get them (the official graphs link them)
 
 
-_CLIP = Feed("clip_vision_output", "the CLIP vision features")
 _AUDIO = "the audio (speech)"
+_CV = "clip_vision_output"
 
 # node type -> what it builds. Channel rules and feeds from the node definitions named above.
 NODES: dict[str, Node] = {
-    "WanImageToVideo": Node("image-to-video", image="z", image_input="start_image", mask=True, feeds=(_CLIP,)),
-    "WanFirstLastFrameToVideo": Node("first/last-frame", latent="vae", image="z", mask=True,
-                                     feeds=(Feed("clip_vision_start_image", "the CLIP vision features"),)),
-    "WanFunInpaintToVideo": Node("Fun inpaint", latent="vae", image="z", mask=True, feeds=(_CLIP,)),
-    "WanFunControlToVideo": Node("Fun control (2.1)", image="2z", feeds=(_CLIP,)),
+    "WanImageToVideo": Node("image-to-video", image="z", image_input="start_image", mask=True, clip=_CV),
+    "WanFirstLastFrameToVideo": Node("first/last-frame", latent="vae", image="z", mask=True, clip="clip_vision_start_image"),
+    "WanFunInpaintToVideo": Node("Fun inpaint", latent="vae", image="z", mask=True, clip=_CV),
+    "WanFunControlToVideo": Node("Fun control (2.1)", image="2z", clip=_CV),
     "Wan22FunControlToVideo": Node("Fun control (2.2)", latent="vae", image="2z", mask=True,
                                    feeds=(Feed("ref_image", "the reference image", ("ref_conv.",)),)),
-    "WanCameraImageToVideo": Node("camera control", image="z", image_input="start_image", mask=True,
-                                  feeds=(_CLIP, Feed("camera_conditions", "the camera motion", ("control_adapter.",), expected=True))),
-    "WanTrackToVideo": Node("ATI track control", image="z", mask=True, feeds=(_CLIP,)),
-    "WanMoveTrackToVideo": Node("Wan-Move track control", image="z", mask=True, feeds=(_CLIP,)),
-    "WanInfiniteTalkToVideo": Node("InfiniteTalk", image="z", image_input="start_image", mask=True, feeds=(_CLIP,)),
-    "WanAnimateToVideo": Node("Animate", image="z", mask=True, feeds=(
-        _CLIP, Feed("pose_video", "the pose video", ("face_adapter.", "motion_encoder."), expected=True),
+    "WanCameraImageToVideo": Node("camera control", image="z", image_input="start_image", mask=True, clip=_CV,
+                                  feeds=(Feed("camera_conditions", "the camera motion", ("control_adapter.",), expected=True),)),
+    "WanTrackToVideo": Node("ATI track control", image="z", mask=True, clip=_CV),
+    "WanMoveTrackToVideo": Node("Wan-Move track control", image="z", mask=True, clip=_CV),
+    # the official InfiniteTalk graph (video_wan2_1_infinitetalk) runs its I2V model without CLIP vision
+    "WanInfiniteTalkToVideo": Node("InfiniteTalk", image="z", image_input="start_image", mask=True, clip=_CV, clip_expected=False),
+    "WanAnimateToVideo": Node("Animate", image="z", mask=True, clip=_CV, feeds=(
+        Feed("pose_video", "the pose video", ("face_adapter.", "motion_encoder."), expected=True),
         Feed("face_video", "the face video", ("face_adapter.",)))),
-    "WanAnimate2ToVideo": Node("Animate 2", image="z", mask=True, feeds=(_CLIP,)),
-    "WanDancerVideo": Node("WanDancer", image="z", image_input="start_image", mask=True, feeds=(
-        _CLIP, Feed("audio_encoder_output", "the music", ("patch_embedding_global.",), expected=True))),
+    "WanAnimate2ToVideo": Node("Animate 2", image="z", mask=True, clip=_CV),
+    "WanDancerVideo": Node("WanDancer", image="z", image_input="start_image", mask=True, clip=_CV, feeds=(
+        Feed("audio_encoder_output", "the music", ("patch_embedding_global.",), expected=True),)),
     "WanVaceToVideo": Node("VACE", feeds=(Feed(None, "the VACE control video and masks", ("vace",)),)),
     "WanSoundImageToVideo": Node("speech-to-video", feeds=(Feed("audio_encoder_output", _AUDIO, ("casual_audio_encoder.",), expected=True),)),
     "WanSoundImageToVideoExtend": Node("speech-to-video", feeds=(Feed("audio_encoder_output", _AUDIO, ("casual_audio_encoder.",), expected=True),)),
     "WanHuMoImageToVideo": Node("HuMo", feeds=(Feed("audio_encoder_output", _AUDIO, ("audio_proj.",), expected=True),)),
-    "WanSCAILToVideo": Node("SCAIL", feeds=(
-        _CLIP, Feed("pose_video", "the pose video", ("patch_embedding_pose.", "patch_embedding_mask."), expected=True))),
+    "WanSCAILToVideo": Node("SCAIL", clip=_CV, feeds=(
+        Feed("pose_video", "the pose video", ("patch_embedding_pose.", "patch_embedding_mask."), expected=True),)),
     "WanPhantomSubjectToVideo": Node("Phantom subject"),
     "Wan22ImageToVideoLatent": Node("TI2V (image in the latent)", latent=48),
     "ARVideoI2V": Node("causal (autoregressive) image-to-video"),

@@ -105,7 +105,7 @@ class Pairs:
         if row.latent != "vae":
             self._vae_pair(vae, model, cond)
         clip_linked = any(name.startswith("clip_vision") for name in linked)
-        if facts.get("has_image_embedder") and not clip_linked:
+        if facts.get("has_image_embedder") and not clip_linked and row.clip and row.clip_expected:
             self.found.add("WF_CLIP_VISION_MISSING", [cond.id, model.node_id],
                            f"{model.name} has an image embedder; {cond.type} #{cond.id} gets no CLIP vision output",
                            model=model.name, node=cond.type)
