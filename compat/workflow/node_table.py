@@ -28,6 +28,7 @@ LOADERS: dict[str, list[tuple[str, str, str]]] = {
     "DualCLIPLoader": [("clip_name1", "text_encoders", "text_encoder"), ("clip_name2", "text_encoders", "text_encoder")],
     "DualCLIPLoaderGGUF": [("clip_name1", "text_encoders", "text_encoder"), ("clip_name2", "text_encoders", "text_encoder")],
     "VAELoader": [("vae_name", "vae", "vae")],
+    "VAELoaderKJ": [("vae_name", "vae", "vae")],
     "CLIPVisionLoader": [("clip_name", "clip_vision", "clip_vision")],
     "LoraLoader": [("lora_name", "loras", "lora")],
     "LoraLoaderModelOnly": [("lora_name", "loras", "lora")],
@@ -56,6 +57,7 @@ LOADERS: dict[str, list[tuple[str, str, str]]] = {
 # `models/clip` is the legacy name of text_encoders (folders.ALIASES).
 FALLBACK_FOLDERS: dict[tuple[str, str], tuple[str, ...]] = {
     ("LoadWanVideoClipTextEncoder", "model_name"): ("text_encoders",),
+    ("VAELoaderKJ", "vae_name"): ("vae_approx",),  # KJNodes nodes.py VAELoaderKJ: video TAEs from vae_approx
 }
 
 # What a loader can read. formats: the file formats its list and loader accept (ComfyUI's own
@@ -96,6 +98,7 @@ WIDGETS: dict[str, list[str]] = {
     "DualCLIPLoader": ["clip_name1", "clip_name2", "type", "device"],
     "DualCLIPLoaderGGUF": ["clip_name1", "clip_name2", "type"],
     "VAELoader": ["vae_name"],
+    "VAELoaderKJ": ["vae_name", "device", "weight_dtype"],
     "CLIPVisionLoader": ["clip_name"],
     "LoraLoader": ["lora_name", "strength_model", "strength_clip"],
     "LoraLoaderModelOnly": ["lora_name", "strength_model"],
