@@ -126,7 +126,7 @@ def _part(key: str, mapped: bool) -> str:
     """Why a key is skipped, in words."""
     if any(f".{m}." in key or f"_{m}" in key for m in _IMAGE):
         return "image cross-attention keys (k_img/v_img) of a model with CLIP vision, which this model lacks"
-    if key.startswith(("lora_te", "text_encoder", "lora_te1", "lora_te2")):
+    if key.startswith(("lora_te", "text_encoder")):
         return "text-encoder keys (a Wan LoRA loader patches the diffusion model only)"
     if not mapped:
         return "keys in a part or format ComfyUI does not read"

@@ -180,8 +180,3 @@ def node_roles() -> dict[str, str]:
 def widget_names(node_type: str) -> list[str] | None:
     return WIDGETS.get(node_type)
 
-
-def loader_role(node_type: str) -> str | None:
-    """The role of a loader's (first) file widget, None for other nodes."""
-    specs = LOADERS.get(node_type)
-    return specs[0][2] if specs else None

@@ -6,6 +6,7 @@ Native graphs and WanVideoWrapper graphs (WANVIDEOMODEL, WANVAE, WANVIDLORA) ali
 from __future__ import annotations
 
 import os
+
 from ..detect.lora_coverage import predict_files
 from . import conditioning
 from .execution import Run
@@ -49,12 +50,14 @@ class Pairs:
                 return pick
         return None
 
+    def _holder(self, sampler: Node) -> Node:
+        """The node that holds the model and conditioning: the guider of SamplerCustomAdvanced."""
+        guider = SAMPLERS[sampler.type].get("guider")
+        source = self.run.source(sampler.id, guider) if guider else None
+        return self.run.graph.nodes.get(source[0], sampler) if source is not None else sampler
+
     def _model(self, sampler: Node) -> tuple[Origin, Pick | None]:
-        spec = SAMPLERS[sampler.type]
-        holder = sampler
-        if "guider" in spec and self.run.source(sampler.id, spec["guider"]) is not None:  # SamplerCustomAdvanced
-            holder = self.run.graph.nodes[self.run.source(sampler.id, spec["guider"])[0]]  # type: ignore[index]
-        found = origin(self.run, holder.id, "model", "MODEL")
+        found = origin(self.run, self._holder(sampler).id, "model", "MODEL")
         pick = self._pick(found.node, "model")
         ok = pick is not None and pick.runs and pick.info.kind == "transformer" and pick.info.family == "wan"  # type: ignore[union-attr]
         return found, pick if ok else None
@@ -82,10 +85,7 @@ class Pairs:
             if encoder is not None and encoder.type in WRAPPER_ENCODERS:
                 self._vae_pair(self._pick(origin(self.run, encoder.id, WRAPPER_ENCODERS[encoder.type], "VAE").node, "vae"), model, encoder)
             return
-        holder = sampler
-        if "guider" in SAMPLERS[sampler.type] and self.run.source(sampler.id, "guider") is not None:
-            holder = self.run.graph.nodes[self.run.source(sampler.id, "guider")[0]]  # type: ignore[index]
-        cond = origin(self.run, holder.id, "positive", "CONDITIONING").node
+        cond = origin(self.run, self._holder(sampler).id, "positive", "CONDITIONING").node
         if cond is None or cond.type not in conditioning.NODES:  # e.g. Wan22ImageToVideoLatent: only the latent
             cond = origin(self.run, sampler.id, SAMPLERS[sampler.type]["latent"], "LATENT").node
         if cond is None or cond.type not in conditioning.NODES:
