@@ -6,6 +6,7 @@ every input on unchanged, so it can sit between the loaders and the rest of any 
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 CATEGORY = "Wan Compat/Check models"
@@ -42,7 +43,7 @@ class WanCheckModels:
     DESCRIPTION = (
         "Put between the native loaders (UNETLoader, CLIPLoader, VAELoader, CLIPVisionLoader) and the rest of the graph: "
         "passes every input on unchanged and stops the run before sampling when they do not fit (wrong VAE, "
-        "not the UMT5 text encoder, missing or wrong CLIP vision), with the fix."
+        "not the UMT5 text encoder, missing or wrong CLIP vision, a LoRA upstream none of whose keys load into the model), with the fix."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL", "CLIP", "VAE", "CLIP_VISION")
@@ -56,17 +57,31 @@ class WanCheckModels:
         return {
             "required": {},
             "optional": {
-                "model": ("MODEL", {"tooltip": "From UNETLoader (after LoRAs is fine)."}),
+                "model": ("MODEL", {"tooltip": "From UNETLoader (after LoRAs is fine: their keys are checked against this model)."}),
                 "clip": ("CLIP", {"tooltip": "From CLIPLoader (type wan)."}),
                 "vae": ("VAE", {"tooltip": "From VAELoader."}),
                 "clip_vision": ("CLIP_VISION", {"tooltip": "From CLIPVisionLoader (Wan 2.1 I2V/FLF2V only)."}),
             },
+            "hidden": {"prompt": "PROMPT", "unique_id": "UNIQUE_ID"},
         }
 
-    def check(self, model: Any = None, clip: Any = None, vae: Any = None, clip_vision: Any = None) -> tuple[Any, Any, Any, Any]:
-        from ..compat.workflow.loaded import check_loaded, raise_first_error
+    def check(self, model: Any = None, clip: Any = None, vae: Any = None, clip_vision: Any = None,
+              prompt: Any = None, unique_id: Any = None) -> tuple[Any, Any, Any, Any]:
+        from ..compat.workflow.loaded import check_loaded, loras_on_loaded, raise_first_error
+        from .comfy_env import resolve_choice
 
-        problems = check_loaded(model_shapes(model), clip_shapes(clip), vae_shapes(vae), clip_vision_shapes(clip_vision))
+        shapes = model_shapes(model)
+        problems = check_loaded(shapes, clip_shapes(clip), vae_shapes(vae), clip_vision_shapes(clip_vision))
+        if shapes and isinstance(prompt, dict) and unique_id is not None:
+            def resolve(name: str) -> str | None:
+                found = resolve_choice(f"loras/{name}")
+                return str(found) if found else None
+
+            lora_problems = loras_on_loaded(prompt, str(unique_id), list(shapes), resolve)
+            for item in lora_problems:
+                if item.severity != "error":
+                    logging.getLogger("wan_compat.check_models").warning("%s: %s", item.summary, item.detail)
+            problems += lora_problems
         raise_first_error(problems)
         return (model, clip, vae, clip_vision)
 

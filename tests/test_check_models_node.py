@@ -46,3 +46,18 @@ def test_48_channel_model_with_the_wan21_vae_stops(cases: dict[str, dict]) -> No
 def test_clip_l_as_the_wan_text_encoder_stops(cases: dict[str, dict]) -> None:
     found = cases["clip_l_as_wan_text_encoder"]
     assert not found["ok"] and found["code"] == "WRONG_TEXT_ENCODER" and "clip_l" in found["message"]
+
+
+@pytest.mark.parametrize("label, skipped", [("lora_i2v_on_t2v", 12), ("lora_diffusers_naming", 40), ("lora_fits", 0)])
+def test_lora_key_prediction_matches_comfyuis_own_loader(cases: dict[str, dict], label: str, skipped: int) -> None:
+    """The keys the pack predicts are skipped are exactly the ones ComfyUI's comfy.lora.load_lora logs
+    as 'lora key not loaded' on the same loaded model (2 blocks: 4 k_img/v_img layers x 3 keys; the
+    diffusers naming: both keys of each of the 20 pairs)."""
+    found = cases[f"predict_{label}"]
+    assert found["comfy_skipped"] == found["predicted_skipped"] == skipped and found["examples_in_comfy"]
+
+
+def test_wan_check_models_stops_a_lora_that_loads_nothing(cases: dict[str, dict]) -> None:
+    assert cases["node_lora_fits"]["ok"] and cases["node_lora_i2v_on_t2v"]["ok"]  # partly skipped: logged, not stopped
+    found = cases["node_lora_diffusers_naming"]
+    assert not found["ok"] and found["code"] == "WF_LORA_NOT_APPLIED" and "diffusers/PEFT naming" in found["message"]

@@ -22,8 +22,10 @@ SIZES = {  # ComfyUI's detection reads these from the weights (dim, ffn, heads =
 LAYOUTS = {
     "fun_control_2.1": ("WanModel", "1.3B", dict(model_type="i2v", in_dim=48)),
     "fun_inp_2.1": ("WanModel", "1.3B", dict(model_type="i2v", in_dim=36)),
-    "fun_camera_2.1_1.3B": ("CameraWanModel", "1.3B", dict(model_type="camera", in_dim=36)),
-    "fun_camera_2.1_14B": ("CameraWanModel", "14B", dict(model_type="camera", in_dim=36)),
+    # Fun Camera v1.1 (1.3B and 14B) take 32 channels: DiffSynth-Studio diffsynth/configs/model_configs.py
+    # (PAI/Wan2.1-Fun-V1.1-*-Control-Camera: in_dim 32) and ComfyUI's supported_models.WAN21_Camera (in_dim 32).
+    "fun_camera_2.1_1.3B": ("CameraWanModel", "1.3B", dict(model_type="camera", in_dim=32)),
+    "fun_camera_2.1_14B": ("CameraWanModel", "14B", dict(model_type="camera", in_dim=32)),
     "fun_camera_2.2_14B": ("CameraWanModel", "14B", dict(model_type="camera_2.2", in_dim=36)),
     "fun_control_2.2_14B": ("WanModel", "14B", dict(model_type="t2v", in_dim=52, in_dim_ref_conv=16)),
     "fun_inpaint_2.2_14B": ("WanModel", "14B", dict(model_type="t2v", in_dim=36)),

@@ -160,11 +160,7 @@ class ArchitectureDetector(PipelineFolderDetection):
         facts = classify(weights.shapes)
         info.kind, info.naming, info.key_prefix = facts.kind, facts.naming, facts.prefix
         info.evidence += facts.evidence
-        if "scaled_fp8" in weights.tensors or any(k.endswith(".scale_weight") for k in weights.tensors):
-            info.quantization = "fp8_scaled"
-            info.evidence.append("scaled_fp8 / .scale_weight tensors -> ComfyUI scaled-fp8 checkpoint")
-        elif info.dtype and info.dtype.startswith("fp8"):
-            info.quantization = "fp8"
+        self._quantization(weights, info)
         component = {"class": COMPONENT_CLASSES.get(facts.kind) if facts.naming else None, **facts.values}
         info.components = {facts.kind: component} if facts.kind != "unknown" else {}
         name_text = hints.name_text(path, weights.metadata)
@@ -180,6 +176,22 @@ class ArchitectureDetector(PipelineFolderDetection):
             else:
                 info.add(problem("UNKNOWN_ARCHITECTURE", f"{len(weights.tensors)} tensors, e.g. {next(iter(weights.tensors))}"))
         return facts
+
+    @staticmethod
+    def _quantization(weights: WeightSet, info: ModelInfo) -> None:
+        """How the weights are stored, from the header: ComfyUI scaled fp8 (a `scaled_fp8` marker,
+        kijai's `_scaled_KJ` files: `.scale_weight` per layer), ComfyUI's per-layer quantisation
+        (`.comfy_quant` + `.weight_scale`: int8 / fp8 / nvfp4, e.g. the `int8_convrot` files), plain fp8."""
+        names = weights.tensors
+        if "scaled_fp8" in names or any(k.endswith(("scaled_fp8", ".scale_weight")) for k in names):
+            info.quantization = "fp8_scaled"
+            info.evidence.append("scaled_fp8 / .scale_weight tensors -> ComfyUI scaled-fp8 checkpoint")
+        elif any(k.endswith(".comfy_quant") for k in names):
+            stored = "int8" if "int8" in info.dtypes else next((d for d in info.dtypes if d.startswith(("fp8", "fp4"))), "mixed")
+            info.quantization = f"comfy_quant_{stored}"
+            info.evidence.append(f".comfy_quant + .weight_scale per layer -> ComfyUI per-layer quantisation ({stored} weights)")
+        elif info.dtype and info.dtype.startswith("fp8"):
+            info.quantization = "fp8"
 
     def _verdict_transformer(self, facts: Facts, info: ModelInfo, name_text: str, moe_layout: bool | None = None) -> None:
         info.family = "wan"

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from math import prod
 
-from . import registry
+from . import encoders, registry
+from .fact_types import Facts, Shapes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-Shapes = dict[str, tuple[int, ...]]
 
 # Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo; ref_conv: Wan 2.2 Fun Control).
-SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.", "ref_conv.")
+# SCAIL / SCAIL-2 / WanDancer by the keys ComfyUI's model_detection.py reads (patch_embedding_pose,
+# patch_embedding_mask, patch_embedding_global).
+SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.", "ref_conv.",
+                   "patch_embedding_pose.", "patch_embedding_mask.", "patch_embedding_global.")
 
 # A wrapper prefix is stripped only when what follows it looks like a known component.
 _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model.", "visual.")
@@ -25,21 +28,6 @@ _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model
 _BLOCK = "blocks."
 _VACE_BLOCK = "vace_blocks."
 _PREFIXES = ("", "model.diffusion_model.", "diffusion_model.", "model.", "transformer.", "net.", "text_encoders.clip_l.transformer.", "text_encoders.t5xxl.transformer.")
-_T5_BLOCK = "encoder.block."
-_HF_VIT_LAYER = "vision_model.encoder.layers."
-_OPENCLIP_LAYER = "visual.transformer.resblocks."
-
-
-class Facts:
-    """What the weights say: the kind, the numbers signatures compare, and how we know."""
-
-    def __init__(self, kind: str, values: dict[str, Any] | None = None, naming: str | None = None,
-                 prefix: str = "", evidence: list[str] | None = None, family: str | None = None) -> None:
-        self.kind = kind  # transformer | vae | text_encoder | clip_vision | unknown
-        self.values = values if values is not None else {}
-        self.naming, self.prefix = naming, prefix
-        self.evidence = evidence if evidence is not None else []
-        self.family = family  # set when the weights are recognisably not Wan
 
 
 def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:
@@ -53,22 +41,23 @@ def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:
     return "", shapes
 
 
-def _count(container: str, keys: Any) -> int:
-    """Distinct N in keys of the form `<container>N.rest` (string ops: no regex on the hot path)."""
-    n = len(container)
-    found = {k[n:].split(".", 1)[0] for k in keys if k.startswith(container)}
-    return sum(1 for index in found if index.isdigit())
+_count = encoders.count_indices
 
 
 def classify(shapes: Shapes) -> Facts:
     """Decide the component kind and read its facts; never raises on unexpected content."""
+    renamed = encoders.is_gguf_t5(shapes)
+    if renamed:  # llama.cpp names, as ComfyUI-GGUF renames them before ComfyUI sees them
+        shapes = encoders.from_gguf_t5(shapes)
     prefix, stripped = strip_prefix(shapes)
-    for reader in (_transformer, _vae, _text_encoder, _clip_vision):
+    for reader in (_transformer, _vae, encoders.text_encoder, encoders.clip_vision):
         facts = reader(stripped)
         if facts is not None:
             facts.prefix = prefix
             if prefix:
                 facts.evidence.insert(0, f"keys carry the prefix '{prefix}'")
+            if renamed:
+                facts.evidence.insert(0, "llama.cpp tensor names (enc.blk.N.attn_q ...) read as ComfyUI-GGUF renames them (T5_SD_MAP)")
             return facts
     facts = Facts("unknown", prefix=prefix)
     for row in registry.other_families():
@@ -163,46 +152,3 @@ def _vae(shapes: Shapes) -> Facts | None:
         facts.family = "video_vae" if is_3d else "image_vae"
         evidence.append("no RMS-norm 'gamma' weights: not Wan's causal 3D VAE")
     return facts
-
-
-def _text_encoder(shapes: Shapes) -> Facts | None:
-    q_key = "encoder.block.0.layer.0.SelfAttention.q.weight"
-    if q_key not in shapes:
-        return None
-    layers = _count(_T5_BLOCK, shapes)
-    d_model = shapes[q_key][1]
-    vocab = shapes["shared.weight"][0] if "shared.weight" in shapes else (
-        shapes["encoder.embed_tokens.weight"][0] if "encoder.embed_tokens.weight" in shapes else None
-    )
-    per_layer_bias = "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight" in shapes
-    values = {"d_model": d_model, "layers": layers, "vocab": vocab, "per_layer_relative_bias": per_layer_bias,
-              "embedded_tokenizer": "spiece_model" in shapes, "scaled_fp8": "scaled_fp8" in shapes}
-    evidence = [f"{q_key} {list(shapes[q_key])} -> width {d_model}; {layers} encoder blocks; vocabulary {vocab}"]
-    facts = Facts("text_encoder", values, naming="hf", evidence=evidence)
-    if not per_layer_bias and layers > 1:
-        facts.family = "t5"
-        evidence.append("relative attention bias only in block 0 -> T5, not UMT5")
-    if values["embedded_tokenizer"]:
-        evidence.append("spiece_model tensor -> tokenizer embedded (ComfyUI format)")
-    return facts
-
-
-def _clip_vision(shapes: Shapes) -> Facts | None:
-    if "vision_model.embeddings.patch_embedding.weight" in shapes:
-        patch = shapes["vision_model.embeddings.patch_embedding.weight"]
-        layers = _count(_HF_VIT_LAYER, shapes)
-        naming = "hf"
-    elif "embeddings.patch_embedding.weight" in shapes and any(k.startswith("encoder.layers.") for k in shapes):
-        # transformers 5 saves CLIPVisionModel without the `vision_model.` prefix
-        patch = shapes["embeddings.patch_embedding.weight"]
-        layers = _count("encoder.layers.", shapes)
-        naming = "hf"
-    elif "visual.conv1.weight" in shapes:
-        patch = shapes["visual.conv1.weight"]
-        layers = _count(_OPENCLIP_LAYER, shapes)
-        naming = "open_clip"
-    else:
-        return None
-    values = {"hidden": patch[0], "patch": patch[-1], "layers": layers}
-    evidence = [f"patch embedding {list(patch)}, {layers} layers -> ViT width {patch[0]}, patch {patch[-1]}"]
-    return Facts("clip_vision", values, naming=naming, evidence=evidence)

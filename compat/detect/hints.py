@@ -44,8 +44,14 @@ def choose(candidates: list[Variant], text: str) -> tuple[list[Variant], list[st
 
 
 def expert_role(text: str) -> str | None:
-    """high_noise / low_noise when the name says which Wan 2.2 A14B expert this is."""
-    for role, words in registry.naming()["expert_hints"].items():
+    """high_noise / low_noise when the name says which Wan 2.2 A14B expert this is: a hint inside
+    the name (`high_noise`, QuantStack's `HighNoise`) or a whole word (kijai's `...-A14B-HIGH_fp8`)."""
+    names = registry.naming()
+    for role, words in names["expert_hints"].items():
         if any(w in text for w in words):
+            return role
+    tokens = set(text.replace(" ", ".").split("."))
+    for role, words in names.get("expert_tokens", {}).items():
+        if tokens.intersection(words):
             return role
     return None

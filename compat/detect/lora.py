@@ -8,7 +8,8 @@ seen in the wild, all handled by suffix so one pass over the keys is enough:
 - ComfyUI / lightx2v: `diffusion_model.blocks.0.self_attn.q.lora_down.weight` (+ `.alpha`, `.diff`);
 - diffusers / PEFT: `transformer.blocks.0.attn1.to_q.lora_A.weight` / `.lora_B.weight`;
 - kohya: `lora_unet_blocks_0_self_attn_q.lora_down.weight`;
-- older: `....lora.down.weight` / `.lora.up.weight`.
+- older: `....lora.down.weight` / `.lora.up.weight`;
+- Stand-In: `diffusion_model.blocks.0.self_attn.q_loras.down.weight` / `..._loras.up.weight`.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ _PAIRS = (
     (".lora_down.weight", ".lora_up.weight", "comfy"),
     (".lora_A.weight", ".lora_B.weight", "peft"),
     (".lora.down.weight", ".lora.up.weight", "lora"),
+    # Stand-In (WanVideoWrapper patch_stand_in_lora): `blocks.N.self_attn.q_loras.down.weight`
+    ("_loras.down.weight", "_loras.up.weight", "standin"),
 )
 # Substrings of normalised key names (kohya `_` -> `.`) that identify the base architecture.
 _WAN_MARKS = ("self.attn", "cross.attn", "self_attn", "cross_attn", ".attn1.", ".attn2.", ".ffn.")

@@ -14,7 +14,7 @@ from .report import check_workflow
 # Which workflow findings explain which translated error.
 RELATED = {
     "LATENT_CHANNEL_MISMATCH": ("WF_VAE_LATENT_MISMATCH", "WF_MODEL_TASK_MISMATCH", "WF_LORA_AS_MODEL", "WF_WRONG_KIND"),
-    "WRONG_TEXT_ENCODER": ("WF_TEXT_ENCODER_NOT_UMT5",),
+    "WRONG_TEXT_ENCODER": ("WF_TEXT_ENCODER_NOT_UMT5", "WF_CLIP_TYPE_NOT_WAN", "WF_LOADER_CANNOT_READ"),
     "GPU_OUT_OF_MEMORY": (),
     "RAM_OUT_OF_MEMORY": (),
     "VAE_DECODE_OUT_OF_MEMORY": (),

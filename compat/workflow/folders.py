@@ -14,7 +14,8 @@ from ..core.errors import UsageError
 
 # ComfyUI's legacy folder names, read as the current ones.
 ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}
-KNOWN = ("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "checkpoints", "diffusers")
+KNOWN = ("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "checkpoints", "diffusers", "audio_encoders",
+         "model_patches", "vae_approx")
 
 
 class ModelFolders:
@@ -68,11 +69,14 @@ class ModelFolders:
                         self.add(name, entry if entry.is_absolute() else base / entry)
 
     def resolve(self, folder: str, name: str) -> str | None:
-        """The file `name` in `folder`'s directories, or None. A name never climbs out of them."""
+        """The file `name` in `folder`'s directories, or None. A name never climbs out of them.
+        Windows names (`WanVideo\\model.safetensors`, as workflows saved there store them) are read
+        with `/` too: the same file in the same subfolder on any system."""
         if not _plain(name):
             return None
+        parts = name.replace("\\", "/").split("/")
         for directory in self.folders.get(ALIASES.get(folder, folder), []):
-            candidate = os.path.join(directory, name)
+            candidate = os.path.join(directory, *parts)
             # A link the user put in a model folder is followed, as ComfyUI's folder_paths does;
             # only the name itself is untrusted (checked by _plain).
             if os.path.isfile(candidate) or (folder == "diffusers" and os.path.isfile(os.path.join(candidate, "model_index.json"))):

@@ -1,8 +1,11 @@
 """The parts ComfyUI has already loaded (MODEL, CLIP, VAE, CLIP_VISION), checked against each other
 from their state-dict shapes: the same facts and pairwise checks as the file headers, without
-opening any file again. Used by the Wan Check Models node.
+opening any file again. Used by the Wan Check Models node, which also predicts which keys of the
+LoRAs applied upstream (read from the prompt) load into the loaded model (`loras_on_loaded`).
 """
 from __future__ import annotations
+
+from typing import Any, Callable
 
 from ..core.errors import CompatibilityError, Problem, problem
 from ..detect import registry
@@ -55,6 +58,31 @@ def check_loaded(model: Shapes | None = None, clip: Shapes | None = None, vae: S
         parts["clip_vision"] = _part("clip_vision", classify(clip_vision), "the CLIP_VISION input")
     out += check_parts(transformer, vae=parts.get("vae"), text_encoder=parts.get("text_encoder"),
                        clip_vision=parts.get("clip_vision"), clip_given=clip_vision is not None)
+    return out
+
+
+def loras_on_loaded(prompt: Any, node_id: str, model_keys: list[str], resolve: Callable[[str], str | None]) -> list[Problem]:
+    """The LoRA loaders between the model loader and `node_id`'s model input in an API prompt, each
+    predicted on the loaded model's parameter names (`detect.lora_coverage`, ComfyUI's mapping).
+    `resolve` gives a LoRA name's path (None: not found, nothing to say)."""
+    from ..detect.lora_coverage import header_keys, predict
+    from .execution import execute
+    from .graph import parse
+    from .trace import origin
+
+    run = execute(parse(prompt))
+    out: list[Problem] = []
+    for node in origin(run, node_id, "model", "MODEL").loras:
+        name = node.widgets.get("lora_name")
+        path = resolve(name) if isinstance(name, str) else None
+        if path is None:
+            continue
+        cover = predict(header_keys(path), model_keys, "comfy")
+        if cover.none_loaded:
+            out.append(problem("WF_LORA_NOT_APPLIED", f"{name}: {cover.describe()}", lora=name, model="the MODEL input", loader="ComfyUI"))
+        elif cover.counts:
+            out.append(problem("WF_LORA_KEYS_SKIPPED", f"{name}: {cover.describe()}", lora=name, model="the MODEL input",
+                               skipped=cover.total - cover.loaded, total=cover.total, loader="ComfyUI"))
     return out
 
 

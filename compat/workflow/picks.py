@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from ..detect.detector import ArchitectureDetector
 from ..detect.model_info import ModelInfo
 from .folders import ModelFolders
-from .graph import Graph
-from .node_table import LOADERS
+from .execution import Run
+from .node_table import FALLBACK_FOLDERS, LOADERS
 
 _CACHE: OrderedDict[tuple, ModelInfo] = OrderedDict()
 _CACHE_SIZE = 256
@@ -28,6 +28,7 @@ class Pick:
     role: str
     path: str | None = None
     info: ModelInfo | None = None
+    runs: bool = True  # False: on a switch branch that is never taken (validated, never loaded)
 
     def facts(self) -> dict:
         """The transformer/VAE/LoRA numbers the checks compare (empty when not read)."""
@@ -44,6 +45,8 @@ class Pick:
                "size": info.size if info else None, "dtype": info.dtype if info else None}
         if info is not None and info.expert:
             out["expert"] = info.expert
+        if not self.runs:
+            out["runs"] = False
         return out
 
 
@@ -62,22 +65,26 @@ def inspect_cached(path: str) -> ModelInfo:
     return info
 
 
-def collect(graph: Graph, folders: ModelFolders) -> list[Pick]:
-    """Every file named by an active loader, resolved in the model folders and inspected."""
+def collect(run: Run, folders: ModelFolders) -> list[Pick]:
+    """Every file named by a loader ComfyUI would keep in the prompt (muted and bypassed loaders
+    are left out, as the frontend leaves them out), resolved in the model folders and inspected."""
     picks: list[Pick] = []
-    for node in graph.nodes.values():
+    for node in run.graph.nodes.values():
         if not node.active or node.type not in LOADERS:
             continue
         for widget, folder, role in LOADERS[node.type]:
             name = node.widgets.get(widget)
-            if not isinstance(name, str) or not name:  # a UI widget driven by a link still holds its value
+            if not isinstance(name, str) or not name or name == "none":  # "none": an empty slot of a multi-LoRA picker
                 continue
             if folder == "*":  # this pack's pickers: "<folder>/<name>", or "none"
                 folder, _, name = name.partition("/")
                 if not name:
                     continue
-            pick = Pick(node.id, node.type, widget, name, folder, role)
-            pick.path = folders.resolve(folder, name)
+            pick = Pick(node.id, node.type, widget, name, folder, role, runs=node.id not in run.off)
+            for candidate in (folder, *FALLBACK_FOLDERS.get((node.type, widget), ())):
+                pick.path = folders.resolve(candidate, name)
+                if pick.path is not None:
+                    break
             if pick.path is not None:
                 pick.info = inspect_cached(pick.path)
             picks.append(pick)

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .checks import Checker
+from .execution import execute
 from .folders import ModelFolders
 from .graph import parse
 from .picks import collect
@@ -18,9 +19,10 @@ from .picks import collect
 def check_workflow(doc: Any, folders: ModelFolders) -> dict[str, Any]:
     started = time.perf_counter()
     graph = parse(doc)
-    picks = collect(graph, folders)
+    run = execute(graph)
+    picks = collect(run, folders)
     urls = {m["name"]: m["url"] for m in graph.models() if isinstance(m.get("url"), str)}
-    problems = Checker(graph, picks, urls).run()
+    problems = Checker(graph, run, picks, urls).run_all()
     return {
         "format": graph.format,
         "files": [p.to_dict() for p in picks],
