@@ -95,11 +95,11 @@ def check_repo(repo: str, revision: str) -> None:
         raise UsageError("HUB_SPEC_INVALID", f"revision {revision[:100]!r}")
 
 
-def refuse_unfetchable(path: str, folder: str) -> None:
+def refuse_unfetchable(path: str) -> None:
     """Single files must be safetensors or GGUF by name (their first bytes are checked again as they
     arrive): pickles and code are never fetched as model files."""
     suffix = PurePosixPath(path).suffix.lower()
-    if folder != "diffusers" and suffix not in rules()["single_file_suffixes"]:
+    if suffix not in rules()["single_file_suffixes"]:
         from ..core.errors import SecurityError
 
         raise SecurityError("HUB_NOT_A_MODEL_FILE", f"{path} (only {', '.join(rules()['single_file_suffixes'])} are fetched as single files)",
@@ -161,7 +161,7 @@ def from_workflow(folder: str, name: str, url: str | None, endpoint: str) -> Sou
     parsed = parse_resolve_url(url, endpoint) if url else None
     if parsed is not None:
         repo, revision, path = parsed
-        refuse_unfetchable(path, folder)
+        refuse_unfetchable(path)
         variant = official(folder, name)
         return Source(repo, path, revision, folder, name, "workflow", variant.id if variant is not None else None, url)
     found = from_registry(folder, name)
@@ -180,14 +180,10 @@ def registry_folder(name: str) -> str | None:
     return None
 
 
-_KIND_FOLDERS = {"transformer": "diffusion_models", "vae": "vae", "text_encoder": "text_encoders",
-                 "clip_vision": "clip_vision", "lora": "loras"}
-
-
 def from_spec(spec: str, folder: str | None = None) -> Source:
     """What `wan-compat get SPEC` names: a registry name, OWNER/REPO[@REV] (a diffusers repository)
     or OWNER/REPO/PATH[@REV] (one file). The folder is `folder`, else the registry's, else the
-    `split_files/<folder>/` part of the path; None is left for the header check to decide."""
+    folder the path's parent folder names (Comfy-Org's `split_files/<folder>/`)."""
     if not isinstance(spec, str) or not spec or len(spec) > 2048:
         raise UsageError("HUB_SPEC_INVALID", repr(spec)[:100])
     if "/" not in spec:
@@ -202,21 +198,18 @@ def from_spec(spec: str, folder: str | None = None) -> Source:
     repo, path = "/".join(segments[:2]), "/".join(segments[2:]) or None
     check_repo(repo, revision)
     if path is None:
-        return Source(repo, None, revision, check_folder(folder or "diffusers"), plain_name(segments[1]), "user")
+        if check_folder(folder or "diffusers") != "diffusers":
+            raise UsageError("HUB_SPEC_INVALID", f"{spec}: a whole repository goes into diffusers; name a file for --folder {folder}")
+        return Source(repo, None, revision, "diffusers", plain_name(segments[1]), "user")
     check_path(path)
     if folder is None:
-        parent = PurePosixPath(path).parent.name
-        folder = canonical_folder(parent) if canonical_folder(parent) in rules()["folders"] else ""
-    name = PurePosixPath(path).name
-    if folder:
-        folder = check_folder(folder)
-        refuse_unfetchable(path, folder)
-    else:
-        refuse_unfetchable(path, "")
-    variant = official(folder, name) if folder else None
+        parent = canonical_folder(PurePosixPath(path).parent.name)
+        if parent not in rules()["folders"]:
+            raise UsageError("HUB_SPEC_INVALID", f"{spec}: say which model folder it goes into (--folder {'|'.join(rules()['folders'])})")
+        folder = parent
+    folder, name = check_folder(folder), PurePosixPath(path).name
+    if folder == "diffusers":
+        raise UsageError("HUB_SPEC_INVALID", f"{spec}: diffusers takes a whole repository (OWNER/REPO[@REVISION])")
+    refuse_unfetchable(path)
+    variant = official(folder, name)
     return Source(repo, path, revision, folder, name, "user", variant.id if variant is not None else None)
-
-
-def folder_for_kind(kind: str) -> str | None:
-    """Where a file of a detected kind goes, for a download whose folder nobody named."""
-    return _KIND_FOLDERS.get(kind)

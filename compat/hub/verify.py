@@ -27,24 +27,37 @@ _ARTICLES = {"transformer": "a diffusion model (transformer)", "vae": "a VAE", "
 class HeaderCheck:
     """What the header says the file is, against what its folder and name say it must be."""
 
-    expected_kind: str
+    expected: str
+    found: str
     kind: str
     family: str
     variant: str | None
-    expected_variant: str | None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def text(self) -> str:
-        what = _ARTICLES.get(self.kind, self.kind) + (f" ({self.variant})" if self.variant else "")
-        return "; ".join([f"header: {what}, as its folder needs", *self.notes])
+        return "; ".join([f"header: {self.found}; needed: {self.expected}", *self.notes])
 
 
 def _what(info: ModelInfo) -> str:
-    bits = [info.variant or " ".join(b for b in (info.family, info.version, (info.task or "").upper(), info.size) if b and b != "unknown")]
-    return f"{_ARTICLES.get(info.kind, info.kind)}" + (f" ({bits[0]})" if bits[0] else "")
+    facts = [info.variant or " ".join(b for b in (info.family, info.version, (info.task or "").upper(), info.size) if b and b != "unknown")]
+    if (info.vae or {}).get("z_dim"):
+        facts.append(f"{info.vae['z_dim']} latent channels")  # type: ignore[index]
+    shown = ", ".join(f for f in facts if f)
+    return _ARTICLES.get(info.kind, info.kind) + (f" ({shown})" if shown else "")
+
+
+def _contradicts(info: ModelInfo, expected: registry.Variant, known: list[str]) -> bool:
+    """Certain evidence that the file is not the registry's variant: another variant matched the
+    weights, another family, or (a VAE) another number of latent channels."""
+    if known and expected.id not in known:
+        return True
+    if info.family not in ("unknown", expected.get("family")):
+        return True
+    z_dim = (info.vae or {}).get("z_dim")
+    return bool(z_dim and expected.get("z_dim") and z_dim != expected.get("z_dim"))
 
 
 def check_header(path: Path, source: Source) -> HeaderCheck:
@@ -63,10 +76,9 @@ def check_header(path: Path, source: Source) -> HeaderCheck:
     if info.kind not in (expected_kind, "unknown"):
         raise refuse(_what(info))
     known = [v for v in (info.variant, *info.candidates) if v]
-    family = registry.by_id(source.variant).get("family") if source.variant else None
-    if source.variant and ((known and source.variant not in known) or info.family not in ("unknown", family)):
+    if source.variant and _contradicts(info, registry.by_id(source.variant), known):
         raise refuse(_what(info))
-    check = HeaderCheck(expected_kind, info.kind, info.family, info.variant, source.variant)
+    check = HeaderCheck(expected, _what(info), info.kind, info.family, info.variant)
     if info.kind == "unknown" or (source.variant and not known):
         check.notes.append("the detector does not recognise the exact model: not certainly wrong, so it is kept")
     return check

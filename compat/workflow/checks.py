@@ -24,15 +24,17 @@ class Findings:
         self.items: list[dict[str, Any]] = []
         self._seen: set[tuple[str, tuple[str, ...]]] = set()
 
-    def add(self, code: str, node_ids: list[str], detail: str = "", severity: str | None = None, **context: Any) -> None:
+    def add(self, code: str, node_ids: list[str], detail: str = "", severity: str | None = None, **context: Any) -> dict[str, Any] | None:
+        """The new entry, or None when the same problem on the same nodes was already added."""
         ids = list(dict.fromkeys(i for i in node_ids if i))
         key = (code, tuple(sorted(ids)))
         if key in self._seen:
-            return
+            return None
         self._seen.add(key)
         entry = problem(code, detail, severity=severity, **context).to_dict()  # type: ignore[arg-type]
         entry["node_ids"] = ids
         self.items.append(entry)
+        return entry
 
 
 class Checker:
@@ -90,8 +92,10 @@ class Checker:
         nid = [pick.node_id]
         if pick.path is None:
             url = self.urls.get(pick.name) or official_url(pick.folder, pick.name)
-            self.found.add("WF_FILE_MISSING", nid, f"{pick.node_type} #{pick.node_id} picks {pick.name}",
-                           name=pick.name, folder=pick.folder, url=url or "neither the workflow nor the pack's registry gives a download URL")
+            entry = self.found.add("WF_FILE_MISSING", nid, f"{pick.node_type} #{pick.node_id} picks {pick.name}",
+                                   name=pick.name, folder=pick.folder, url=url or "neither the workflow nor the pack's registry gives a download URL")
+            if entry is not None:  # as data, for a download (compat/hub, `wan-compat get --workflow`, the dialog's button)
+                entry["missing"] = {"name": pick.name, "folder": pick.folder, "url": self.urls.get(pick.name)}
             return
         info = pick.info
         assert info is not None
