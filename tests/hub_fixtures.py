@@ -12,10 +12,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import hashlib
 
 import numpy as np
+import pytest
 from safetensors.numpy import save_file
+
+from local_hub import LocalHub
 
 REPO_21 = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
 REPO_22 = "Comfy-Org/Wan_2.2_ComfyUI_Repackaged"
@@ -71,3 +76,39 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 120) -> 
 
 def partials(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.partial")) if folder.is_dir() else []
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A user's folder: models/ to download into, settings/ and hf-home/ beside it."""
+    (tmp_path / "models").mkdir()
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tiny_path: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny Wan 2.1 T2V and 2.2 TI2V-5B exported as ComfyUI single files, plus files the tests need."""
+    from wan_compat.compat.fixtures.single_files import export_single_files
+
+    out = tmp_path_factory.mktemp("stand_ins")
+    t2v = export_single_files(tiny_path("wan2.1-t2v"), out / "t2v", name="t2v")
+    ti2v = export_single_files(tiny_path("wan2.2-ti2v-5b"), out / "ti2v", name="ti2v")
+    return {"vae21": t2v["vae"], "vae22": ti2v["vae"], "umt5": t2v["text_encoder"], "t2v": t2v["transformer"],
+            "ti2v": ti2v["transformer"], "big": unknown_safetensors(out / "big.safetensors", BIG)}
+
+
+@pytest.fixture(scope="module")
+def hub(stand_ins: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
+    found = LocalHub(tmp_path_factory.mktemp("hub_store"))
+    found.add_repo(REPO_21, {"split_files/vae/wan_2.1_vae.safetensors": stand_ins["vae21"],
+                             "split_files/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors": stand_ins["umt5"],
+                             "split_files/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors": stand_ins["t2v"]})
+    found.add_repo(REPO_22, {"split_files/vae/wan2.2_vae.safetensors": stand_ins["vae22"],
+                             "split_files/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors": stand_ins["ti2v"]})
+    found.start()
+    yield found
+    found.stop()

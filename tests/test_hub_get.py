@@ -7,54 +7,18 @@ link them (comfyui-workflow-templates 0.1.95, e.g. video_wan2_2_5B_ti2v.json `pr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from hub_fixtures import BIG, REPO_21, REPO_22, cli_env, get_command, partials, pickle_bytes, run_get, unknown_safetensors, wait_for
+from hub_fixtures import (BIG, REPO_21, REPO_22, cli_env, get_command, home, hub, partials, pickle_bytes, run_get,  # noqa: F401 - fixtures
+                          sha256, stand_ins, wait_for)
 from local_hub import LocalHub
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def stand_ins(tiny_path: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny Wan 2.1 T2V and 2.2 TI2V-5B exported as ComfyUI single files, plus files the tests need."""
-    from wan_compat.compat.fixtures.single_files import export_single_files
-
-    out = tmp_path_factory.mktemp("stand_ins")
-    t2v = export_single_files(tiny_path("wan2.1-t2v"), out / "t2v", name="t2v")
-    ti2v = export_single_files(tiny_path("wan2.2-ti2v-5b"), out / "ti2v", name="ti2v")
-    return {"vae21": t2v["vae"], "vae22": ti2v["vae"], "umt5": t2v["text_encoder"], "t2v": t2v["transformer"],
-            "ti2v": ti2v["transformer"], "big": unknown_safetensors(out / "big.safetensors", BIG)}
-
-
-@pytest.fixture(scope="module")
-def hub(stand_ins: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> LocalHub:
-    found = LocalHub(tmp_path_factory.mktemp("hub_store"))
-    found.add_repo(REPO_21, {"split_files/vae/wan_2.1_vae.safetensors": stand_ins["vae21"],
-                             "split_files/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors": stand_ins["umt5"],
-                             "split_files/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors": stand_ins["t2v"]})
-    found.add_repo(REPO_22, {"split_files/vae/wan2.2_vae.safetensors": stand_ins["vae22"],
-                             "split_files/diffusion_models/wan2.2_ti2v_5B_fp16.safetensors": stand_ins["ti2v"]})
-    found.start()
-    yield found
-    found.stop()
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    (tmp_path / "models").mkdir()
-    return tmp_path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_registry_name_is_downloaded_pinned_verified_and_recorded(hub: LocalHub, home: Path, stand_ins: dict[str, Path]) -> None:
