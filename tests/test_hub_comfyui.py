@@ -133,6 +133,7 @@ def test_browser_download_progress_download_all_then_queue(server: Server, hub: 
         for name in (VAE, UMT5):
             page.wait_for_function("n => document.querySelector(`.wan-hub-download[data-name='${n}']`)?.dataset.state === 'done'", arg=name, timeout=120_000)
         page.wait_for_function("() => /you can queue now/.test(document.querySelector('.wan-hub-download-all-status').innerText)", timeout=30_000)
+        assert page.locator(".wan-hub-download-all").count() == 0  # nothing left to download
         assert "verified" in _row(page, VAE).inner_text()
         vae = server.base / "models" / "vae" / VAE
         served = hub.commits[REPO_21][hub.branches[REPO_21]["main"]][f"split_files/vae/{VAE}"].path
