@@ -11,7 +11,7 @@ from typing import Any
 
 from ...encoders import ffmpeg_probe
 from ..core.errors import Problem, SettingsError, problem
-from ..detect.validate import _version_tuple as version_tuple
+from ..detect.pipeline_releases import version_tuple
 from ..core import system
 from . import machine
 

@@ -86,14 +86,18 @@ def _publish(partial: Path, target: Path, remote: RemoteFile, cancel: threading.
 
 
 def get(source: Source, folder_dir: FolderDir, *, hub: Hub | None = None, progress: Progress | None = None,
-        cancel: threading.Event | None = None, user_dir: str | os.PathLike[str] | None = None) -> Outcome:
-    """Download `source` verified into its model folder; see the module docstring."""
+        cancel: threading.Event | None = None, user_dir: str | os.PathLike[str] | None = None, with_code: bool = False) -> Outcome:
+    """Download `source` verified into its model folder; see the module docstring. `with_code` (a
+    diffusers repository, for `wan-compat trust --fetch`) also fetches its Python files, for review:
+    they never run unless the user trusts their sha256, and then only in the sandbox."""
     hub = hub or Hub()
     hub.require_online(source.name, source.folder)
     started = time.perf_counter()
     commit = hub.pin(source.repo, source.revision)
-    run = _folder if source.path is None else _file
-    outcome = run(source, commit, folder_dir(source.folder), hub, progress, cancel)
+    if source.path is None:
+        outcome = _folder(source, commit, folder_dir(source.folder), hub, progress, cancel, with_code)
+    else:
+        outcome = _file(source, commit, folder_dir(source.folder), hub, progress, cancel)
     outcome.seconds = time.perf_counter() - started
     if outcome.status == "downloaded":
         ledger.record([{"repo": source.repo, "revision": source.revision, "commit": commit, "path": f["path"],
@@ -131,20 +135,31 @@ def _file(source: Source, commit: str, directory: Path, hub: Hub, progress: Prog
     return outcome
 
 
-def _wanted(remote: RemoteFile) -> bool:
+def _wanted(remote: RemoteFile, with_code: bool = False) -> bool:
     """A diffusers repository's files the pack fetches: model_index.json and the known slots'
-    weights (safetensors), configs and tokenizer files; never pickles or code."""
+    weights (safetensors), configs and tokenizer files; never pickles; Python files only for review."""
     parts = PurePosixPath(remote.path).parts
     suffix = PurePosixPath(remote.path).suffix.lower()
+    if with_code and suffix == ".py":
+        return True
     if suffix not in rules()["folder_suffixes"]:
         return False
     return remote.path == "model_index.json" or (len(parts) == 2 and parts[0] in KNOWN_SLOTS)
 
 
+def _fetch_into(remote: RemoteFile, final: Path, hub: Hub, report: Callable[[int], None] | None,
+                cancel: threading.Event | None) -> None:
+    """One file of a repository, verified, into `final` (through its partial file beside it)."""
+    partial = transfer.partial_path(final, remote)
+    sniff = remote.path if remote.path.endswith(".safetensors") else None
+    transfer.download(remote, hub.link(remote), partial, hub.endpoint, progress=report, cancel=cancel, sniff_as=sniff)
+    _publish(partial, final, remote, cancel)
+
+
 def _folder(source: Source, commit: str, directory: Path, hub: Hub, progress: Progress | None,
-            cancel: threading.Event | None) -> Outcome:
+            cancel: threading.Event | None, with_code: bool) -> Outcome:
     every = hub.tree(source.repo, commit)
-    wanted = sorted((r for r in every if _wanted(r)), key=lambda r: (r.path == "model_index.json", r.path))
+    wanted = sorted((r for r in every if _wanted(r, with_code)), key=lambda r: (r.path == "model_index.json", r.path))
     if not wanted or wanted[-1].path != "model_index.json":
         raise UsageError("HUB_NOT_FOUND", f"{source.repo}@{commit[:12]}: no model_index.json", what=f"{source.repo}/model_index.json")
     unverifiable = [r.path for r in wanted if r.path.endswith(".safetensors") and not r.sha256]
@@ -152,39 +167,43 @@ def _folder(source: Source, commit: str, directory: Path, hub: Hub, progress: Pr
         raise ModelFileError("HUB_METADATA_INCONSISTENT", f"no LFS checksum for {', '.join(unverifiable[:3])}", path=unverifiable[0])
     target = directory / source.name
     outcome = Outcome(source, target, commit, "present", [_verified(r) for r in wanted],
-                      skipped=sorted(r.path for r in every if not _wanted(r)))
+                      skipped=sorted(r.path for r in every if not _wanted(r, with_code)))
     total = sum(r.size for r in wanted)
     directory.mkdir(parents=True, exist_ok=True)
     try:
         with transfer.Lock(target, cancel):
-            if target.exists():
-                differ = [r.path for r in wanted if not _same_bytes(target / r.path, r, cancel)]
-                if differ:
-                    raise UsageError("HUB_TARGET_EXISTS", f"{target.name}: {', '.join(differ[:3])} differ or are missing", target=str(target))
-                return outcome
-            staging = directory / f".{source.name}.{commit[:12]}.partial"
-            done_before = 0
+            # a folder already in place is completed file by file (nothing in it is replaced);
+            # a new one is filled in a hidden partial folder and renamed into place when all passed
+            into = target if target.exists() else directory / f".{source.name}.{commit[:12]}.partial"
+            added, done_before = [], 0
             for remote in wanted:
-                final = staging / remote.path
-                final.parent.mkdir(parents=True, exist_ok=True)
-                if not final.exists():
-                    offset = done_before
-                    report = (lambda done, o=offset: progress(o + done, total)) if progress else None
-                    partial = transfer.partial_path(final, remote)
-                    sniff = remote.path if remote.path.endswith(".safetensors") else None
-                    transfer.download(remote, hub.link(remote), partial, hub.endpoint, progress=report, cancel=cancel, sniff_as=sniff)
-                    os.replace(partial, final)  # inside the pack's own partial folder
+                final = into / remote.path
+                if final.exists():
+                    if into == target and not _same_bytes(final, remote, cancel):
+                        raise UsageError("HUB_TARGET_EXISTS", f"{target.name}/{remote.path} differs from {source.repo}@{commit[:12]}", target=str(final))
+                else:
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    report = (lambda done, o=done_before: progress(o + done, total)) if progress else None
+                    _fetch_into(remote, final, hub, report, cancel)
+                    added.append((final, remote))
                 done_before += remote.size
+            if into == target and not added:
+                return outcome
             try:
-                outcome.check = check_header(staging, source)
+                outcome.check = check_header(into, source)
             except ModelFileError:
-                shutil.rmtree(staging, ignore_errors=True)
+                for path, _ in added if into == target else []:
+                    path.unlink(missing_ok=True)
+                if into != target:
+                    shutil.rmtree(into, ignore_errors=True)
                 raise
-            try:
-                os.rename(staging, target)
-            except OSError:
-                raise UsageError("HUB_TARGET_EXISTS", target.name, target=str(target)) from None
+            if into != target:
+                try:
+                    os.rename(into, target)
+                except OSError:
+                    raise UsageError("HUB_TARGET_EXISTS", target.name, target=str(target)) from None
     except transfer.Cancelled:
         raise ModelFileError("HUB_DOWNLOAD_CANCELLED", source.name, name=source.name) from None
-    outcome.status, outcome.bytes = "downloaded", total
+    outcome.status, outcome.bytes = "downloaded", sum(r.size for _, r in added)
+    outcome.files = [_verified(r) for _, r in added]
     return outcome
