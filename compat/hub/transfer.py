@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import queue
 import shutil
 import threading
 from pathlib import Path
@@ -94,44 +95,93 @@ class Lock:
 
 
 class _Sink:
-    """The file object `http_get` writes to: checks the first bytes, hashes, counts, honours cancel.
-    It follows `http_get`'s rewind (a server that ignored the Range header) by hashing again."""
+    """The file object `http_get` writes to. It checks the first bytes, counts and honours cancel in
+    the download's thread, and hands each chunk to a worker thread that writes and hashes it, so the
+    checksum costs no time on top of the transfer (hashlib and file writes release the GIL while the
+    next chunk arrives). `http_get`'s rewind (a server that ignored the Range header) waits for the
+    worker, then hashes the kept bytes again."""
+
+    QUEUED_CHUNKS = 4  # at most 4 x 10 MiB (huggingface_hub's chunk) waiting in memory
 
     def __init__(self, fh: BinaryIO, hasher_factory: Callable[[], Any], hasher: Any, progress: Progress | None,
                  cancel: threading.Event | None, sniff_as: str | None) -> None:
         self.fh, self._factory, self.hasher = fh, hasher_factory, hasher
         self._progress, self._cancel, self._sniff_as = progress, cancel, sniff_as
         self._head = b""
+        self._position = fh.tell()
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUED_CHUNKS)
+        self._worker = threading.Thread(target=self._drain, name="wan_compat-download-writer", daemon=True)
+        self._worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            try:
+                if chunk is None:
+                    return
+                if self._error is None:
+                    self.fh.write(chunk)
+                    self.hasher.update(chunk)
+            except BaseException as err:  # noqa: BLE001 - raised again in the download's thread
+                self._error = err
+            finally:
+                self._queue.task_done()
+
+    def _settle(self) -> None:
+        """Wait until every chunk handed over is written and hashed; raise what the worker met."""
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
 
     def write(self, chunk: bytes) -> int:
         if self._cancel is not None and self._cancel.is_set():
             raise Cancelled
-        if self._sniff_as is not None and self.fh.tell() == len(self._head) and len(self._head) < 16:
+        if self._error is not None:
+            raise self._error
+        if self._sniff_as is not None and self._position == len(self._head) and len(self._head) < 16:
             self._head += bytes(chunk[: 16 - len(self._head)])
             if len(self._head) >= 16:
                 _check_first_bytes(self._head, self._sniff_as)
-        written = self.fh.write(chunk)
-        self.hasher.update(chunk)
+        self._queue.put(chunk)
+        self._position += len(chunk)
         if self._progress is not None:
-            self._progress(self.fh.tell())
-        return written
+            self._progress(self._position)
+        return len(chunk)
 
     def tell(self) -> int:
-        return self.fh.tell()
+        return self._position
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self.fh.seek(offset, whence)
+        self._settle()
+        self._position = self.fh.seek(offset, whence)
+        return self._position
 
     def truncate(self, size: int | None = None) -> int:
+        self._settle()
         end = self.fh.truncate(size)
         self.hasher, self._head = self._factory(), b""
-        position = self.fh.tell()
-        if position:
+        self._position = self.fh.tell()
+        if self._position:
             self.fh.flush()
-            self.hasher = self._rehash(position)
+            self.hasher = self._rehash(self._position)
         if self._progress is not None:
-            self._progress(position)
+            self._progress(self._position)
         return end
+
+    def finish(self) -> str:
+        """Every byte written and hashed: the hex digest."""
+        self._settle()
+        self.close()
+        return self.hasher.hexdigest()
+
+    def close(self) -> None:
+        """Stop the worker (after a failure, what is still queued is dropped: the partial file is a prefix)."""
+        if self._worker.is_alive():
+            if self._error is None and self._cancel is not None and self._cancel.is_set():
+                self._error = Cancelled()
+            self._queue.put(None)
+            self._worker.join()
 
     def _rehash(self, length: int) -> Any:
         hasher = self._factory()
@@ -194,24 +244,28 @@ def download(remote: RemoteFile, link: Link, partial: Path, endpoint: str, *, pr
         if progress is not None:
             progress(resume)
         sink = _Sink(fh, factory, hasher, progress, cancel, sniff_as if resume == 0 else None)
-        if resume < remote.size:
-            try:
+        name = Path(remote.path).name
+        try:
+            if resume < remote.size:
                 with translated(remote.path, remote.repo, endpoint):
                     http_get(link.url, sink, resume_size=resume, headers=link.headers, expected_size=remote.size,
-                             displayed_filename=Path(remote.path).name, **_http_get_kwargs())
-            except SecurityError:
-                fh.close()
-                partial.unlink(missing_ok=True)
+                             displayed_filename=name, **_http_get_kwargs())
+            digest = sink.finish()
+        except SecurityError:
+            sink.close()
+            fh.close()
+            partial.unlink(missing_ok=True)
+            raise
+        except UsageError as err:
+            if err.code != "HUB_UNREACHABLE":
                 raise
-            except UsageError as err:
-                if err.code != "HUB_UNREACHABLE":
-                    raise
-                raise ModelFileError("HUB_DOWNLOAD_FAILED", err.detail, name=Path(remote.path).name) from None
-            except OSError as err:  # the disk (ENOSPC), or huggingface_hub's size check
-                raise ModelFileError("HUB_DOWNLOAD_FAILED", f"{type(err).__name__}: {err}"[:300], name=Path(remote.path).name) from None
-        fh.flush()
-        os.fsync(fh.fileno())
-        size, digest = fh.tell(), sink.hasher.hexdigest()
+            raise ModelFileError("HUB_DOWNLOAD_FAILED", err.detail, name=name) from None
+        except OSError as err:  # the disk (ENOSPC), or huggingface_hub's size check
+            raise ModelFileError("HUB_DOWNLOAD_FAILED", f"{type(err).__name__}: {err}"[:300], name=name) from None
+        finally:
+            sink.close()
+        fh.flush()  # no fsync, as huggingface_hub: a file damaged by a crash fails the next get's checksum
+        size = fh.tell()
     if size != remote.size or digest != expected_digest(remote):
         partial.unlink(missing_ok=True)
         raise ModelFileError("HUB_CHECKSUM_MISMATCH", f"got {size} bytes, sha {digest[:16]}…; the Hub says {remote.size} bytes, {expected_digest(remote)[:16]}…",
