@@ -11,19 +11,18 @@ it and installs chromium, playwright and the newest frontend).
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-from comfyui_server import PACK_ROOT, Server, ServerError, comfy_python, newest_frontend, start, stop
+from comfy_install import comfy_install
+from comfyui_server import PACK_ROOT, Server, ServerError, newest_frontend, start, stop
 from hub_fixtures import REPO_21, sha256
 from local_hub import LocalHub
 from test_workflow_check_server import _frontend
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
 pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
 VAE = "wan_2.1_vae.safetensors"
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
@@ -36,6 +35,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, tiny_path: Callable[[str], Pat
     from wan_compat.compat.fixtures import native
     from wan_compat.compat.fixtures.single_files import export_single_files
 
+    comfy_install()  # skip before building anything when there is no ComfyUI
     store = tmp_path_factory.mktemp("comfy_hub")
     vae = native.native_vae(store / "vae.safetensors")
     umt5 = export_single_files(tiny_path("wan2.1-t2v"), store / "t2v", name="t2v")["text_encoder"]
@@ -49,11 +49,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, tiny_path: Callable[[str], Pat
 @pytest.fixture(scope="module", params=["pinned", "newest"])
 def server(hub: LocalHub, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Server]:
     """ComfyUI with the frontend it pins, then with the newest frontend build (.ci/run installs it)."""
-    if not COMFYUI_DIR:
-        pytest.skip("COMFYUI_DIR is not set: point it at a ComfyUI checkout with its venv to run the real-server tests")
-    python = comfy_python(Path(COMFYUI_DIR))
-    if python is None:
-        pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} has no Python (set COMFYUI_PYTHON)")
+    root, python = comfy_install()
     base = tmp_path_factory.mktemp("hub_base")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(PACK_ROOT, target_is_directory=True)
@@ -65,7 +61,7 @@ def server(hub: LocalHub, tmp_path_factory: pytest.TempPathFactory, request: pyt
     if front is not None and not (front / "index.html").is_file():
         pytest.fail(f"no frontend build at {front}: .ci/run installs it (or set WAN_COMPAT_FRONTEND_ROOT)")
     try:
-        found = start(Path(COMFYUI_DIR), base, python, front_end_root=front, env=env)
+        found = start(root, base, python, front_end_root=front, env=env)
     except ServerError as err:
         pytest.fail(str(err))
     yield found
