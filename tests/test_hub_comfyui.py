@@ -130,26 +130,34 @@ def test_browser_download_progress_download_all_then_queue(server: Server, hub: 
             page.wait_for_function("n => document.querySelector(`.wan-hub-download[data-name='${n}']`)?.dataset.state === 'ready'", arg=name, timeout=60_000)
         assert "from Comfy-Org/Wan_2.1_ComfyUI_repackaged/split_files/vae/wan_2.1_vae.safetensors@main" in _row(page, VAE).inner_text()
         # one click: the Hub holds the stream half way, so the dialog shows it running with its progress
+        hub.requests.clear()
         hub.pause_after, hub.resume = 64 * 1024 * 1024, threading.Event()
         try:
             _row(page, VAE).locator("button").click()
             page.wait_for_function("n => { const r = document.querySelector(`.wan-hub-download[data-name='${n}']`);"
                                    " return r.dataset.state === 'running' && / of .*MB/.test(r.innerText); }", arg=VAE, timeout=60_000)
-            assert _row(page, VAE).locator("button").inner_text() == "Cancel"
             assert _row(page, VAE).locator("progress").is_visible()
             page.screenshot(path=str(tmp_path / "progress.png"))
+            _row(page, VAE).locator("button", has_text="Cancel").click()
         finally:
             hub.resume.set()
             hub.pause_after = None
+        page.wait_for_function("n => document.querySelector(`.wan-hub-download[data-name='${n}']`)?.dataset.state === 'cancelled'", arg=VAE, timeout=60_000)
+        assert "cancelled" in _row(page, VAE).inner_text()
+        partial = next((server.base / "models" / "vae").glob("*.partial"))
+        kept = partial.stat().st_size
+        assert kept and not (server.base / "models" / "vae" / VAE).exists()
+        # what a user does next: Download again resumes the partial file, and Download all gets the rest
         page.click(".wan-hub-download-all")
         for name in (VAE, UMT5):
             page.wait_for_function("n => document.querySelector(`.wan-hub-download[data-name='${n}']`)?.dataset.state === 'done'", arg=name, timeout=120_000)
         page.wait_for_function("() => /you can queue now/.test(document.querySelector('.wan-hub-download-all-status').innerText)", timeout=30_000)
         assert page.locator(".wan-hub-download-all").count() == 0  # nothing left to download
         assert "verified" in _row(page, VAE).inner_text()
+        served = hub.commits[REPO_21][hub.branches[REPO_21]["main"]][f"split_files/vae/{VAE}"]
+        assert [r["range"] for r in hub.served("cdn") if served.sha256 in r["path"]][-1] == f"bytes={kept}-"  # resumed
         vae = server.base / "models" / "vae" / VAE
-        served = hub.commits[REPO_21][hub.branches[REPO_21]["main"]][f"split_files/vae/{VAE}"].path
-        assert sha256(vae) == sha256(served) and not list(vae.parent.glob("*.partial"))
+        assert sha256(vae) == served.sha256 and not list(vae.parent.glob("*.partial"))
         # the model lists were refreshed: the new file is a choice of the VAE loader
         page.wait_for_function("n => app.graph.getNodeById(1).widgets[0].options.values.includes(n)", arg=VAE, timeout=30_000)
         page.screenshot(path=str(tmp_path / "downloaded.png"))

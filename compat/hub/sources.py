@@ -158,7 +158,8 @@ def from_workflow(folder: str, name: str, url: str | None, endpoint: str) -> Sou
     """A file a workflow misses: its own Hub link, else the registry's official source. A link that
     is not the Hub's is never fetched (HUB_URL_NOT_HUB names it)."""
     folder, name = check_folder(folder), plain_name(name)
-    parsed = parse_resolve_url(url, endpoint) if url else None
+    # a diffusers folder is a whole repository: only the registry names one
+    parsed = parse_resolve_url(url, endpoint) if url and folder != "diffusers" else None
     if parsed is not None:
         repo, revision, path = parsed
         refuse_unfetchable(path)

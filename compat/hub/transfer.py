@@ -256,12 +256,13 @@ def download(remote: RemoteFile, link: Link, partial: Path, endpoint: str, *, pr
             fh.close()
             partial.unlink(missing_ok=True)
             raise
-        except UsageError as err:
-            if err.code != "HUB_UNREACHABLE":
+        except (UsageError, OSError) as err:  # the connection, the disk (ENOSPC), huggingface_hub's size check
+            if cancel is not None and cancel.is_set():
+                raise Cancelled from None  # a cancel that met a stalled or closed connection is still a cancel
+            if isinstance(err, UsageError) and err.code != "HUB_UNREACHABLE":
                 raise
-            raise ModelFileError("HUB_DOWNLOAD_FAILED", err.detail, name=name) from None
-        except OSError as err:  # the disk (ENOSPC), or huggingface_hub's size check
-            raise ModelFileError("HUB_DOWNLOAD_FAILED", f"{type(err).__name__}: {err}"[:300], name=name) from None
+            detail = err.detail if isinstance(err, UsageError) else f"{type(err).__name__}: {err}"[:300]
+            raise ModelFileError("HUB_DOWNLOAD_FAILED", detail, name=name) from None
         finally:
             sink.close()
         fh.flush()  # no fsync, as huggingface_hub: a file damaged by a crash fails the next get's checksum
