@@ -30,8 +30,9 @@ for _name in _STAGE_MODULES:
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.DISPLAY_NAMES)
 
 # Server routes, no-ops outside a running ComfyUI server: the report page, the queue check and its
-# on-prompt log.
-from . import comfy_report_route, comfy_routes  # noqa: E402
+# on-prompt log, the queue dialog's downloads from the Hub.
+from . import comfy_hub_route, comfy_report_route, comfy_routes  # noqa: E402
 
 comfy_report_route.register()
 comfy_routes.register()
+comfy_hub_route.register()

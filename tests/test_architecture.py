@@ -21,6 +21,7 @@ LAYERS = {
     "compat.settings": 3,
     "compat.workflow": 3,  # workflow graphs: parse, follow links, check the picked files (detect's verdicts)
     "compat.loading": 4,  # safe load, key naming, the WAN_PIPELINE handle
+    "compat.hub": 4,  # downloads from the Hugging Face Hub: sources, checksums, header check, jobs
     "encoders": 4,  # frames -> files (ffmpeg)
     "compat.fixtures": 5,  # tiny and sparse models for the demo, the CLI and the tests
     "compat.vae": 5,

@@ -5,6 +5,7 @@
 // Imports are relative to this file's URL, so the pack's folder name is never hard-coded.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { renderDownload, renderDownloadAll } from "./wan_hub_download.js"; // issue 20: downloads from the Hub
 
 const SETTING_ID = "WanCompat.WorkflowCheck.Enabled";
 const HIGHLIGHT = "#f87171";
@@ -60,7 +61,7 @@ function element(tag, style, text) {
 }
 
 // A modal listing each error with its fix. Resolves true for "Queue anyway", false for "Cancel".
-function showDialog(errors) {
+function showDialog(errors, workflow) {
   return new Promise((resolve) => {
     const overlay = element("div", "position:fixed;inset:0;background:rgba(0,0,0,.55);z-index:10000;display:flex;align-items:center;justify-content:center");
     overlay.className = "wan-workflow-check-dialog";
@@ -68,6 +69,7 @@ function showDialog(errors) {
     box.setAttribute("role", "dialog");
     box.append(element("h3", "margin:0 0 10px;color:#f87171", "Wan Compat: this workflow's files do not fit"));
     const list = element("ol", "padding-left:20px;margin:0 0 14px");
+    const downloads = []; // issue 20 hook: a Download button on each missing file (wan_hub_download.js)
     for (const p of errors) {
       const item = element("li", "margin-bottom:10px");
       item.dataset.code = p.code;
@@ -75,6 +77,7 @@ function showDialog(errors) {
       if (p.detail) item.append(element("div", "opacity:.8", p.detail));
       item.append(element("div", "color:#34d399", `Fix: ${p.fix}`));
       item.append(element("div", "opacity:.6;font-size:12px", `${p.code} · node ${(p.node_ids ?? []).join(", ") || "-"}`));
+      downloads.push(renderDownload(item, p, workflow)); // issue 20 hook
       list.append(item);
     }
     box.append(list);
@@ -88,6 +91,7 @@ function showDialog(errors) {
     cancel.onclick = () => close(false);
     queue.onclick = () => close(true);
     buttons.append(cancel, queue);
+    renderDownloadAll(buttons, downloads); // issue 20 hook: "Download all"
     box.append(buttons);
     overlay.append(box);
     document.body.append(overlay);
@@ -123,7 +127,7 @@ app.registerExtension({
         const warnings = problems.filter((p) => p.severity === "warning");
         if (errors.length) {
           highlight(errors);
-          const go = await showDialog(errors);
+          const go = await showDialog(errors, data.workflow);
           if (!go) return { prompt_id: null, node_errors: {} }; // cancelled: nothing is queued
         } else {
           clearHighlight();

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "load": ("load_cmd", "load one diffusion-model file alone (every key checked): what it became, memory and time"),
     "check-workflow": ("check_workflow_cmd", "check the files a ComfyUI workflow picks: each file, and how the graph pairs them"),
     "scan": ("scan_cmd", "inspect every model under a folder, e.g. ComfyUI's models/"),
+    "get": ("get_cmd", "download a missing model from the Hugging Face Hub into models/, verified (sha256, header), never overwriting"),
     "trust": ("trust_cmd", "show a model folder's code (files, sha256, imports) and the settings entry that would trust it"),
     "encode": ("encode_cmd", "encode frames (.npy or a PNG folder) to MP4/WebM/...; never overwrites"),
     "fixtures": ("fixtures_cmd", "write sparse real-size copies of every known Wan model (headers only) to try the tools"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from . import registry
+from .pipeline_releases import version_tuple
 from ..core.errors import Problem, problem
 
 TYPE_CHECKING = False
@@ -121,7 +122,9 @@ def check_pipeline_class(class_name: str | None, task: str | None) -> list[Probl
     if not class_name:
         return []
     if class_name not in PIPELINE_TASKS:
-        return [problem("UNKNOWN_PIPELINE_CLASS", f"_class_name is {class_name!r}")]
+        from .pipeline_releases import explain
+
+        return [problem("UNKNOWN_PIPELINE_CLASS", f"_class_name is {class_name!r}; {explain(class_name)}")]
     if task and task not in PIPELINE_TASKS[class_name]:
         expected = next((c for c, tasks in PIPELINE_TASKS.items() if task in tasks), "a Wan pipeline")
         return [problem("PIPELINE_CLASS_MISMATCH", f"{class_name} cannot run a {task} transformer",
@@ -129,14 +132,10 @@ def check_pipeline_class(class_name: str | None, task: str | None) -> list[Probl
     return []
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", text)[:3])
-
-
 def check_diffusers_version(required: str | None, installed: str | None, feature: str) -> list[Problem]:
     if not required or not installed:
         return []
-    if _version_tuple(installed) < _version_tuple(required):
+    if version_tuple(installed) < version_tuple(required):
         return [problem("DIFFUSERS_TOO_OLD", f"installed {installed}, needed {required}",
                         feature=feature, required=required, installed=installed)]
     return []

@@ -33,13 +33,25 @@ _SPLIT_FOLDERS = {"transformer": "diffusion_models", "vae": "vae", "text_encoder
                   "clip_vision": "clip_vision"}
 
 
-def official_url(folder_key: str, name: str) -> str | None:
-    """Where to get that name, or None when the registry does not know it: the official diffusers
-    repository for a folder, the folder of Comfy-Org's repackaged files for a ComfyUI single file."""
+def official_source(folder_key: str, name: str) -> tuple[str, str | None] | None:
+    """(repository, path in it) of that name, or None when the registry does not know it: the
+    official diffusers repository for a folder (path None: the whole repository), the file in
+    Comfy-Org's repackaged repository for a ComfyUI single file."""
     variant = official(folder_key, name)
     if variant is None:
         return None
     if folder_key == "diffusers":
-        return f"{HUB}{variant['repo']}" if variant.get("repo") else None
+        return (variant["repo"], None) if variant.get("repo") else None
     repo = _REPACKAGED.get(str(variant.get("version") or "2.1"))
-    return f"{HUB}{repo}/tree/main/split_files/{_SPLIT_FOLDERS[FOLDER_KINDS[folder_key]]}" if repo else None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return (repo, f"split_files/{_SPLIT_FOLDERS[FOLDER_KINDS[folder_key]]}/{base}") if repo else None
+
+
+def official_url(folder_key: str, name: str) -> str | None:
+    """Where to get that name, or None when the registry does not know it: the official diffusers
+    repository for a folder, the folder of Comfy-Org's repackaged files for a ComfyUI single file."""
+    found = official_source(folder_key, name)
+    if found is None:
+        return None
+    repo, path = found
+    return f"{HUB}{repo}" if path is None else f"{HUB}{repo}/tree/main/{path.rsplit('/', 1)[0]}"

@@ -16,11 +16,12 @@ from ..core.errors import catalogue
 DOCS_PATH = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
 # Stage files in pipeline order; files not listed follow alphabetically.
-STAGE_ORDER = ("usage", "detect", "security", "load", "vae", "optimize", "sample", "runtime", "frames", "encode", "ffmpeg",
+STAGE_ORDER = ("usage", "detect", "security", "hub", "load", "vae", "optimize", "sample", "runtime", "frames", "encode", "ffmpeg",
                "settings", "diagnose")
 STAGE_TITLES = {
     "usage": "Command line",
     "detect": "Detection and compatibility",
+    "hub": "Downloads from the Hugging Face Hub",
     "vae": "VAE fix",
     "optimize": "Memory plan (Wan Optimize)",
     "sample": "Sampling and pipeline handles",

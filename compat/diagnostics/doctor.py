@@ -11,7 +11,7 @@ from typing import Any
 
 from ...encoders import ffmpeg_probe
 from ..core.errors import Problem, SettingsError, problem
-from ..detect.validate import _version_tuple as version_tuple
+from ..detect.pipeline_releases import version_tuple
 from ..core import system
 from . import machine
 
@@ -25,7 +25,8 @@ PACKAGES: tuple[tuple[str, str | None, str, bool], ...] = (
     ("diffusers", "0.35", "build Wan 2.1 / 2.2 pipelines (Wan 2.2 needs 0.35)", True),
     ("transformers", "4.46", "run the UMT5 text encoder and CLIP vision", True),
     ("safetensors", "0.4.3", "read and write model files", True),
-    ("huggingface_hub", "0.26", "resolve model folders", True),
+    ("huggingface_hub", "0.26", "resolve model folders and download missing models (wan-compat get)", True),
+    ("filelock", "3.12", "download one file once when two downloads of it run at the same time", True),
     ("pydantic", "2.6", "validate configs and settings", True),
     ("psutil", "5.9", "measure memory for the plan and the report", True),
     ("imageio-ffmpeg", "0.5", "bundle the ffmpeg used for encoding", True),

@@ -20,7 +20,9 @@ def pipeline_class(name: str) -> type:
     """A Wan pipeline class diffusers ships; anything else would need custom code."""
     found = shipped_class("diffusers", name) if name in PIPELINE_TASKS else None
     if found is None:
-        raise SecurityError("UNKNOWN_PIPELINE_CLASS", f"_class_name is {name!r}")
+        from ..detect.pipeline_releases import explain
+
+        raise SecurityError("UNKNOWN_PIPELINE_CLASS", f"_class_name is {name!r}; {explain(name)}")
     return found
 
 

@@ -28,15 +28,17 @@ class Findings:
         self.items: list[dict[str, Any]] = []
         self._seen: set[tuple[str, tuple[str, ...]]] = set()
 
-    def add(self, code: str, node_ids: list[str], detail: str = "", severity: str | None = None, **context: Any) -> None:
+    def add(self, code: str, node_ids: list[str], detail: str = "", severity: str | None = None, **context: Any) -> dict[str, Any] | None:
+        """The new entry, or None when the same problem on the same nodes was already added."""
         ids = list(dict.fromkeys(i for i in node_ids if i))
         key = (code, tuple(sorted(ids)))
         if key in self._seen:
-            return
+            return None
         self._seen.add(key)
         entry = problem(code, detail, severity=severity, **context).to_dict()  # type: ignore[arg-type]
         entry["node_ids"] = ids
         self.items.append(entry)
+        return entry
 
 
 class Checker:
@@ -56,7 +58,9 @@ class Checker:
                            node=f"{node.type} #{node.id}", input=name)
         for pick in self.picks:
             for code, severity, detail, context in check_file(pick, self.graph.nodes[pick.node_id].widgets, self.wan, self.urls):
-                self.found.add(code, [pick.node_id], detail, severity=severity, **context)
+                entry = self.found.add(code, [pick.node_id], detail, severity=severity, **context)
+                if entry is not None and code == "WF_FILE_MISSING":  # as data, for a download (compat/hub, `get --workflow`, the dialog)
+                    entry["missing"] = {"name": pick.name, "folder": pick.folder, "url": self.urls.get(pick.name)}
         if not self.run.cycles:
             Pairs(self.run, self.picks, self.found).check()
         return self.found.items
