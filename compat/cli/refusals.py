@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable
 
 from ..core.errors import Problem, WanCompatError, problem
+from ..core.regular_file import open_regular
 
 DISGUISE_SUFFIXES = (".safetensors", ".sft")
 WEIGHT_LIKE = (".safetensors", ".sft", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -107,7 +108,7 @@ def _file(path: Path, policy: Any, shown: str) -> list[Problem]:
     except WanCompatError as err:
         found.append(problem(err.code, f"{shown}: {err.detail}", **err.problem.context) if shown != path.name else err.problem)
         return found
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         digest = sha256_of(fh)
     if not policy.allows_pickle(digest):
         found.append(problem("PICKLE_NOT_ALLOWED", f"{shown}: sha256 {digest}; it would import {imports}", sha256=digest, path=str(path)))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.errors import ModelFileError
 from .safetensors_header import MAX_TENSORS, TensorInfo
+from ..core.regular_file import open_regular
 
 MAX_KV = 100_000
 MAX_STRING = 16 * 2**20
@@ -78,7 +79,7 @@ class _Reader:
 
 def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         r = _Reader(fh, path, size)
         if r.read(4) != b"GGUF":
