@@ -74,22 +74,39 @@ def model_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
     return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot}
 
 
+def choice_refused(choice: str) -> bool:
+    """Whether a combo entry names no plain `<folder key>/<name>` (e.g. `diffusers/../../..`): such a
+    name is refused before any folder is looked at, so the answer says nothing about what exists."""
+    from ..compat.security.paths import plain_name
+
+    key, _, name = (choice or "").partition("/")
+    return bool(choice) and choice != NONE and not (key and plain_name(name))
+
+
 def resolve_choice(choice: str) -> Path | None:
-    """The absolute path behind a combo entry, or None for `none`/unknown entries."""
-    if not choice or choice == NONE:
+    """The path behind a combo entry, or None for `none`, unknown and refused entries. The name is
+    resolved inside the model folder it was listed from and must stay there (a link placed in the
+    folder is followed, `..` and links further down that lead out are not) before anything is
+    opened or tested for existence."""
+    from ..compat.security.paths import inside_folder
+
+    if not choice or choice == NONE or choice_refused(choice):
         return None
     fp = _folder_paths()
     key, _, name = choice.partition("/")
-    if fp is None or not name:
+    if fp is None:
         return None
-    if key == "diffusers":
-        for base in fp.get_folder_paths("diffusers"):
-            candidate = Path(base) / name
-            if (candidate / "model_index.json").is_file():
-                return candidate
+    try:
+        bases = fp.get_folder_paths(key)
+    except Exception:  # a folder key this ComfyUI does not know
         return None
-    full = fp.get_full_path(key, name)
-    return Path(full) if full else None
+    for base in bases:
+        candidate = inside_folder(base, name)
+        if candidate is None:
+            continue
+        if (candidate / "model_index.json").is_file() if key == "diffusers" else candidate.is_file():
+            return candidate
+    return None
 
 
 # Folder keys whose folders may hold models Wan Safe Load reads.
