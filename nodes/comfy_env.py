@@ -40,6 +40,29 @@ def prompt_server() -> Any | None:
     return getattr(PromptServer, "instance", None)
 
 
+def prompt_queued(prompt_id: str) -> bool:
+    """Whether ComfyUI has queued the prompt with this id (waiting, running or done), through the
+    queue's cheap readers (no deep copies); False outside a running server."""
+    instance = prompt_server()
+    queue = getattr(instance, "prompt_queue", None)
+    if queue is None:
+        return False
+    running, waiting = queue.get_current_queue_volatile()
+    if any(len(item) > 1 and item[1] == prompt_id for item in (*running, *waiting)):
+        return True
+    return bool(queue.get_history(prompt_id=prompt_id, map_function=lambda entry: True))
+
+
+def cors_origin() -> str | None:
+    """The origin ComfyUI was told to allow (`--enable-cors-header`), or None."""
+    try:
+        from comfy.cli_args import args  # ComfyUI's module
+    except ImportError:
+        return None
+    value = getattr(args, "enable_cors_header", None)
+    return value if isinstance(value, str) and value else None
+
+
 def _diffusers_folders(fp: ModuleType) -> list[str]:
     """Folders under models/diffusers that hold a model_index.json (relative names)."""
     found: list[str] = []
