@@ -222,3 +222,33 @@ def test_the_check_service_answers_every_body_with_json(tmp_path: Path) -> None:
     for raw in (b"[" * 100000, b"\xff", b'{"workflow": 1e999999}', b"", b'"' + b"\\\"" * 30000):
         assert answer("check", raw, folders)["ok"] in (True, False)
     assert answer("explain", json.dumps({"message": HOSTILE_MESSAGES[0]}).encode(), {}) == {"explained": False}
+
+
+# ------------------------------------------------------------------ settings
+
+def test_a_deep_settings_file_is_a_typed_error(tmp_path: Path) -> None:
+    """A 100k-deep settings file gave RecursionError in every path check."""
+    from wan_compat.compat.settings.store import SettingsStore
+
+    (tmp_path / "settings.json").write_text('{"security": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(WanCompatError) as caught:
+        SettingsStore(tmp_path).load({})
+    assert caught.value.code == "SETTINGS_FILE_CORRUPT"
+
+
+def test_settings_are_not_read_from_a_client_writable_folder(tmp_path: Path) -> None:
+    """ComfyUI's POST /userdata writes <user>/<user id>/...: settings there would let a client add `/`
+    to the model roots. The pack's own <user>/wan-compat is not writable that way."""
+    from wan_compat.compat.core.errors import catalogue
+    from wan_compat.compat.settings.store import settings_dir
+
+    user = tmp_path / "user"
+    for writable in (user / "default" / "wan-compat", user / "default", user / "someone_1234" / "x"):
+        with pytest.raises(WanCompatError) as caught:
+            settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(writable)})
+        assert caught.value.code == "SETTINGS_DIR_CLIENT_WRITABLE" and "/userdata" in caught.value.message()
+    assert settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(user / "wan-compat")}) == user / "wan-compat"
+    assert settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(tmp_path / "elsewhere")}) == tmp_path / "elsewhere"
+    assert settings_dir(user, {}) == user / "wan-compat"
+    # No fix text sends the settings into a client-writable folder.
+    assert not [code for code, entry in catalogue().items() if "user/default" in entry["fix"]]
