@@ -246,7 +246,7 @@ def test_settings_are_not_read_from_a_client_writable_folder(tmp_path: Path) -> 
     for writable in (user / "default" / "wan-compat", user / "default", user / "someone_1234" / "x"):
         with pytest.raises(WanCompatError) as caught:
             settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(writable)})
-        assert caught.value.code == "SETTINGS_DIR_CLIENT_WRITABLE" and "/userdata" in caught.value.message()
+        assert caught.value.code == "SETTINGS_DIR_CLIENT_WRITABLE" and "clients can write" in caught.value.message()
     assert settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(user / "wan-compat")}) == user / "wan-compat"
     assert settings_dir(user, {"WAN_COMPAT_CONFIG_DIR": str(tmp_path / "elsewhere")}) == tmp_path / "elsewhere"
     assert settings_dir(user, {}) == user / "wan-compat"
