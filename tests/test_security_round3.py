@@ -252,3 +252,61 @@ def test_settings_are_not_read_from_a_client_writable_folder(tmp_path: Path) -> 
     assert settings_dir(user, {}) == user / "wan-compat"
     # No fix text sends the settings into a client-writable folder.
     assert not [code for code, entry in catalogue().items() if "user/default" in entry["fix"]]
+
+
+# ------------------------------------------------------------------ GGUF header validation
+
+def _gguf(path: Path, tensors: dict[str, tuple[int, ...]]) -> Path:
+    """A real GGUF written by llama.cpp's own writer (the `gguf` package), F32 tensors of zeros."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), arch="wan")
+    for name, shape in tensors.items():
+        writer.add_tensor(name, np.zeros(shape, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _patch(path: Path, name: str, *, type_id: int | None = None, dims: tuple[int, ...] | None = None, offset: int | None = None) -> None:
+    """Rewrite one tensor-table entry in place: [name][n_dims u32][dims u64...][type u32][offset u64]."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    at = raw.index(name.encode()) + len(name)
+    n_dims = struct.unpack_from("<I", raw, at)[0]
+    at += 4
+    if dims is not None:
+        assert len(dims) == n_dims
+        struct.pack_into(f"<{n_dims}Q", raw, at, *dims)
+    at += 8 * n_dims
+    if type_id is not None:
+        struct.pack_into("<I", raw, at, type_id)
+    if offset is not None:
+        struct.pack_into("<Q", raw, at + 4, offset)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("change,expected", [
+    ({"type_id": 99}, "ggml type 99"),  # passed inspect with "verdict: OK", then an untyped ValueError on load
+    ({"type_id": 8}, "not a multiple of its block"),  # Q8_0 with 64-value rows: fine; 48: not
+    ({"dims": (48, 2**40)}, "past the end of the file"),
+    ({"offset": 3}, "alignment"),
+    ({"offset": 0}, "overlap"),
+])
+def test_impossible_gguf_tensor_tables_are_refused_before_ok(tmp_path: Path, change: dict, expected: str) -> None:
+    path = _gguf(tmp_path / "m.gguf", {"blocks.0.a": (2, 48), "blocks.0.b": (2, 48)})
+    _patch(path, "blocks.0.b", **change)
+    done = subprocess.run([sys.executable, "-m", "wan_compat", "inspect", str(path), "--json"], capture_output=True, text=True, timeout=120)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and any(p["code"] == "GGUF_INVALID" and expected in (p.get("detail") or "") for p in doc["problems"]), doc["problems"]
+
+
+def test_a_well_formed_gguf_still_reads(tmp_path: Path) -> None:
+    from wan_compat.compat.detect.gguf_header import read_gguf_header
+
+    header = read_gguf_header(_gguf(tmp_path / "m.gguf", {"blocks.0.a": (2, 48), "blocks.0.b": (3, 64)}))
+    assert {n: (t.dtype, t.shape, t.nbytes) for n, t in header.tensors.items()} == {"blocks.0.a": ("F32", (2, 48), 384), "blocks.0.b": ("F32", (3, 64), 768)}
