@@ -310,3 +310,60 @@ def test_a_well_formed_gguf_still_reads(tmp_path: Path) -> None:
 
     header = read_gguf_header(_gguf(tmp_path / "m.gguf", {"blocks.0.a": (2, 48), "blocks.0.b": (3, 64)}))
     assert {n: (t.dtype, t.shape, t.nbytes) for n, t in header.tensors.items()} == {"blocks.0.a": ("F32", (2, 48), 384), "blocks.0.b": ("F32", (3, 64), 768)}
+
+
+# ------------------------------------------------------------------ LoRA validation
+
+@pytest.fixture(scope="module")
+def tiny_transformer():
+    """A real (tiny) diffusers Wan transformer, as in diffusers' own Wan tests."""
+    from diffusers import WanTransformer3DModel
+
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+                                 text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+                                 qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+
+
+def _lora(alpha=None, down=None, up=None, **extra):
+    import torch
+
+    out = {"diffusion_model.blocks.0.self_attn.q.lora_down.weight": torch.zeros(4, 24) if down is None else down,
+           "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.zeros(24, 4) if up is None else up}
+    if alpha is not None:
+        out["diffusion_model.blocks.0.self_attn.q.alpha"] = alpha
+    return {**out, **extra}
+
+
+def _bad_loras():
+    import torch
+
+    nan = torch.zeros(4, 24)
+    nan[1, 2] = float("nan")
+    return {
+        "nan alpha": _lora(alpha=torch.tensor(float("nan"))), "inf alpha": _lora(alpha=torch.tensor(float("inf"))),
+        "zero alpha": _lora(alpha=torch.tensor(0.0)), "negative alpha": _lora(alpha=torch.tensor(-4.0)),
+        "alpha of two values": _lora(alpha=torch.tensor([4.0, 4.0])), "NaN weight": _lora(down=nan),
+        "scalar down": _lora(down=torch.tensor(1.0)), "rank 0": _lora(down=torch.zeros(0, 24), up=torch.zeros(24, 0)),
+        "two namings": _lora(**{"blocks.0.attn1.to_q.lora_A.weight": torch.zeros(4, 24), "blocks.0.attn1.to_q.lora_B.weight": torch.zeros(24, 4)}),
+    }
+
+
+@pytest.mark.parametrize("case", ["nan alpha", "inf alpha", "zero alpha", "negative alpha", "alpha of two values", "NaN weight",
+                                  "scalar down", "rank 0", "two namings"])
+def test_lora_values_no_lora_can_have_are_refused(case: str, tiny_transformer) -> None:
+    """Untyped errors for odd alpha/rank shapes; NaN/inf alpha and NaN weights accepted; one layer in
+    two namings silently dropped a pair: now LORA_INVALID, each with its reason."""
+    from wan_compat.compat.lora.spec import match_lora
+
+    with pytest.raises(WanCompatError) as caught:
+        match_lora(tiny_transformer, _bad_loras()[case], "transformer")
+    assert caught.value.code == "LORA_INVALID"
+
+
+def test_a_sound_lora_still_matches(tiny_transformer) -> None:
+    import torch
+
+    from wan_compat.compat.lora.spec import match_lora
+
+    deltas, fmt, rank = match_lora(tiny_transformer, _lora(alpha=torch.tensor(2.0)), "transformer")
+    assert (len(deltas), rank, deltas[0].scale) == (1, 4, 0.5)
