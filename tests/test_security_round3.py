@@ -367,3 +367,47 @@ def test_a_sound_lora_still_matches(tiny_transformer) -> None:
 
     deltas, fmt, rank = match_lora(tiny_transformer, _lora(alpha=torch.tensor(2.0)), "transformer")
     assert (len(deltas), rank, deltas[0].scale) == (1, 4, 0.5)
+
+
+# ------------------------------------------------------------------ the MP4/MKV index reader
+
+def _box(kind: bytes, body: bytes = b"") -> bytes:
+    import struct
+
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def _mp4(track_boxes: bytes) -> bytes:
+    hdlr = _box(b"hdlr", b"\0" * 8 + b"vide" + b"\0" * 12)
+    return _box(b"ftyp", b"isom\0\0\0\0") + _box(b"moov", _box(b"trak", _box(b"mdia", hdlr + track_boxes)))
+
+
+def _stbl_tables(count: int) -> bytes:
+    import struct
+
+    tkhd = _box(b"tkhd", b"\0" * 84)
+    stsz = _box(b"stsz", b"\0" * 4 + struct.pack(">II", 1, count))
+    stsc = _box(b"stsc", b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">III", 1, 1, 1))
+    stco = _box(b"stco", b"\0" * 4 + struct.pack(">I", 1) + struct.pack(">I", 0))
+    return tkhd + _box(b"minf", _box(b"stbl", stsz + stsc + stco))
+
+
+@pytest.mark.parametrize("data,why", [
+    (lambda: _mp4(_nested(3000)), "nested"),  # RecursionError before
+    (lambda: _mp4(_stbl_tables(2**32 - 1)), "samples"),  # MemoryError before (a list of 4 billion sizes)
+])
+def test_the_container_reader_is_iterative_and_bounded(tmp_path: Path, data, why: str) -> None:
+    from wan_compat.encoders.container_probe import read_index
+
+    path = tmp_path / "v.mp4"
+    path.write_bytes(data())
+    with pytest.raises(WanCompatError) as caught:
+        read_index(path)
+    assert caught.value.code == "ENCODE_VERIFY_FAILED" and why in caught.value.detail
+
+
+def _nested(levels: int) -> bytes:
+    body = b""
+    for _ in range(levels):
+        body = _box(b"stbl", body)
+    return body
