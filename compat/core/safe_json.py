@@ -28,6 +28,7 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _OPENERS = bytes.maketrans(b"[{]}", b"\x01\x01\x00\x00")  # opening bracket -> 1, closing -> 0
 _SHORT = 1 << 16  # below this many brackets a plain loop is faster than importing numpy
 _CHUNK = 1 << 22
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonLimitError(ValueError):
@@ -72,11 +73,17 @@ def loads(data: str | bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX
     if depth_over(data, max_depth):
         raise JsonLimitError(f"{what} nests deeper than {max_depth} levels (or its brackets do not balance)")
     try:
-        return json.loads(data)
+        doc = json.loads(data)
     except RecursionError:
         raise JsonLimitError(f"{what} nests too deeply") from None
     except ValueError as exc:
         raise JsonLimitError(f"{what} is not valid JSON ({exc})") from None
+    if _SURROGATE.search(data):  # json accepts a lone "\ud800"; no file name, path or setting can hold one
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JsonLimitError(f"{what} holds a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)") from None
+    return doc
 
 
 def load_file(path: object, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Any:
