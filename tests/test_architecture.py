@@ -22,7 +22,7 @@ LAYERS = {
     "compat.workflow": 3,  # workflow graphs: parse, follow links, check the picked files (detect's verdicts)
     "compat.loading": 4,  # safe load, key naming, the WAN_PIPELINE handle
     "encoders": 4,  # frames -> files (ffmpeg)
-    "compat.fixtures": 5,  # tiny and sparse models for the demo, the CLI and the tests
+    "compat.fixtures": 6,  # tiny and sparse models and the fuzz targets: above the stages they exercise (LoRA)
     "compat.vae": 5,
     "compat.lora": 5,  # Wan LoRAs: matched at the LoRA node, active only inside a Sample run
     "compat.optimize": 6,

@@ -29,13 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core import safe_json
 from ..core.errors import SettingsError, WanCompatError
 from ..core.regular_file import open_regular
+from .location import CONFIG_DIR_ENV, SUB_FOLDER, settings_dir  # noqa: F401 - settings_dir is part of this module's API
 from ..security.policy import SecurityPolicy
 
 CURRENT_VERSION = 3
 FILE_NAME = "settings.json"
-SUB_FOLDER = "wan-compat"
 ENV_PREFIX = "WAN_COMPAT__"
-CONFIG_DIR_ENV = "WAN_COMPAT_CONFIG_DIR"
 SETTINGS_MAX_BYTES = 1024 * 1024  # a settings file is a few kilobytes
 
 
@@ -261,40 +260,6 @@ def set_dotted(doc: dict[str, Any], dotted: str, value: Any) -> None:
             node[part] = child
         node = child
     node[parts[-1]] = value
-
-
-# ---------------------------------------------------------------------------------- location
-def settings_dir(user_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    """The folder of settings.json (see the module's doc); SETTINGS_DIR_CLIENT_WRITABLE for a
-    $WAN_COMPAT_CONFIG_DIR that lies in ComfyUI's client-writable user folders."""
-    env = os.environ if environ is None else environ
-    if user_dir is None:
-        from .location import comfyui_user_dir
-
-        user_dir = comfyui_user_dir(env)  # the CLI pointed at, or run from, a ComfyUI folder
-    if env.get(CONFIG_DIR_ENV):
-        chosen = Path(env[CONFIG_DIR_ENV]).expanduser()
-        if user_dir is not None:
-            refuse_client_writable(chosen, Path(user_dir))
-        return chosen
-    if user_dir is not None:
-        return Path(user_dir) / SUB_FOLDER
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / SUB_FOLDER
-
-
-def refuse_client_writable(folder: Path, user_dir: Path) -> None:
-    """ComfyUI's `POST /userdata` writes anywhere in a user's folder (`<user dir>/<user id>/...`,
-    `default` for the single user); only the pack's own `<user dir>/wan-compat` (no user id can be
-    named so: ComfyUI adds a uuid to every id) is safe inside the user data."""
-    real, users = os.path.realpath(folder), os.path.realpath(user_dir)
-    own = os.path.join(users, SUB_FOLDER)
-    try:
-        inside = os.path.commonpath([real, users]) == users and os.path.commonpath([real, own]) != own
-    except ValueError:  # different drives (Windows): not inside
-        inside = False
-    if inside:
-        raise SettingsError("SETTINGS_DIR_CLIENT_WRITABLE", f"{CONFIG_DIR_ENV}={folder}", path=str(folder), user_dir=str(user_dir))
 
 
 # ---------------------------------------------------------------------------------- store
