@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from comfyui_server import comfy_python, start, stop  # noqa: E402
+from comfyui_server import Server, comfy_python, start, stop  # noqa: E402
 
 PREVIEW = {"90": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
            "91": {"class_type": "PreviewImage", "inputs": {"images": ["90", 0]}}}
@@ -79,39 +79,25 @@ def attacks() -> dict[str, tuple[str, bytes, dict[str, str]]]:
     }
 
 
-def _send(port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def _send(server: Server, path: str, body: bytes, headers: dict[str, str]) -> None:
     try:
-        if headers.get("Transfer-Encoding") == "chunked":
-            connection.putrequest("POST", path)
-            for key, value in headers.items():
-                connection.putheader(key, value)
-            connection.endheaders()
-            for at in range(0, len(body), 1 << 20):
-                chunk = body[at:at + (1 << 20)]
-                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            connection.send(b"0\r\n\r\n")
-        else:
-            connection.request("POST", path, body=body, headers=headers)
-        connection.getresponse().read()
+        server.post_raw(path, body, {k: v for k, v in headers.items() if k != "Transfer-Encoding"}, chunked="Transfer-Encoding" in headers)
     except (OSError, http.client.HTTPException):
         pass  # a refused or reset request is an answer too
-    finally:
-        connection.close()
 
 
-def window(port: int, attack: tuple[str, bytes, dict[str, str]] | None, seconds: float) -> list[float]:
+def window(server: Server, attack: tuple[str, bytes, dict[str, str]] | None, seconds: float) -> list[float]:
     """Poll GET /queue for `seconds` while `attack` is sent again and again; the poll latencies (s)."""
     stop_at = time.monotonic() + seconds
     latencies: list[float] = []
 
     def attacker() -> None:
         while attack is not None and time.monotonic() < stop_at:
-            _send(port, *attack)
+            _send(server, *attack)
 
     thread = threading.Thread(target=attacker, daemon=True)
     thread.start()
-    poll = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    poll = http.client.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=120)
     while time.monotonic() < stop_at:
         started = time.perf_counter()
         poll.request("GET", "/queue")
@@ -144,17 +130,16 @@ def main() -> None:
                 (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(args.pack.resolve(), target_is_directory=True)
             hostile_models(base / "models")
             servers[label] = start(comfy_dir, base, python)
-        ports = {label: int(s.url.rsplit(":", 1)[1]) for label, s in servers.items()}
         rows = []
         for name, attack in [("(no attack)", None), *attacks().items()]:
-            worsts: dict[str, list[float]] = {label: [] for label in ports}
-            polls: dict[str, list[float]] = {label: [] for label in ports}
+            worsts: dict[str, list[float]] = {label: [] for label in servers}
+            polls: dict[str, list[float]] = {label: [] for label in servers}
             for _ in range(args.rounds):
-                for label, port in ports.items():  # the two servers in turn, same attack
-                    found = window(port, attack, args.window)
+                for label, server in servers.items():  # the two servers in turn, same attack
+                    found = window(server, attack, args.window)
                     worsts[label].append(max(found))
                     polls[label] += found
-            row = [name] + [f(worsts[label]) for f in (statistics.median, max) for label in ports] + [statistics.median(polls[label]) for label in ports]
+            row = [name] + [f(worsts[label]) for f in (statistics.median, max) for label in servers] + [statistics.median(polls[label]) for label in servers]
             rows.append(row)
             print(f"  {name}: worst per window {[round(w * 1000) for w in worsts['with the pack']]} ms with the pack, "
                   f"{[round(w * 1000) for w in worsts['without']]} ms without", flush=True)

@@ -117,28 +117,8 @@ def test_a_queued_prompt_gets_the_verdict_in_the_log_and_a_rejected_one_is_never
 
 
 def _raw_post(server: Server, path: str, body: bytes, headers: dict[str, str], chunked: bool = False) -> tuple[int, Any]:
-    import http.client
-
-    host, port = server.url.rsplit("/", 1)[1].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        connection.putrequest("POST", path, skip_host="Host" in headers)
-        for key, value in headers.items():
-            connection.putheader(key, value)
-        if chunked:
-            connection.putheader("Transfer-Encoding", "chunked")
-            connection.endheaders()
-            for at in range(0, len(body), 1 << 20):
-                chunk = body[at:at + (1 << 20)]
-                connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            connection.send(b"0\r\n\r\n")
-        else:
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
-    finally:
-        connection.close()
+    status, raw = server.post_raw(path, body, headers, chunked)
+    return status, json.loads(raw or b"{}")
 
 
 def test_routes_take_only_json_from_the_page_and_bound_chunked_bodies(server: Server) -> None:
