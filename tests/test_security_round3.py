@@ -411,3 +411,34 @@ def _nested(levels: int) -> bytes:
     for _ in range(levels):
         body = _box(b"stbl", body)
     return body
+
+
+# ------------------------------------------------------------------ the report page
+
+ODD_REPORTS = [
+    {"report_version": 1, "verdict": "ok", "problems": "x", "stages": {"load": 5, "sample": {"problems": [1, "x", None]}},
+     "system": {"lines": 5}, "settings": [1], "recommendations": {"a": 1}},
+    {"report_version": 1, "verdict": ["error"], "problems": [{"severity": ["x"], "code": {"a": 1}}, 7], "stages": [1, 2],
+     "system": [1, 2], "settings": "x", "basic": {"x": 1}, "created": 5},
+    {"report_version": 1, "verdict": "ok", "system": {"gpu": "x", "ram_gb": "many"}, "settings": {"security": 5}},
+]
+
+
+@pytest.mark.parametrize("doc", ODD_REPORTS)
+def test_the_report_page_renders_report_shaped_json_of_any_types(doc: dict, tmp_path: Path) -> None:
+    """Report-shaped JSON with other types gave HTTP 500; every field is now read by its type."""
+    from wan_compat.nodes.comfy_report_route import respond
+
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    for level in ("basic", "detailed", "full"):
+        status, kind, body, _ = respond({"filename": "r.json", "level": level}, tmp_path)
+        assert status == 200 and kind == "text/html" and "<script" not in body
+
+
+def test_the_report_page_reads_within_limits(tmp_path: Path) -> None:
+    from wan_compat.nodes.comfy_report_route import NOT_FOUND, respond
+
+    (tmp_path / "deep.json").write_text('{"report_version": 1, "verdict": "ok", "x": ' + "[" * 50000 + "]" * 50000 + "}")
+    os.mkfifo(tmp_path / "fifo.json")
+    for name in ("deep.json", "fifo.json"):
+        assert respond({"filename": name}, tmp_path)[:3] == (404, "text/plain", NOT_FOUND)
