@@ -144,15 +144,18 @@ def _prompt_bytes(prompt: dict[str, Any]) -> bytes:
 
 
 def _log_answer(future: Any) -> None:
+    """The verdict in the server log (run in the pool's thread, off the event loop)."""
+    import json
+
     try:
-        result = future.result()
+        raw = future.result()
     except Exception:  # cancelled
         return
-    if result is None:
+    if raw is None:
         log.debug("wan_compat: the prompt was not queued by ComfyUI: not checked")
         return
     try:
-        log_verdict(result, "queued prompt")
+        log_verdict(json.loads(raw), "queued prompt")
     except Exception:
         log.warning("[wan_compat] the workflow check failed; the prompt was queued unchecked", exc_info=True)
 
@@ -192,8 +195,8 @@ def _json_post(instance: Any, route: str, op: str) -> None:
             status, reason = problem
             return web.json_response(refusal("REQUEST_REFUSED", reason, reason=reason, limit="16 MB"), status=status)
         future = pool().submit("route:" + str(request.remote), op, raw, folder_spec())
-        result = await asyncio.wrap_future(future)
-        return web.json_response(result)
+        answer = await asyncio.wrap_future(future)  # the worker's JSON, sent as it is
+        return web.Response(body=answer, content_type="application/json")
 
 
 def register() -> bool:

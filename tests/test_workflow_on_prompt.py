@@ -35,9 +35,9 @@ def test_the_pool_answers_from_its_worker_process(tmp_path: Path) -> None:
     write_template_file(tmp_path / "models", "vae", "wan_2.1_vae.safetensors")
     pool = CheckPool()
     try:
-        answer = pool.submit("a", "check", _check("wan_2.1_vae.safetensors"), {"vae": [str(tmp_path / "models" / "vae")]}).result(timeout=120)
+        answer = json.loads(pool.submit("a", "check", _check("wan_2.1_vae.safetensors"), {"vae": [str(tmp_path / "models" / "vae")]}).result(timeout=120))
         assert answer["ok"] and answer["files"][0]["kind"] == "vae"
-        lazy = pool.submit("a", "check", lambda: _check("missing.safetensors"), {"vae": [str(tmp_path)]}).result(timeout=120)
+        lazy = json.loads(pool.submit("a", "check", lambda: _check("missing.safetensors"), {"vae": [str(tmp_path)]}).result(timeout=120))
         assert lazy["problems"][0]["code"] == "WF_FILE_MISSING" and pool.started == 1
     finally:
         pool.close()
@@ -56,9 +56,9 @@ def test_a_prompt_comfyui_never_queued_is_never_checked() -> None:
 def test_a_check_past_its_budget_is_stopped_and_the_next_gets_a_fresh_worker() -> None:
     pool = CheckPool(time_budget_s=1.0, command=SILENT)
     try:
-        first = pool.submit("a", "check", b"{}", {}).result(timeout=60)
+        first = json.loads(pool.submit("a", "check", b"{}", {}).result(timeout=60))
         assert first["problems"][0]["code"] == "WORKFLOW_CHECK_TIMEOUT"
-        second = pool.submit("a", "check", b"{}", {}).result(timeout=60)
+        second = json.loads(pool.submit("a", "check", b"{}", {}).result(timeout=60))
         assert second["problems"][0]["code"] == "WORKFLOW_CHECK_TIMEOUT" and pool.started == 2
     finally:
         pool.close()
@@ -72,10 +72,10 @@ def test_one_check_per_client_waits_and_the_waiting_room_is_bounded() -> None:
             threading.Event().wait(0.01)
         waiting = pool.submit("a", "check", b"{}", {})
         newer = pool.submit("a", "check", b"{}", {})  # replaces the waiting one, which is answered at once
-        assert waiting.result(timeout=5)["problems"][0]["code"] == "WORKFLOW_CHECK_BUSY" and not newer.done()
+        assert json.loads(waiting.result(timeout=5))["problems"][0]["code"] == "WORKFLOW_CHECK_BUSY" and not newer.done()
         other = pool.submit("b", "check", b"{}", {})
         refused = pool.submit("c", "check", b"{}", {})  # two are waiting: the room is full
-        assert refused.result(timeout=5)["problems"][0]["code"] == "WORKFLOW_CHECK_BUSY" and not other.done()
-        assert running.result(timeout=30)["problems"][0]["code"] == "WORKFLOW_CHECK_TIMEOUT"
+        assert json.loads(refused.result(timeout=5))["problems"][0]["code"] == "WORKFLOW_CHECK_BUSY" and not other.done()
+        assert json.loads(running.result(timeout=30))["problems"][0]["code"] == "WORKFLOW_CHECK_TIMEOUT"
     finally:
         pool.close()

@@ -13,7 +13,8 @@ GATE_WAIT_S (a prompt ComfyUI rejected is never checked). The process is started
 request and ends after IDLE_S without one.
 
 Nothing here touches ComfyUI: the adapter (`nodes/comfy_routes.py`) passes the folders, the client
-and the gate. The parent thread does only I/O (pipe writes and reads, waits).
+and the gate. The parent thread does only I/O (pipe writes and reads, waits), and an answer stays the bytes the
+worker wrote: the route sends them as they are, so ComfyUI's event loop never parses or encodes one.
 """
 from __future__ import annotations
 
@@ -52,8 +53,12 @@ class Job:
     since: float = field(default_factory=time.monotonic)
 
 
-def busy(reason: str) -> dict[str, Any]:
-    return refusal("WORKFLOW_CHECK_BUSY", reason, limit=MAX_WAITING, reason=reason)
+def encoded(answer: dict[str, Any]) -> bytes:
+    return json.dumps(answer).encode()
+
+
+def busy(reason: str) -> bytes:
+    return encoded(refusal("WORKFLOW_CHECK_BUSY", reason, limit=MAX_WAITING, reason=reason))
 
 
 class CheckPool:
@@ -73,7 +78,7 @@ class CheckPool:
 
     # ------------------------------------------------------------------ caller side
     def submit(self, client: str, op: str, payload: Any, folders: dict[str, list[str]], gate: Callable[[], bool] | None = None) -> Future:
-        """A Future of the answer (a dict, as the route sends it); None for a gated job that was dropped."""
+        """A Future of the answer (the route's JSON, as bytes); None for a gated job that was dropped."""
         job = Job(client, op, payload, folders, gate)
         with self._lock:
             old = self._waiting.pop(client, None)
@@ -136,11 +141,11 @@ class CheckPool:
             except Exception as exc:  # noqa: BLE001 - the caller gets an answer whatever happens
                 log.warning("[wan_compat] the check worker failed: %s", exc, exc_info=True)
                 self._stop_process()
-                _settle(job.future, refusal("UNEXPECTED_ERROR", f"{type(exc).__name__}: {exc}", type=type(exc).__name__))
+                _settle(job.future, encoded(refusal("UNEXPECTED_ERROR", f"{type(exc).__name__}: {exc}", type=type(exc).__name__)))
             finally:
                 self.running = None
 
-    def _run(self, job: Job) -> dict[str, Any]:
+    def _run(self, job: Job) -> bytes:
         payload = job.payload() if callable(job.payload) else job.payload
         process = self._ensure_process()
         header = json.dumps({"op": job.op, "folders": job.folders, "length": len(payload)}).encode() + b"\n"
@@ -158,11 +163,11 @@ class CheckPool:
             line = self._lines.get(timeout=self.time_budget_s)
         except queue.Empty:
             self._stop_process()
-            return refusal("WORKFLOW_CHECK_TIMEOUT", f"stopped after {self.time_budget_s:g} s", seconds=f"{self.time_budget_s:g}")
+            return encoded(refusal("WORKFLOW_CHECK_TIMEOUT", f"stopped after {self.time_budget_s:g} s", seconds=f"{self.time_budget_s:g}"))
         if not line:
             self._stop_process()
-            return refusal("UNEXPECTED_ERROR", "the check process ended without an answer", type="process")
-        return json.loads(line)
+            return encoded(refusal("UNEXPECTED_ERROR", "the check process ended without an answer", type="process"))
+        return line.rstrip(b"\n")
 
     # ------------------------------------------------------------------ the process
     def _ensure_process(self) -> subprocess.Popen[bytes]:

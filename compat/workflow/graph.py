@@ -24,6 +24,7 @@ BYPASS, MUTE = 4, 2
 MAX_ITEMS = 100_000  # nodes, inputs, widget values and links after flattening; a large real graph has a few thousand
 Source = tuple[str, int]  # (node id, output slot)
 
+
 def _key(value: Any) -> int | str | None:
     """A node or link id as JSON gives it (an integer or a string), or None for anything else."""
     return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
