@@ -13,8 +13,9 @@ GATE_WAIT_S (a prompt ComfyUI rejected is never checked). The process is started
 request and ends after IDLE_S without one.
 
 Nothing here touches ComfyUI: the adapter (`nodes/comfy_routes.py`) passes the folders, the client
-and the gate. The parent thread does only I/O (pipe writes and reads, waits), and an answer stays the bytes the
-worker wrote: the route sends them as they are, so ComfyUI's event loop never parses or encodes one.
+and the gate. The parent thread does only I/O (pipe writes and reads, waits), and an answer stays
+the bytes the worker wrote: the route sends them as they are, so ComfyUI's event loop never parses
+or encodes one.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ SERVICE = Path(__file__).with_name("check_service.py")
 PACK_ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("wan_compat.workflow_check")
 
+
 @dataclass
 class Job:
     client: str
@@ -54,6 +56,7 @@ class Job:
 
 
 def encoded(answer: dict[str, Any]) -> bytes:
+    """An answer made here (busy, timeout), as the worker would have written it."""
     return json.dumps(answer).encode()
 
 
