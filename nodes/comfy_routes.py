@@ -116,15 +116,18 @@ def on_prompt(json_data: Any) -> Any:
 
 def _prompt_bytes(prompt: dict[str, Any]) -> bytes:
     """What the check reads of an API prompt (class types, links, short scalar inputs, model
-    entries), as JSON: big values (images, long texts, nested data) are left out, so making it
-    costs little even for a large prompt."""
+    entries), as JSON: big values (images, long texts, nested data) are left out, and nodes past
+    the check's budget are not looked at (the check refuses the prompt as too large)."""
     import json
+    from itertools import islice
+
+    from ..compat.workflow.graph import MAX_ITEMS
 
     def scalar(value: Any) -> bool:
         return value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= PROMPT_STRING_MAX)
 
     out: dict[str, Any] = {}
-    for node_id, raw in prompt.items():
+    for node_id, raw in islice(prompt.items(), MAX_ITEMS + 1):
         if not isinstance(raw, dict):
             out[str(node_id)[:PROMPT_STRING_MAX]] = None
             continue
