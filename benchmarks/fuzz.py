@@ -1,4 +1,5 @@
-"""Fuzz the hostile-input parsers at length: safetensors header, model_index/config, pickle scanner.
+"""Fuzz the hostile-input parsers at length: safetensors header, model_index/config, pickle scanner,
+workflow documents, explain messages, LoRA files, GGUF tensor tables, settings files.
 
 Each target gets N seeded mutated inputs (default 10^5); the table shows how many were refused with
 a typed error, how many crashed (any other exception) and the rate. A crash is printed with its seed
@@ -34,6 +35,9 @@ def main() -> None:
     print(f"\n{'target':<22} {'inputs':>8} {'typed errors':>13} {'crashes':>8} {'seconds':>8} {'inputs/s':>9}")
     for target, count, typed, crashes, elapsed in rows:
         print(f"{target:<22} {count:>8} {typed:>13} {crashes:>8} {elapsed:>8.1f} {count / elapsed:>9.0f}")
+    import os
+
+    print(f"load average {os.getloadavg()[0]:.1f} (a shared machine: seconds are indicative)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ pack writes already say what they hold:
 Every sample's byte range must lie inside the file, so a truncated file fails as it does with
 ffmpeg's packet read. A layout this reader does not know (fragmented MP4, unknown-size clusters)
 returns None and the caller reads the file back with ffmpeg instead.
+
+The reader is iterative and linear in the file: boxes nest at most MAX_NESTING deep (a real track
+is 5 deep), tables are walked once, counts are checked against the bytes that could hold them
+before anything is allocated, and Matroska integers are at most 8 bytes, as the format says.
 """
 from __future__ import annotations
 
@@ -20,8 +24,10 @@ import struct
 from pathlib import Path
 
 from ..compat.core.errors import EncodeError
+from ..compat.core.regular_file import open_regular
 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+MAX_NESTING = 8
 
 
 class _Unknown(Exception):
@@ -51,10 +57,24 @@ def _boxes(data: memoryview, start: int, end: int):  # noqa: ANN202 - a generato
 
 
 def _tracks(data: memoryview, start: int, end: int, found: dict[bytes, list[tuple[int, int]]]) -> None:
-    for kind, body, stop in _boxes(data, start, end):
-        found.setdefault(kind, []).append((body, stop))
-        if kind in _CONTAINERS:
-            _tracks(data, body, stop, found)
+    """Every box under a track by type, container boxes opened (a stack, not recursion)."""
+    pending = [(start, end, 0)]
+    while pending:
+        first, last, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise ValueError(f"boxes nested more than {MAX_NESTING} deep")
+        for kind, body, stop in _boxes(data, first, last):
+            found.setdefault(kind, []).append((body, stop))
+            if kind in _CONTAINERS:
+                pending.append((body, stop, depth + 1))
+
+
+def _count(data: memoryview, at: int, item_bytes: int, end: int) -> int:
+    """A table's entry count at `at`, which must fit in the bytes up to `end`."""
+    count = struct.unpack_from(">I", data, at)[0]
+    if count * item_bytes > end - at:
+        raise ValueError(f"a table of {count} entries does not fit in its box")
+    return count
 
 
 def _mp4(data: memoryview, size: int) -> tuple[int, int, int]:
@@ -73,23 +93,23 @@ def _mp4(data: memoryview, size: int) -> tuple[int, int, int]:
         version = data[tkhd]
         at = tkhd + (4 + 32 if version == 1 else 4 + 20) + 8 + 8 + 36
         width, height = (v >> 16 for v in struct.unpack_from(">II", data, at))
-        stsz = boxes[b"stsz"][0][0]
-        fixed, count = struct.unpack_from(">II", data, stsz + 4)
-        sizes = [fixed] * count if fixed else list(struct.unpack_from(f">{count}I", data, stsz + 12))
-        stsc = boxes[b"stsc"][0][0]
-        runs = [struct.unpack_from(">III", data, stsc + 8 + 12 * i)[:2] for i in range(struct.unpack_from(">I", data, stsc + 4)[0])]
-        if b"co64" in boxes:
-            body64 = boxes[b"co64"][0][0]
-            n = struct.unpack_from(">I", data, body64 + 4)[0]
-            offsets = list(struct.unpack_from(f">{n}Q", data, body64 + 8))
-        else:
-            body32 = boxes[b"stco"][0][0]
-            n = struct.unpack_from(">I", data, body32 + 4)[0]
-            offsets = list(struct.unpack_from(f">{n}I", data, body32 + 8))
-        sample = 0
+        stsz, stsz_end = boxes[b"stsz"][0]
+        fixed = struct.unpack_from(">I", data, stsz + 4)[0]
+        count = _count(data, stsz + 8, 0 if fixed else 4, stsz_end)
+        if fixed and fixed * count > size:
+            raise ValueError(f"{count} samples of {fixed} bytes do not fit in a file of {size}")
+        sizes = None if fixed else struct.unpack_from(f">{count}I", data, stsz + 12)
+        stsc, stsc_end = boxes[b"stsc"][0]
+        runs = [struct.unpack_from(">III", data, stsc + 8 + 12 * i)[:2] for i in range(_count(data, stsc + 4, 12, stsc_end))]
+        table, wide = (boxes[b"co64"][0], True) if b"co64" in boxes else (boxes[b"stco"][0], False)
+        n = _count(data, table[0] + 4, 8 if wide else 4, table[1])
+        offsets = struct.unpack_from(f">{n}{'Q' if wide else 'I'}", data, table[0] + 8)
+        sample, run = 0, -1
         for index, offset in enumerate(offsets, start=1):
-            per_chunk = next((spc for first, spc in reversed(runs) if first <= index), 0)
-            chunk_bytes = sum(sizes[sample:sample + per_chunk])
+            while run + 1 < len(runs) and runs[run + 1][0] <= index:  # the runs in order: one pass
+                run += 1
+            per_chunk = min(runs[run][1] if run >= 0 else 0, count - sample)
+            chunk_bytes = fixed * per_chunk if fixed else sum(sizes[sample:sample + per_chunk])
             sample += per_chunk
             if offset + chunk_bytes > size:
                 raise ValueError(f"sample data of chunk {index} ends at byte {offset + chunk_bytes}, the file has {size}")
@@ -134,6 +154,8 @@ def _elements(data: memoryview, start: int, end: int):  # noqa: ANN202 - a gener
 
 
 def _uint(data: memoryview, start: int, end: int) -> int:
+    if end - start > 8:  # EBML unsigned integers have at most 8 bytes
+        raise ValueError(f"an integer element of {end - start} bytes at byte {start}")
     return int.from_bytes(bytes(data[start:end]), "big")
 
 
@@ -159,7 +181,7 @@ def _matroska(data: memoryview, size: int) -> tuple[int, int, int]:
                 fields = {i: (b, e) for i, b, e in _elements(data, tb, te)}
                 if _TYPE in fields and _uint(data, *fields[_TYPE]) == 1 and video is None:
                     video = _uint(data, *fields[_NUMBER])
-                    dims = {i: _uint(data, b, e) for i, b, e in _elements(data, *fields[_VIDEO])} if _VIDEO in fields else {}
+                    dims = {i: _uint(data, b, e) for i, b, e in _elements(data, *fields[_VIDEO]) if i in (_WIDTH, _HEIGHT)} if _VIDEO in fields else {}
                     width, height = dims.get(_WIDTH, 0), dims.get(_HEIGHT, 0)
         elif ident == _CLUSTER:
             for cid, cb, ce in _elements(data, body, stop):
@@ -177,7 +199,7 @@ def read_index(path: Path | str) -> tuple[int, int, int] | None:
     """(frames, width, height) from the container's index; None for a layout this reader does not
     know; ENCODE_VERIFY_FAILED for a file that is cut off or inconsistent."""
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         size = fh.seek(0, 2)
         if size < 16:
             raise _broken(path, f"{size} bytes")
@@ -191,7 +213,7 @@ def read_index(path: Path | str) -> tuple[int, int, int] | None:
                 return None
             except _Unknown:
                 return None
-            except (ValueError, KeyError, IndexError, struct.error) as exc:
+            except (ValueError, KeyError, IndexError, OverflowError, struct.error) as exc:
                 raise _broken(path, str(exc) or type(exc).__name__) from None
             finally:
                 data.release()

@@ -40,6 +40,29 @@ def prompt_server() -> Any | None:
     return getattr(PromptServer, "instance", None)
 
 
+def prompt_queued(prompt_id: str) -> bool:
+    """Whether ComfyUI has queued the prompt with this id (waiting, running or done), through the
+    queue's cheap readers (no deep copies); False outside a running server."""
+    instance = prompt_server()
+    queue = getattr(instance, "prompt_queue", None)
+    if queue is None:
+        return False
+    running, waiting = queue.get_current_queue_volatile()
+    if any(len(item) > 1 and item[1] == prompt_id for item in (*running, *waiting)):
+        return True
+    return bool(queue.get_history(prompt_id=prompt_id, map_function=lambda entry: True))
+
+
+def cors_origin() -> str | None:
+    """The origin ComfyUI was told to allow (`--enable-cors-header`), or None."""
+    try:
+        from comfy.cli_args import args  # ComfyUI's module
+    except ImportError:
+        return None
+    value = getattr(args, "enable_cors_header", None)
+    return value if isinstance(value, str) and value else None
+
+
 def _diffusers_folders(fp: ModuleType) -> list[str]:
     """Folders under models/diffusers that hold a model_index.json (relative names)."""
     found: list[str] = []
@@ -74,22 +97,39 @@ def model_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
     return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot}
 
 
+def choice_refused(choice: str) -> bool:
+    """Whether a combo entry names no plain `<folder key>/<name>` (e.g. `diffusers/../../..`): such a
+    name is refused before any folder is looked at, so the answer says nothing about what exists."""
+    from ..compat.security.paths import plain_name
+
+    key, _, name = (choice or "").partition("/")
+    return bool(choice) and choice != NONE and not (key and plain_name(name))
+
+
 def resolve_choice(choice: str) -> Path | None:
-    """The absolute path behind a combo entry, or None for `none`/unknown entries."""
-    if not choice or choice == NONE:
+    """The path behind a combo entry, or None for `none`, unknown and refused entries. The name is
+    resolved inside the model folder it was listed from and must stay there (a link placed in the
+    folder is followed, `..` and links further down that lead out are not) before anything is
+    opened or tested for existence."""
+    from ..compat.security.paths import inside_folder
+
+    if not choice or choice == NONE or choice_refused(choice):
         return None
     fp = _folder_paths()
     key, _, name = choice.partition("/")
-    if fp is None or not name:
+    if fp is None:
         return None
-    if key == "diffusers":
-        for base in fp.get_folder_paths("diffusers"):
-            candidate = Path(base) / name
-            if (candidate / "model_index.json").is_file():
-                return candidate
+    try:
+        bases = fp.get_folder_paths(key)
+    except Exception:  # a folder key this ComfyUI does not know
         return None
-    full = fp.get_full_path(key, name)
-    return Path(full) if full else None
+    for base in bases:
+        candidate = inside_folder(base, name)
+        if candidate is None:
+            continue
+        if (candidate / "model_index.json").is_file() if key == "diffusers" else candidate.is_file():
+            return candidate
+    return None
 
 
 # Folder keys whose folders may hold models Wan Safe Load reads.

@@ -9,7 +9,8 @@ A request names a file only by its folder and name: the link comes from the regi
 name's `properties.models` entry in the posted workflow (a Hub `resolve` link only), never from a
 path or a free URL, and the file goes into ComfyUI's own folder for that key. Downloads run on the
 pack's bounded pool (`compat/hub/jobs.py`), never on the event loop; the handlers only look up and
-enqueue (they run in the executor like every route of `comfy_routes`).
+enqueue, in the executor, behind the check routes' refusals (`comfy_routes.guarded_post`: JSON only,
+same origin, at most 4 MB). The workflow's links are read without flattening it (`declared_models`).
 """
 from __future__ import annotations
 
@@ -45,15 +46,10 @@ def downloads() -> Any:
 
 def _workflow_link(workflow: Any, folder: str, name: str) -> str | None:
     """The link the posted workflow's `properties.models` gives for that name in that folder."""
-    from ..compat.core.errors import WanCompatError
     from ..compat.hub.sources import canonical_folder
-    from ..compat.workflow.graph import parse
+    from ..compat.workflow.graph import declared_models
 
-    try:
-        models = parse(workflow).models()
-    except WanCompatError:
-        return None
-    for entry in models:
+    for entry in declared_models(workflow):
         if entry.get("name") == name and canonical_folder(str(entry.get("directory") or folder)) == folder:
             url = entry.get("url")
             return url if isinstance(url, str) else None
@@ -119,9 +115,9 @@ def register() -> bool:
     instance = comfy_env.prompt_server()
     if instance is None:
         return False
-    from .comfy_routes import _json_post
+    from .comfy_routes import guarded_post
 
     for name, handler in (("plan", plan), ("download", download), ("jobs", jobs), ("cancel", cancel)):
-        _json_post(instance, f"{PREFIX}/{name}", handler)
+        guarded_post(instance, f"{PREFIX}/{name}", handler)
     _registered = True
     return True

@@ -2,7 +2,9 @@
 report Wan Diagnose wrote to ComfyUI's output folder as a readable page; `&format=json` downloads it.
 
 Only plain report names in the output folder itself are served: any other name, a missing file or
-a file that is not a Wan Compat report get the same 404, so a refused path reveals nothing.
+a file that is not a Wan Compat report get the same 404, so a refused path reveals nothing. A report
+is read within the JSON limits (size, depth), only from a regular file, and read and rendered off
+ComfyUI's event loop.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from urllib.parse import urlencode
 from . import comfy_env
 
 ROUTE = "/wan_compat/report"
+MAX_REPORT_BYTES = 16 * 1024 * 1024  # a full report is tens of kilobytes
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}\.json$")
 NOT_FOUND = "No Wan Compat report of that name in ComfyUI's output folder. Run Wan Diagnose, then open its report."
 
@@ -25,11 +28,14 @@ def find_report(filename: str, output_dir: Path) -> dict[str, Any] | None:
         return None
     folder = output_dir.resolve()
     path = (folder / filename)
+    from ..compat.core import safe_json
+    from ..compat.core.errors import WanCompatError
+
     try:
         if path.is_symlink() or path.resolve().parent != folder or not path.is_file():
             return None
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = safe_json.load_file(path, max_bytes=MAX_REPORT_BYTES, max_depth=64)
+    except (OSError, ValueError, WanCompatError):  # WanCompatError: not a regular file
         return None
     return doc if isinstance(doc, dict) and "report_version" in doc and "verdict" in doc else None
 
@@ -64,7 +70,10 @@ def register() -> bool:
 
     @instance.routes.get(ROUTE)
     async def report_page(request: Any) -> Any:
-        status, kind, body, headers = respond(dict(request.rel_url.query), comfy_env.output_directory())
+        import asyncio
+
+        query = dict(request.rel_url.query)
+        status, kind, body, headers = await asyncio.get_running_loop().run_in_executor(None, respond, query, comfy_env.output_directory())
         return web.Response(status=status, text=body, content_type=kind, charset="utf-8", headers=headers)
 
     return True

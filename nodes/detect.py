@@ -85,14 +85,14 @@ class WanDetectArchitecture:
         return _file_fingerprint(_resolve(model, model_path))
 
     def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
-        from ..compat.detect.detector import ArchitectureDetector
+        from ..compat.security.link_rule import LinkCheckedDetector
 
         path = _resolve(model, model_path)
         if path is None:
             from ..compat.core.errors import UsageError
 
             raise UsageError("MODEL_NOT_CHOSEN", "model: none, model_path: empty")
-        info = ArchitectureDetector().inspect(path)
+        info = LinkCheckedDetector().inspect(path)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}
 
@@ -127,7 +127,7 @@ class WanCheckCompatibility:
 
     def check(self, model_info: Any, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE,
               vae_path: str = "", text_encoder_path: str = "", clip_vision_path: str = "") -> dict[str, Any]:
-        from ..compat.detect.detector import ArchitectureDetector
+        from ..compat.security.link_rule import LinkCheckedDetector
 
         parts = {
             "vae": _resolve(vae, vae_path),
@@ -135,7 +135,7 @@ class WanCheckCompatibility:
             "clip_vision": _resolve(clip_vision, clip_vision_path),
         }
         # The model's verdict is re-used (detected again only if its files changed); only the parts are read.
-        detector = ArchitectureDetector()
+        detector = LinkCheckedDetector()
         info = detector.check_parts(detector.reuse(model_info), **parts)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}

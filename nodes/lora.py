@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import comfy_env
+from . import comfy_env, input_paths
 from .comfy_env import NONE
 from .detect import _resolve
 from .safe_load import _policy
@@ -47,11 +47,13 @@ class WanLoRA:
 
     @classmethod
     def VALIDATE_INPUTS(cls, lora_1_path: str = "", lora_2_path: str = "", lora_3_path: str = "") -> bool | str:
-        from pathlib import Path
-
+        # The path policy first: a path outside the model folders is refused before it is tested
+        # for existence, with the same message whether something is there or not.
         for i, text in zip(SLOTS, (lora_1_path, lora_2_path, lora_3_path)):
-            if text and text.strip() and not Path(text.strip()).expanduser().is_file():
-                return f"lora_{i}_path does not exist: {text.strip()}"
+            if text and text.strip():
+                wrong = input_paths.problem(text, "LoRA")
+                if wrong:
+                    return f"lora_{i}_path: {wrong}"
         return True
 
     def apply(self, pipeline: Any, **kwargs: Any) -> tuple[Any, str]:

@@ -57,8 +57,15 @@ def message(choice: str) -> str:
             "Then press R to refresh the lists, or pick another model (or set the list to none and enter a path).")
 
 
+REFUSED = ("{choice} is not a model from the list: a picked name is a plain name inside the model folder it was "
+           "listed from. Pick a model from the list (press R in ComfyUI to refresh it), or set the list to none and enter a path.")
+
+
 def check_choice(choice: str) -> bool | str:
-    """True when `choice` is none or installed; otherwise the one message for it."""
+    """True when `choice` is none or installed; otherwise the one message for it (the same message
+    for every refused name, whether or not anything is there)."""
+    if comfy_env.choice_refused(choice):
+        return REFUSED.format(choice=str(choice)[:200])
     if not choice or choice == NONE or comfy_env.resolve_choice(choice) is not None:
         return True
     return message(choice)

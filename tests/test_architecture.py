@@ -23,7 +23,7 @@ LAYERS = {
     "compat.loading": 4,  # safe load, key naming, the WAN_PIPELINE handle
     "compat.hub": 4,  # downloads from the Hugging Face Hub: sources, checksums, header check, jobs
     "encoders": 4,  # frames -> files (ffmpeg)
-    "compat.fixtures": 5,  # tiny and sparse models for the demo, the CLI and the tests
+    "compat.fixtures": 6,  # tiny and sparse models and the fuzz targets: above the stages they exercise (LoRA)
     "compat.vae": 5,
     "compat.lora": 5,  # Wan LoRAs: matched at the LoRA node, active only inside a Sample run
     "compat.optimize": 6,

@@ -1,7 +1,8 @@
-"""Seeded fuzzing of the hostile-input parsers: 2000 mutated inputs per target, each either accepted
-or refused with one of the pack's typed errors; any other exception is a crash and fails the test
-with the seed and index that reproduce it (`compat.fixtures.fuzz.crash_input`). 10^5 inputs:
-`python benchmarks/fuzz.py`."""
+"""Seeded fuzzing of the hostile-input parsers: 2000 mutated inputs per target (safetensors headers,
+configs, pickles; workflow documents, explain messages, LoRA files, GGUF tensor tables, settings
+files), each either accepted or refused with one of the pack's typed errors; any other exception is
+a crash and fails the test with the seed and index that reproduce it
+(`compat.fixtures.fuzz.crash_input`). 10^5 inputs: `python benchmarks/fuzz.py`."""
 from __future__ import annotations
 
 import pytest

@@ -42,6 +42,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Server:
     (base / "custom_nodes" / "comfyui-wan-compat").symlink_to(PACK_ROOT, target_is_directory=True)
     for folder, name in FILES:
         write_template_file(base / "models", folder, name)
+    outside = base / "outside_model"  # a diffusers folder outside every model folder
+    outside.mkdir()
+    (outside / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
     try:
         found = start(Path(COMFYUI_DIR), base, python)
     except ServerError as err:
@@ -94,16 +97,54 @@ def _wait_for_log(server: Server, text: str, seconds: float = 60) -> str:
     return server.log.read_text()
 
 
-def test_a_prompt_posted_straight_to_prompt_gets_the_verdict_in_the_log(server: Server) -> None:
-    answer = server.post("/prompt", {"prompt": _api("wan_2.1_vae.safetensors"), "client_id": "wan-check"})
-    assert answer.get("http_status") == 400  # ComfyUI's own answer (no output node): the handler changed nothing
+PREVIEW = {"90": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+           "91": {"class_type": "PreviewImage", "inputs": {"images": ["90", 0]}}}
+
+
+def test_a_queued_prompt_gets_the_verdict_in_the_log_and_a_rejected_one_is_never_checked(server: Server) -> None:
+    rejected = server.post("/prompt", {"prompt": {"3": {"class_type": "VAELoader", "inputs": {"vae_name": "never_checked.safetensors"}}},
+                                       "client_id": "wan-rejected"})
+    assert rejected.get("http_status") == 400  # ComfyUI's own answer (no output node): the handler changed nothing
+    posted = time.time()
+    # Only the preview is run; the loaders beside it are what the check reads.
+    answer = server.post("/prompt", {"prompt": {**_api("wan_2.1_vae.safetensors"), **PREVIEW}, "client_id": "wan-check"})
+    assert "prompt_id" in answer
     log = _wait_for_log(server, "WF_VAE_LATENT_MISMATCH")
     line = next(line for line in log.splitlines() if "WF_VAE_LATENT_MISMATCH" in line)
     assert "node 3" in line and "wan2.2_vae.safetensors" in line
-    # queueing still works with the handler installed
-    entry, _ = server.run({"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
-                           "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}, timeout=120)
-    assert entry["status"]["status_str"] == "success"
+    time.sleep(max(0.0, posted + 8 - time.time()))  # past the pool's wait for ComfyUI to queue a prompt
+    assert "never_checked" not in server.log.read_text()
+
+
+def _raw_post(server: Server, path: str, body: bytes, headers: dict[str, str], chunked: bool = False) -> tuple[int, Any]:
+    status, raw = server.post_raw(path, body, headers, chunked)
+    return status, json.loads(raw or b"{}")
+
+
+def test_routes_take_only_json_from_the_page_and_bound_chunked_bodies(server: Server) -> None:
+    body = json.dumps({"message": "CUDA out of memory"}).encode()
+    lan = {"Host": "studio.lan:8188"}
+    # A cross-site text/plain POST (no CORS preflight) was accepted when ComfyUI was reached by a LAN name.
+    status, answer = _raw_post(server, "/wan_compat/explain_error", body, {**lan, "Origin": "http://evil.example", "Content-Type": "text/plain"})
+    assert status == 415 and answer["problems"][0]["code"] == "REQUEST_REFUSED"
+    status, _ = _raw_post(server, "/wan_compat/explain_error", body, {**lan, "Origin": "http://evil.example", "Content-Type": "application/json"})
+    assert status == 403
+    status, answer = _raw_post(server, "/wan_compat/explain_error", body, {"Content-Type": "application/json", "Origin": server.url})
+    assert status == 200 and answer["explained"] and answer["code"] == "GPU_OUT_OF_MEMORY"
+    # The 16 MB limit held only for a body that declared its length.
+    status, answer = _raw_post(server, ROUTE, b" " * (17 << 20), {"Content-Type": "application/json"}, chunked=True)
+    assert status == 413 and "16 MB" in answer["problems"][0]["detail"]
+
+
+def test_a_picked_name_that_climbs_out_is_refused_alike_whether_or_not_it_exists(server: Server) -> None:
+    """Wan Detect's picker took `diffusers/../../<folder>`: ComfyUI queued it and Detect read a folder
+    outside every model folder, and a missing folder answered differently (an existence oracle)."""
+    answers = []
+    for name in ("diffusers/../../outside_model", "diffusers/../../no_such_folder"):
+        answer = server.post("/prompt", {"prompt": {"1": {"class_type": "WanDetectArchitecture", "inputs": {"model": name, "model_path": ""}}}})
+        assert answer.get("http_status") == 400, answer
+        answers.append(json.dumps(answer["node_errors"]).replace(name, "<name>"))
+    assert answers[0] == answers[1] and "not a model from the list" in answers[0]
 
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

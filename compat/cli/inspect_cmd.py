@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..detect.detector import ArchitectureDetector
+from ..security.link_rule import LinkCheckedDetector
 from .output import emit_json, emit_text
 from .refusals import inspect_checked
 
@@ -33,7 +33,7 @@ def cli_policy() -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = inspect_checked(args.path, lambda: ArchitectureDetector().inspect(
+    info = inspect_checked(args.path, lambda: LinkCheckedDetector().inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
     ), cli_policy())
     if args.json:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable
 
 from ..core.errors import Problem, WanCompatError, problem
+from ..core.regular_file import open_regular
 
 DISGUISE_SUFFIXES = (".safetensors", ".sft")
 WEIGHT_LIKE = (".safetensors", ".sft", ".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -47,21 +48,11 @@ def _empty(path: str | os.PathLike[str]) -> Any:
 def inspect_checked(path: str | os.PathLike[str], detect: Callable[[], Any], policy: Any = None) -> Any:
     """Detection plus refusals, links first: a folder with a link that leads out of it (or dangles)
     is reported without being read, so nothing outside the folder is opened."""
-    target = Path(path)
-    if target.is_dir():
-        from ..security import paths
+    from ..security.link_rule import link_problem, refused_info
 
-        try:
-            paths.check_tree(target, paths.roots_from([target]))
-        except WanCompatError as err:
-            info = _empty(path)
-            info.format = "diffusers" if (target / "model_index.json").is_file() else "unknown"
-            info.add(err.problem)
-            return info
-        except OSError as exc:
-            info = _empty(path)
-            info.add(problem("INPUT_PARSE_FAILED", f"{target.name}: {type(exc).__name__}: {str(exc)[:200]}"))
-            return info
+    found = link_problem(path)
+    if found is not None:
+        return refused_info(path, found)
     return add_refusals(guarded(path, detect), path, policy)
 
 
@@ -107,7 +98,7 @@ def _file(path: Path, policy: Any, shown: str) -> list[Problem]:
     except WanCompatError as err:
         found.append(problem(err.code, f"{shown}: {err.detail}", **err.problem.context) if shown != path.name else err.problem)
         return found
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         digest = sha256_of(fh)
     if not policy.allows_pickle(digest):
         found.append(problem("PICKLE_NOT_ALLOWED", f"{shown}: sha256 {digest}; it would import {imports}", sha256=digest, path=str(path)))

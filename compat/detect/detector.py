@@ -20,6 +20,7 @@ from .validate import Part
 from .config_check import config_vs_weights
 from .pipeline_folder import COMPONENT_CLASSES, PipelineFolderDetection
 from .weights import INDEX_SUFFIX, WeightSet, from_header, read_folder, read_gguf, read_sharded
+from ..core.regular_file import open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -343,5 +344,5 @@ class ArchitectureDetector(PipelineFolderDetection):
 
 
 def _head(path: Path, n: int) -> bytes:
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         return fh.read(n)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from .safetensors_header import MAX_HEADER_BYTES, RACY_NS
 from .weights import INDEX_SUFFIX
+from ..core.errors import WanCompatError
+from ..core.regular_file import open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ _HEAD = 64 << 10  # other files: detection reads at most their first bytes
 def _digest(path: str) -> str:
     """sha256 of the bytes detection reads of `path`."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         if path.endswith(".safetensors"):
             prefix = fh.read(8)
             digest.update(prefix)
@@ -54,7 +56,7 @@ def _entry(rel: str, full: str, now: int | None) -> list[Any]:
     if now is not None and now - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS:
         try:
             digest = _digest(full)
-        except OSError:
+        except (OSError, WanCompatError):  # a FIFO or device is refused unopened
             digest = "unreadable"
     return [rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, digest]
 
@@ -124,5 +126,5 @@ def changes(path: str | os.PathLike[str], fingerprint: list[list[Any]] | None) -
 def _safe_digest(full: str) -> str:
     try:
         return _digest(full)
-    except OSError:
+    except (OSError, WanCompatError):
         return "unreadable"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from ..core.errors import ModelFileError
+from ..core.regular_file import open_regular
 
 # Same cap as the Rust reader; real Wan headers are 100-250 KB.
 MAX_HEADER_BYTES = 100 * 1000 * 1000
@@ -156,7 +157,7 @@ def read_header(
 
     The same file version is parsed once: later calls get the cached parse (read-only mappings)."""
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         st = os.fstat(fh.fileno())
         key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, max_header_bytes, max_tensors)
         entry, raw = _cached(key), None

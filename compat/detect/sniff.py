@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
+from ..core.regular_file import open_regular
 from enum import Enum
 from pathlib import Path
 
@@ -51,6 +52,6 @@ def sniff_bytes(head: bytes, file_size: int) -> FileFormat:
 
 def sniff(path: str | os.PathLike[str]) -> FileFormat:
     path = Path(path)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         size = os.fstat(fh.fileno()).st_size
         return sniff_bytes(fh.read(16), size)

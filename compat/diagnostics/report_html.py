@@ -3,6 +3,8 @@
 The page shows what the node's level shows (basic, detailed or full) with problems as cards, the
 fixes as a numbered list and the figures folded away; the JSON stays downloadable from the page.
 Every value is HTML-escaped and the page carries no script, so a report cannot inject anything.
+A report file is data someone may have written by hand: every field is read by its JSON type
+(a list where a list belongs, objects where objects belong) and anything else is left out.
 """
 from __future__ import annotations
 
@@ -27,6 +29,14 @@ table{border-collapse:collapse} td{padding:2px 12px 2px 0;vertical-align:top}
 """
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in _list(value) if isinstance(item, dict)]
+
+
 def _card(item: dict[str, Any]) -> str:
     severity = str(item.get("severity", "warning"))
     color = _COLORS.get(severity, _COLORS["warning"])
@@ -48,11 +58,13 @@ def _machine_lines(doc: dict[str, Any]) -> list[str]:
     """The short machine and settings lines of the detailed text report, from the JSON document."""
     system, settings = doc.get("system"), doc.get("settings")
     if isinstance(system, dict) and "lines" in system:  # a detailed-level document keeps only the lines
-        return list(system["lines"]) + list((settings or {}).get("lines", []))
-    report = DiagnosticReport(stages={}, system=system or None, settings=settings or None)
+        lines = _list(system["lines"]) + (_list(settings.get("lines")) if isinstance(settings, dict) else [])
+        return [str(line) for line in lines]
+    report = DiagnosticReport(stages={}, system=system if isinstance(system, dict) else None,
+                              settings=settings if isinstance(settings, dict) else None)
     try:
-        return report._system_lines() + report._settings_lines()
-    except (KeyError, TypeError):  # a report from another version: the figures are still in `full`
+        return [str(line) for line in report._system_lines() + report._settings_lines()]
+    except (KeyError, TypeError, AttributeError, ValueError):  # another version, or another shape: the figures are in `full`
         return []
 
 
@@ -61,7 +73,7 @@ def render(doc: dict[str, Any], level: str, json_href: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
     verdict = str(doc.get("verdict", "warning"))
-    problems = list(doc.get("problems") or [])
+    problems = _dicts(doc.get("problems"))
     shown = problems if level != "basic" else [p for p in problems if p.get("severity") in ("error", "warning")]
     body = [
         f'<h1>Wan Compat diagnosis <span class="verdict" style="background:{_COLORS.get(verdict, _COLORS["warning"])}">{escape(verdict)}</span></h1>',
@@ -71,15 +83,15 @@ def render(doc: dict[str, Any], level: str, json_href: str) -> str:
     ]
     if shown:
         body.append(f"<h2>Problems ({len(shown)})</h2>" + "".join(_card(p) for p in shown))
-    recommendations = doc.get("recommendations") or []
+    recommendations = _list(doc.get("recommendations"))
     if recommendations and level != "basic":
         body.append("<h2>What to do</h2><ol>" + "".join(f"<li>{escape(str(r))}</li>" for r in recommendations) + "</ol>")
     if level != "basic":
-        stages = doc.get("stages") or {}
+        stages = {name: stage for name, stage in doc["stages"].items() if isinstance(stage, dict)} if isinstance(doc.get("stages"), dict) else {}
         if stages:
             body.append("<h2>Stages</h2>")
             for name, stage in stages.items():
-                failed = any(p.get("severity") == "error" for p in stage.get("problems", []))
+                failed = any(p.get("severity") == "error" for p in _dicts(stage.get("problems")))
                 mark = "error" if failed else "ok"
                 summary = escape(str(stage.get("summary") or ""))
                 body.append(f'<details {"open" if failed else ""}><summary>{escape(name)} '

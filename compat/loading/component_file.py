@@ -22,6 +22,7 @@ from ..security.policy import SecurityPolicy
 from . import components, dtypes, fp8, gguf_file, key_naming, sources
 from .report import LoadReport
 from .transformer_config import transformer_config
+from ..core.regular_file import open_regular
 
 
 def transformer_from_tensors(cls: type, config: dict[str, Any], tensors: dict[str, Any], name: str, facts: Facts, *,
@@ -90,7 +91,7 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
     target = paths.resolve_inside(given, allowed, expect="file")
     report = LoadReport(source={"model": str(target), "format": "single_file"})
     report.allow(str(target), "inside the allowed roots")
-    with open(target, "rb") as fh:
+    with open_regular(target) as fh:
         fmt = sniff_bytes(fh.read(16), target.stat().st_size)
     if fmt is FileFormat.GGUF:
         gguf_file.require_gguf()

@@ -39,6 +39,7 @@ from .folder_checks import checked_folder as _checked_folder
 from .handle import PipelineHandle
 from .report import FileRecord, LoadReport
 from .verdict import load_target, model_verdict, refuse_on_errors as _refuse_on_errors, variant_transformer_class as _variant_transformer_class
+from ..core.regular_file import open_regular
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class _FolderLoader:
             if not sub.is_dir():
                 raise ModelFileError("COMPONENT_MISSING", f"'{slot}/' is not in {self.folder.name}", component=slot)
             for path in sorted(p for p in sub.iterdir() if p.suffix.lower() in sources.WEIGHT_SUFFIXES):
-                with open(path, "rb") as fh:
+                with open_regular(path) as fh:
                     fmt = sniff_bytes(fh.read(16), path.stat().st_size)
                 if fmt.is_pickle and path.suffix.lower() != ".safetensors":
                     self.report.files.append(FileRecord(slot, str(path), fmt.value, path.stat().st_size))
@@ -246,7 +247,7 @@ class _SingleFileLoader:
                 continue
             path = paths.resolve_inside(self.given[slot], self.allowed, expect="file")
             self.report.allow(str(path), f"{slot}: inside the allowed roots")
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 fmt = sniff_bytes(fh.read(16), path.stat().st_size)
             if fmt is FileFormat.GGUF and slot in ("model", "transformer_2"):
                 gguf_file.require_gguf()

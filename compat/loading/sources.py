@@ -20,6 +20,7 @@ from ..security.policy import SecurityPolicy
 from ..detect.sniff import FileFormat, sniff_bytes
 from .file_read import read_tensors
 from .report import FileRecord, LoadReport
+from ..core.regular_file import open_regular
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
 
@@ -42,7 +43,7 @@ def check_format(path: Path, fmt: FileFormat, report: LoadReport, role: str) -> 
 
 def preflight_safetensors(path: Path, report: LoadReport, role: str, policy: SecurityPolicy) -> SafetensorsHeader:
     """Sniff and validate one safetensors file of a folder that diffusers will open by name."""
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fmt = sniff_bytes(fh.read(16), os.fstat(fh.fileno()).st_size)
         check_format(path, fmt, report, role)
         header = read_header(path)
@@ -53,7 +54,7 @@ def preflight_safetensors(path: Path, report: LoadReport, role: str, policy: Sec
 
 def read_state_dict(path: Path, role: str, policy: SecurityPolicy, report: LoadReport) -> tuple[dict[str, Any], dict[str, str]]:
     """(tensors, safetensors metadata) of a single file, read from the bytes that were checked."""
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fmt = sniff_bytes(fh.read(16), os.fstat(fh.fileno()).st_size)
     check_format(path, fmt, report, role)
     if fmt.is_pickle:

@@ -26,6 +26,7 @@ from . import checks, component_configs, components, key_naming, sources
 from .detect_tensors import TensorAwareDetector
 from .report import LoadReport
 from .verdict import model_verdict, refuse_on_errors
+from ..core.regular_file import open_regular
 
 PARTS = ("model", "vae", "text_encoder", "clip_vision")
 
@@ -113,7 +114,7 @@ def check_part(part: str, tensors: Mapping[str, Any], configs: component_configs
 def _read(part: str, given: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport) -> tuple[Path, dict[str, Any], bool]:
     path = paths.resolve_inside(given, allowed, expect="file")
     report.allow(str(path), f"{part}: inside the allowed roots")
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         fmt = sniff_bytes(fh.read(16), path.stat().st_size)
     sources.check_format(path, fmt, report, part)
     if not fmt.is_pickle:

@@ -8,13 +8,15 @@ A LoRA key is `<layer alias>.<part>`. The layer alias is the layer's path in one
 The part is `lora_down.weight` / `lora_up.weight` (also PEFT's `lora_A` / `lora_B`, with or
 without `.default`), `alpha`, or a full difference: `diff` (a weight) and `diff_b` (a bias), which
 lightx2v LoRAs carry for norms and biases. The table of aliases is built from the model's own
-parameter names, so a key either names a real layer or is reported as unmatched.
+parameter names, so a key either names a real layer or is reported as unmatched. One layer given
+twice (the same part under two namings) is refused: keeping either would drop the other silently.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..core.errors import ModelFileError
 from ..loading import key_naming
 
 PARTS = {  # longest first: `lora_A.default.weight` before `weight`
@@ -81,6 +83,9 @@ def match(tensors: Mapping[str, Any], table: Mapping[str, str]) -> tuple[dict[st
             unmatched.append(key)
             continue
         entry = layers.setdefault(layer, LayerParts(alias, layer))
+        if part in entry.tensors:
+            reason = f"{entry.keys[part]} and {key} are the same {part} of {layer} in two namings"
+            raise ModelFileError("LORA_INVALID", reason, reason=reason)
         entry.tensors[part] = value
         entry.keys[part] = key
     return layers, sorted(unmatched), sorted(unknown)

@@ -9,7 +9,9 @@ weights stay bit-exact and two handles made from one Safe Load can carry differe
 Refused with the reason (LORA_NOT_APPLICABLE): a LoRA none of whose layers is in the model
 (another family), a layer whose sizes differ (another model size), a half pair (down without
 up), a target expert the pipeline does not have. Keys that name no layer of the model are never
-dropped: LORA_KEYS_UNMATCHED lists them.
+dropped: LORA_KEYS_UNMATCHED lists them. Refused as LORA_INVALID, whatever the model: a pair that
+is not a matrix pair of one rank, an alpha that is not one finite positive number, a NaN or
+infinite weight, one layer given twice in two namings.
 """
 from __future__ import annotations
 
@@ -109,6 +111,7 @@ def match_lora(model: Any, tensors: dict[str, Any], target: str) -> tuple[list[D
             have = "down" if "down" in parts.tensors else "up"
             raise _not_applicable(target, f"{parts.keys[have]} has no matching lora_{'up' if have == 'down' else 'down'}")
         down, up = parts.tensors.get("down"), parts.tensors.get("up")
+        _check_values(parts)
         scale = 1.0
         if down is not None:
             if not is_linear:
@@ -120,7 +123,7 @@ def match_lora(model: Any, tensors: dict[str, Any], target: str) -> tuple[list[D
             rank = int(down.shape[0])
             ranks.add(rank)
             if "alpha" in parts.tensors:
-                scale = float(parts.tensors["alpha"]) / rank
+                scale = float(parts.tensors["alpha"].reshape(())) / rank  # one finite positive value (_check_values)
         elif "alpha" in parts.tensors:
             raise _not_applicable(target, f"{parts.keys['alpha']} has no lora_down / lora_up")
         weight = params.get(f"{layer}.weight", params.get(layer))
@@ -133,6 +136,34 @@ def match_lora(model: Any, tensors: dict[str, Any], target: str) -> tuple[list[D
                 raise _not_applicable(target, f"{parts.keys['diff_b']}: {layer} has " + (f"a bias of {list(bias.shape)}" if bias is not None else "no bias"))
         deltas.append(Delta(layer, down, up, scale, diff, diff_b, linear=is_linear))
     return deltas, _format_of([p.alias for p in layers.values()]), (min(ranks) if ranks else None)
+
+
+def _invalid(reason: str) -> ModelFileError:
+    return ModelFileError("LORA_INVALID", reason, reason=reason)
+
+
+def _check_values(parts: lora_keys.LayerParts) -> None:
+    """What no LoRA can hold, whatever the model: checked before any size is compared."""
+    import torch
+
+    for part, tensor in parts.tensors.items():
+        key = parts.keys[part]
+        if not isinstance(tensor, torch.Tensor):
+            raise _invalid(f"{key} is not a tensor")
+        if not (tensor.is_floating_point() or part == "alpha"):
+            raise _invalid(f"{key} is {str(tensor.dtype).replace('torch.', '')}, not a floating-point tensor")
+        if tensor.numel() and not bool(torch.isfinite(tensor.float() if tensor.dtype.itemsize == 1 else tensor).all()):
+            raise _invalid(f"{key} holds NaN or infinite values")
+    for part in ("down", "up"):
+        tensor = parts.tensors.get(part)
+        if tensor is not None and (tensor.dim() < 2 or tensor.shape[0] == 0 or tensor[0].numel() == 0):
+            raise _invalid(f"{parts.keys[part]} has shape {list(tensor.shape)}, not a matrix with rows and columns")
+    alpha = parts.tensors.get("alpha")
+    if alpha is not None:
+        if alpha.numel() != 1:
+            raise _invalid(f"{parts.keys['alpha']} has shape {list(alpha.shape)}, not one number")
+        if not float(alpha.reshape(()).float()) > 0:
+            raise _invalid(f"{parts.keys['alpha']} is {float(alpha.reshape(()).float()):g}, alpha must be positive")
 
 
 def prepare_lora(handle: PipelineHandle, path: str | Path, strength: float = 1.0, target: str = "transformer", *,

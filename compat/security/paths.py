@@ -27,6 +27,26 @@ from ..core.errors import SecurityError, UsageError
 FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".py", ".model", ".txt", ".gguf")
 
 
+def plain_name(name: object) -> bool:
+    """A relative name without `..`, `.`, empty parts, a drive or NUL: what ComfyUI's model lists
+    contain. A picked name must be one before it is joined to a model folder."""
+    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 1024:
+        return False
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return False
+    return all(p not in ("", ".", "..") for p in name.replace("\\", "/").split("/"))
+
+
+def inside_folder(folder: str | os.PathLike[str], name: object) -> Path | None:
+    """`folder/name` when `name` is plain and the path stays inside `folder` (a link placed in the
+    folder is followed, one further down that leads out is not: `admits`); None otherwise. Decided
+    before anything is opened or tested for existence."""
+    if not plain_name(name):
+        return None
+    candidate = Path(folder) / str(name)
+    return candidate if admits(candidate, roots_from([folder])) else None
+
+
 def _hf_repo_folder(real: str) -> str | None:
     parts = Path(real).parts
     for i in range(len(parts) - 2, 0, -1):

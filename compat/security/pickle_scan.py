@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import SecurityError
+from ..core.regular_file import open_regular
 
 # The torch storage classes and dtypes a plain state dict refers to.
 _STORAGES = (
@@ -310,7 +311,7 @@ def scan_file(path: str | os.PathLike[str], fh: IO[bytes] | None = None) -> Pick
 
     started = time.perf_counter()
     owned = fh is None
-    handle = open(path, "rb") if owned else fh
+    handle = open_regular(path) if owned else fh
     try:
         handle.seek(0)
         magic = handle.read(4)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import SecurityError
+from ..core.regular_file import open_regular
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class PinnedFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.fh = open(self.path, "rb")
+        self.fh = open_regular(self.path)
         self.identity = FileIdentity.of(self.path, os.fstat(self.fh.fileno()))
         self._sha256: str | None = None
 

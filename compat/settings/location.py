@@ -4,7 +4,8 @@ The nodes pass ComfyUI's user directory (`folder_paths.get_user_directory()`, `<
 the CLI finds the same folder when pointed at ComfyUI (`wan-compat --comfyui DIR`, which sets
 `$WAN_COMPAT_COMFYUI_DIR`) or when run from inside a ComfyUI folder (the current folder or one of
 its parents is a ComfyUI checkout or base directory). `$WAN_COMPAT_CONFIG_DIR` still wins over both.
-A ComfyUI started with `--user-directory` elsewhere needs `$WAN_COMPAT_CONFIG_DIR`.
+A ComfyUI started with `--user-directory` elsewhere needs `$WAN_COMPAT_CONFIG_DIR`, which must not
+lie in a user folder that ComfyUI's clients can write (`refuse_client_writable`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from ..core.errors import SettingsError
+
 COMFYUI_DIR_ENV = "WAN_COMPAT_COMFYUI_DIR"
+CONFIG_DIR_ENV = "WAN_COMPAT_CONFIG_DIR"
+SUB_FOLDER = "wan-compat"
 
 
 def is_comfyui_folder(folder: Path) -> bool:
@@ -40,3 +45,34 @@ def comfyui_user_dir(environ: Mapping[str, str] | None = None, cwd: str | os.Pat
         if is_comfyui_folder(folder):
             return folder / "user"
     return None
+
+
+def refuse_client_writable(folder: Path, user_dir: Path, variable: str) -> None:
+    """ComfyUI's `POST /userdata` writes anywhere in a user's folder (`<user dir>/<user id>/...`,
+    `default` for the single user); only the pack's own `<user dir>/wan-compat` (no user id can be
+    named so: ComfyUI adds a uuid to every id) is safe inside the user data."""
+    real, users = os.path.realpath(folder), os.path.realpath(user_dir)
+    own = os.path.join(users, SUB_FOLDER)
+    try:
+        inside = os.path.commonpath([real, users]) == users and os.path.commonpath([real, own]) != own
+    except ValueError:  # different drives (Windows): not inside
+        inside = False
+    if inside:
+        raise SettingsError("SETTINGS_DIR_CLIENT_WRITABLE", f"{variable}={folder}", path=str(folder), user_dir=str(user_dir))
+
+
+def settings_dir(user_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The folder of settings.json (see the module's doc); SETTINGS_DIR_CLIENT_WRITABLE for a
+    $WAN_COMPAT_CONFIG_DIR that lies in ComfyUI's client-writable user folders."""
+    env = os.environ if environ is None else environ
+    if user_dir is None:
+        user_dir = comfyui_user_dir(env)  # the CLI pointed at, or run from, a ComfyUI folder
+    if env.get(CONFIG_DIR_ENV):
+        chosen = Path(env[CONFIG_DIR_ENV]).expanduser()
+        if user_dir is not None:
+            refuse_client_writable(chosen, Path(user_dir), CONFIG_DIR_ENV)
+        return chosen
+    if user_dir is not None:
+        return Path(user_dir) / SUB_FOLDER
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / SUB_FOLDER

@@ -26,14 +26,16 @@ from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..core.errors import SettingsError
+from ..core import safe_json
+from ..core.errors import SettingsError, WanCompatError
+from ..core.regular_file import open_regular
+from .location import CONFIG_DIR_ENV, SUB_FOLDER, settings_dir  # noqa: F401 - settings_dir is part of this module's API
 from ..security.policy import SecurityPolicy
 
 CURRENT_VERSION = 3
 FILE_NAME = "settings.json"
-SUB_FOLDER = "wan-compat"
 ENV_PREFIX = "WAN_COMPAT__"
-CONFIG_DIR_ENV = "WAN_COMPAT_CONFIG_DIR"
+SETTINGS_MAX_BYTES = 1024 * 1024  # a settings file is a few kilobytes
 
 
 class _Section(BaseModel):
@@ -260,21 +262,6 @@ def set_dotted(doc: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-# ---------------------------------------------------------------------------------- location
-def settings_dir(user_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get(CONFIG_DIR_ENV):
-        return Path(env[CONFIG_DIR_ENV]).expanduser()
-    if user_dir is None:
-        from .location import comfyui_user_dir
-
-        user_dir = comfyui_user_dir(env)  # the CLI pointed at, or run from, a ComfyUI folder
-    if user_dir is not None:
-        return Path(user_dir) / SUB_FOLDER
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / SUB_FOLDER
-
-
 # ---------------------------------------------------------------------------------- store
 @dataclass
 class LoadedSettings:
@@ -297,13 +284,16 @@ class SettingsStore:
         """The file's own values in the current layout (no environment), and the version it had.
         A missing file is an empty document. Raises SettingsError for unreadable or unknown files."""
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            with open_regular(self.path) as fh:  # a FIFO in its place is refused, not waited on
+                raw = fh.read(SETTINGS_MAX_BYTES + 1)
         except (FileNotFoundError, NotADirectoryError):
             return {"version": CURRENT_VERSION}, None
         except OSError as exc:
             raise SettingsError("SETTINGS_FILE_CORRUPT", f"{self.path}: {exc.strerror or exc}", path=str(self.path)) from None
+        except WanCompatError as exc:
+            raise SettingsError("SETTINGS_FILE_CORRUPT", f"{self.path}: {exc.detail}", path=str(self.path)) from None
         try:
-            doc = json.loads(raw)
+            doc = safe_json.loads(raw, max_bytes=SETTINGS_MAX_BYTES, what=str(self.path))  # bounded depth: no RecursionError
         except ValueError as exc:
             raise SettingsError("SETTINGS_FILE_CORRUPT", f"{self.path}: {exc}", path=str(self.path)) from None
         if not isinstance(doc, dict):

@@ -4,7 +4,7 @@ finds in the same graph, so the fix names the graph's actual files (which VAE, w
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..core.errors import WanCompatError
 from ..core.translate import translate
@@ -30,8 +30,9 @@ class NativeError(RuntimeError):
 
 
 def explain(message: str, exception_type: str = "", node_type: str = "", workflow: Any = None,
-            folders: ModelFolders | None = None) -> dict[str, Any] | None:
-    """{code, summary, fix, detail, related: [problems naming files]} or None when no rule applies."""
+            folders: ModelFolders | None = None, check: Callable[[Any, ModelFolders], dict[str, Any]] = check_workflow) -> dict[str, Any] | None:
+    """{code, summary, fix, detail, related: [problems naming files]} or None when no rule applies.
+    `check` checks the graph (the check service passes its cached one)."""
     stage = "decode" if node_type.startswith("VAEDecode") else None
     exc: BaseException = NativeError(str(message)[:20000], exception_type)
     if exception_type.endswith("OutOfMemoryError"):
@@ -42,7 +43,7 @@ def explain(message: str, exception_type: str = "", node_type: str = "", workflo
     out: dict[str, Any] = {**error.problem.to_dict(), "related": [], "files": []}
     if workflow is not None and folders is not None:
         try:
-            result = check_workflow(workflow, folders)
+            result = check(workflow, folders)
         except WanCompatError:
             return out
         wanted = RELATED.get(error.code, ())

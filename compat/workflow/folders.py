@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import UsageError
+from ..security.paths import inside_folder, plain_name as _plain
 
 # ComfyUI's legacy folder names, read as the current ones.
 ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}
@@ -76,9 +77,12 @@ class ModelFolders:
             return None
         parts = name.replace("\\", "/").split("/")
         for directory in self.folders.get(ALIASES.get(folder, folder), []):
-            candidate = os.path.join(directory, *parts)
-            # A link the user put in a model folder is followed, as ComfyUI's folder_paths does;
-            # only the name itself is untrusted (checked by _plain).
+            # A link the user put in a model folder is followed, as ComfyUI's folder_paths does; a
+            # path that leads out of the folder further down is not (decided before any existence test).
+            inside = inside_folder(directory, "/".join(parts))
+            if inside is None:
+                continue
+            candidate = str(inside)
             if os.path.isfile(candidate) or (folder == "diffusers" and os.path.isfile(os.path.join(candidate, "model_index.json"))):
                 return candidate
         return None
@@ -86,13 +90,3 @@ class ModelFolders:
     def describe(self, folder: str) -> str:
         dirs = self.folders.get(ALIASES.get(folder, folder), [])
         return ", ".join(dirs) if dirs else f"no {folder} folder was given"
-
-
-def _plain(name: str) -> bool:
-    """A relative name without `..`, drive or NUL: what ComfyUI's file lists contain."""
-    if not isinstance(name, str) or not name or "\x00" in name or len(name) > 1024:
-        return False
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return False
-    parts = name.replace("\\", "/").split("/")
-    return all(p not in ("", ".", "..") for p in parts)

@@ -8,8 +8,8 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..detect.detector import ArchitectureDetector
 from ..detect.model_info import ModelInfo
+from ..security.link_rule import LinkCheckedDetector
 from .folders import ModelFolders
 from .execution import Run
 from .node_table import FALLBACK_FOLDERS, LOADERS
@@ -51,14 +51,14 @@ class Pick:
 
 
 def inspect_cached(path: str) -> ModelInfo:
-    """The detector's verdict on `path`, re-used while the file's identity is unchanged."""
+    """The detector's verdict on `path` (inspect's link rule first), re-used while the file's identity is unchanged."""
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     found = _CACHE.get(key)
     if found is not None:
         _CACHE.move_to_end(key)
         return found
-    info = ArchitectureDetector().inspect(path)
+    info = LinkCheckedDetector().inspect(path)
     _CACHE[key] = info
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
