@@ -102,6 +102,14 @@ def test_the_route_takes_names_never_paths_or_links(server: Server, hub: LocalHu
                                                        "workflow": _ui_workflow({"mine.safetensors": ("vae", free)})})
     assert refused["problem"]["code"] == "HUB_URL_NOT_HUB" and hub.requests == []
     assert not list((server.base / "models").rglob("mine.safetensors"))
+    # The check routes' refusals hold here too: a cross-site form post, another site's page, a body over the limit.
+    body = json.dumps({"name": VAE, "folder": "vae"}).encode()
+    host = server.url.split("//", 1)[1]
+    assert server.post_raw("/wan_compat/hub/download", body, {"Content-Type": "text/plain", "Host": host})[0] == 415
+    assert server.post_raw("/wan_compat/hub/download", body, {"Content-Type": "application/json", "Host": "wan.lan:8188",
+                                                             "Origin": "http://evil.example"})[0] == 403
+    assert server.post_raw("/wan_compat/hub/plan", b"[" * (5 << 20), {"Content-Type": "application/json", "Host": host}, chunked=True)[0] == 413
+    assert hub.requests == []
 
 
 def _row(page: Any, name: str) -> Any:
