@@ -53,8 +53,9 @@ def check(body: Any) -> dict[str, Any]:
     from ..compat.workflow.report import check_workflow
 
     doc = body.get("workflow") or body.get("prompt") if isinstance(body, dict) else None
+    models = body.get("models") if isinstance(body, dict) and isinstance(body.get("models"), list) else None
     try:
-        return check_workflow(doc, comfy_folders())
+        return check_workflow(doc, comfy_folders(), models=models)
     except WanCompatError as err:
         entry = err.problem.to_dict()
         entry["node_ids"] = []
@@ -74,12 +75,30 @@ def explain_error(body: Any) -> dict[str, Any]:
 
 def log_verdict(result: dict[str, Any], where: str) -> None:
     problems = [p for p in result.get("problems", []) if p["severity"] in ("error", "warning")]
+    checked = len(result.get("files", []))
     if not problems:
-        log.info("[wan_compat] %s: the workflow's files fit (%d checked)", where, len(result.get("files", [])))
+        if checked:
+            log.info("[wan_compat] %s: the workflow's files fit (%d checked)", where, checked)
+        else:
+            log.info("[wan_compat] %s: no model file to check (no loader the check knows picks one)", where)
         return
     for p in problems:
         log.warning("[wan_compat] %s: %s %s (node %s): %s | fix: %s", where, p["severity"].upper(), p["code"],
                     ", ".join(p["node_ids"]) or "-", p["summary"], p["fix"])
+
+
+def _workflow_models(json_data: dict[str, Any]) -> list[Any]:
+    """The download links a queued prompt's UI workflow lists (`properties.models`, what the
+    frontend sends as extra_data.extra_pnginfo.workflow), so the log names the workflow's own link."""
+    workflow = ((json_data.get("extra_data") or {}).get("extra_pnginfo") or {}).get("workflow")
+    if not isinstance(workflow, dict):
+        return []
+    found = list(workflow.get("models") or []) if isinstance(workflow.get("models"), list) else []
+    for node in workflow.get("nodes") or []:
+        models = (node.get("properties") or {}).get("models") if isinstance(node, dict) else None
+        if isinstance(models, list):
+            found += models
+    return found
 
 
 def on_prompt(json_data: Any) -> Any:
@@ -87,15 +106,16 @@ def on_prompt(json_data: Any) -> Any:
     try:
         prompt = json_data.get("prompt") if isinstance(json_data, dict) else None
         if isinstance(prompt, dict):
-            threading.Thread(target=_check_and_log, args=(prompt,), name="wan_compat-check", daemon=True).start()
+            models = _workflow_models(json_data)
+            threading.Thread(target=_check_and_log, args=(prompt, models), name="wan_compat-check", daemon=True).start()
     except Exception:  # never break queueing
         log.debug("wan_compat: on-prompt check not started", exc_info=True)
     return json_data
 
 
-def _check_and_log(prompt: dict[str, Any]) -> None:
+def _check_and_log(prompt: dict[str, Any], models: list[Any] | None = None) -> None:
     try:
-        log_verdict(check({"prompt": prompt}), "queued prompt")
+        log_verdict(check({"prompt": prompt, "models": models or []}), "queued prompt")
     except Exception:
         log.warning("[wan_compat] the workflow check failed; the prompt was queued unchecked", exc_info=True)
 

@@ -53,12 +53,14 @@ def test_model_choices_name_official_folders_or_listed_comfy_org_files(path: Pat
             options = specs[name][1] if len(specs[name]) > 1 else {}
             if not options.get("wan_model_choice") or value == "none":
                 continue
-            folder, _, model = value.partition("/")
-            if folder == "diffusers":
-                assert options["wan_model_choice"] == "model" and model in official, f"{node['type']}.{name}={value}"
+            assert "/" not in value, f"{node['type']}.{name}={value}: named as ComfyUI's loaders name files (no folder prefix)"
+            if value in official:
+                assert options["wan_model_choice"] == "model", f"{node['type']}.{name}={value}"
                 continue
-            url = listed.get((folder, model), "")
-            assert url.startswith(COMFY_ORG) and url.split("?")[0].endswith(f"/{folder}/{model}"), f"{node['type']}.{name}={value}"
+            # The frontends match a pick with its download by name: properties.models' `name` is the widget value.
+            folder = next((f for f, m in listed if m == value), "")
+            url = listed.get((folder, value), "")
+            assert url.startswith(COMFY_ORG) and url.split("?")[0].endswith(f"/{folder}/{value}"), f"{node['type']}.{name}={value}"
         assert all(url.startswith(COMFY_ORG) for url in listed.values())
 
 
@@ -135,10 +137,10 @@ def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
         return workflow
 
     # The model picked a second time, by the same input name or by its path synonym.
-    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model", "diffusers/Wan2.2-TI2V-5B-Diffusers"), info))
+    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model", "Wan2.2-TI2V-5B-Diffusers"), info))
     assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model_path", "/models/x"), info))
     # A VAE picked for loading and again for the fix, by list on one node and by path on the other.
-    vae_twice = with_value("WanVAEFix", "vae", "vae/wan2.2_vae.safetensors", with_value("WanSafeLoad", "vae_path", "/models/vae.safetensors"))
+    vae_twice = with_value("WanVAEFix", "vae", "wan2.2_vae.safetensors", with_value("WanSafeLoad", "vae_path", "/models/vae.safetensors"))
     assert any("vae is entered on 2 nodes" in p for p in entered_twice(vae_twice, info))
     # The compute precision in Safe Load and again in Optimize.
     assert any("precision is entered on 2 nodes" in p for p in entered_twice(with_value("WanOptimize", "precision", "fp16"), info))
@@ -153,7 +155,7 @@ def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
     from workflow_specs import SPECS
 
     spec = json.loads(json.dumps(next(s for s in SPECS if s["name"] == "wan22_ti2v_5B")))
-    spec["nodes"][1][2]["model"] = "diffusers/Wan2.2-TI2V-5B-Diffusers"
+    spec["nodes"][1][2]["model"] = "Wan2.2-TI2V-5B-Diffusers"
     with pytest.raises(SystemExit, match="model is entered on 2 nodes"):
         build_workflows.build(spec, info)
 

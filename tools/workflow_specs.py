@@ -71,9 +71,8 @@ CHECK_MODELS: dict[str, Any] = {
                    "Loads no weights. Set up for the Comfy-Org Wan 2.1 T2V 1.3B files (listed with their download links); "
                    "pick any other model file or diffusers folder in Wan Detect Architecture and its parts in Wan Check Compatibility.",
     "nodes": [
-        ("detect", "WanDetectArchitecture", {"model": "diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors"}),
-        ("check", "WanCheckCompatibility", {"vae": "vae/wan_2.1_vae.safetensors",
-                                            "text_encoder": "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"}),
+        ("detect", "WanDetectArchitecture", {"model": "wan2.1_t2v_1.3B_fp16.safetensors"}),
+        ("check", "WanCheckCompatibility", {"vae": "wan_2.1_vae.safetensors", "text_encoder": "umt5_xxl_fp8_e4m3fn_scaled.safetensors"}),
         ("diagnose", "WanDiagnose", {"level": "detailed", "filename_prefix": "wan_check"}),
     ],
     "links": [
@@ -99,15 +98,14 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     width, height = needs["resolution"]
     folder = variant["repo"].split("/")[-1]  # the diffusers alternative
     files = GENERATION_FILES[variant_id]
-    picks = {slot: f"{where}/{file}" for slot, (where, file, _) in files.items()}
+    picks = {slot: file for slot, (_, file, _) in files.items()}  # named as ComfyUI's loaders name them
     parts = [slot for slot in files if slot != "model"]
     sample = {
         "prompt": prompt, "negative_prompt": NEGATIVE, "width": width, "height": height,
         "num_frames": needs["frames"], "steps": needs["steps"], "seed": 42, "cfg": needs["guidance_scale"],
-        "shift": needs["flow_shift"],
-    }
+    }  # shift and boundary_ratio stay at "model default": the model's own values
     if needs.get("guidance_scale_2") is not None:
-        sample["cfg_2"] = needs["guidance_scale_2"]
+        sample["cfg_2"] = f"{needs['guidance_scale_2']:g}"
     nodes = [
         ("detect", "WanDetectArchitecture", {"model": picks["model"]}),
         # the model comes from detect's model_info; the other single files are picked here
@@ -160,7 +158,7 @@ def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, st
     pack's guards: Wan Safe Load (native) checks every weight of the Comfy-Org files before ComfyUI
     builds them, Wan Check Compatibility and Wan Diagnose report on the set, Wan Encode Video writes
     the file. Values as the official template of the same model."""
-    load = {slot: f"{folder}/{file}" for slot, (folder, file, _) in files.items()}
+    load = {slot: file for slot, (_, file, _) in files.items()}
     nodes = [
         ("load", "WanSafeLoadNative", load),
         ("check", "WanCheckCompatibility", {}),

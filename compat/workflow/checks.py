@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.errors import problem
-from ..detect.where_to_get import official_url
+from ..detect.where_to_get import missing
 from .graph import Graph, Node
 from .node_table import CONDITIONING, DECODERS, SAMPLERS, expected_in_channels
 from .picks import Pick
@@ -89,9 +89,8 @@ class Checker:
     def _file(self, pick: Pick) -> None:
         nid = [pick.node_id]
         if pick.path is None:
-            url = self.urls.get(pick.name) or official_url(pick.folder, pick.name)
             self.found.add("WF_FILE_MISSING", nid, f"{pick.node_type} #{pick.node_id} picks {pick.name}",
-                           name=pick.name, folder=pick.folder, url=url or "neither the workflow nor the pack's registry gives a download URL")
+                           **missing(pick.folder, pick.name, self.urls.get(pick.name)))
             return
         info = pick.info
         assert info is not None

@@ -29,9 +29,14 @@ LOADERS: dict[str, list[tuple[str, str, str]]] = {
     "LoadWanVideoT5TextEncoder": [("model_name", "text_encoders", "text_encoder")],
     "LoadWanVideoClipTextEncoder": [("model_name", "clip_vision", "clip_vision")],
     "WanVideoLoraSelect": [("lora", "loras", "lora")],
-    # this pack: its pickers hold "<folder>/<name>" (folder "*"); raw *_path strings are never opened
+    # this pack: its pickers (folder "*") hold a name of the folders their role lists (folders.PICKER_FOLDERS);
+    # raw *_path strings are never opened
     "WanDetectArchitecture": [("model", "*", "model")],
     "WanCheckCompatibility": [("vae", "*", "vae"), ("text_encoder", "*", "text_encoder"), ("clip_vision", "*", "clip_vision")],
+    "WanSafeLoadNative": [("model", "*", "model"), ("vae", "*", "vae"), ("text_encoder", "*", "text_encoder"),
+                          ("clip_vision", "*", "clip_vision")],
+    "WanSafeLoad": [("model", "*", "model"), ("transformer_2", "*", "model"), ("vae", "*", "vae"),
+                    ("text_encoder", "*", "text_encoder"), ("clip_vision", "*", "clip_vision")],
 }
 
 # Widget order of UI files (`widgets_values` is positional). `control_after_generate` is the UI's
@@ -59,6 +64,10 @@ WIDGETS: dict[str, list[str]] = {
     "WanVideoLoraSelect": ["lora", "strength"],
     "WanDetectArchitecture": ["model", "model_path"],
     "WanCheckCompatibility": ["vae", "text_encoder", "clip_vision", "vae_path", "text_encoder_path", "clip_vision_path"],
+    "WanSafeLoadNative": ["model", "vae", "text_encoder", "weight_dtype", "clip_vision", "config_path"],
+    "WanSafeLoad": ["model", "dtype", "model_path", "transformer_2", "transformer_2_path", "vae", "vae_path", "text_encoder",
+                    "text_encoder_path", "clip_vision", "clip_vision_path", "config_path", "tokenizer_path", "vae_dtype",
+                    "weight_storage"],
 }
 
 SAMPLERS = frozenset({"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"})

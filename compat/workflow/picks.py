@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..detect.detector import ArchitectureDetector
 from ..detect.model_info import ModelInfo
-from .folders import ModelFolders
+from .folders import ModelFolders, picker_folder
 from .graph import Graph
 from .node_table import LOADERS
 
@@ -72,10 +72,10 @@ def collect(graph: Graph, folders: ModelFolders) -> list[Pick]:
             name = node.widgets.get(widget)
             if not isinstance(name, str) or not name:  # a UI widget driven by a link still holds its value
                 continue
-            if folder == "*":  # this pack's pickers: "<folder>/<name>", or "none"
-                folder, _, name = name.partition("/")
-                if not name:
+            if folder == "*":  # this pack's pickers: a name of the folders its slot lists, or "none"
+                if name == "none":
                     continue
+                folder, name = picker_folder(role, name)
             pick = Pick(node.id, node.type, widget, name, folder, role)
             pick.path = folders.resolve(folder, name)
             if pick.path is not None:
