@@ -19,6 +19,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, newest_frontend, prepare_base, real_size_picks, start, stop
+from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -133,7 +134,7 @@ def ui_page(request: pytest.FixtureRequest, servers, tmp_path: Path):
 
 
 def _workflow(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    return json.loads(workflow_path(name).read_text())
 
 
 def _centered(workflow: dict[str, Any]) -> dict[str, Any]:

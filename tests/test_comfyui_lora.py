@@ -12,6 +12,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, prepare_base, stand_in_config, start, stop
+from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.comfyui
@@ -56,7 +57,7 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
 
     info = server.get("/object_info")
     assert "WanLoRA" in info and f"loras/{lora}" in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
-    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
+    workflow = json.loads(workflow_path("wan21_t2v_1.3B").read_text())
     assert validate(workflow, info) == []
     # the workflow's Comfy-Org single files are tiny stand-ins: their configs come from the tiny folder
     prompt = to_api_prompt(workflow, info, {"WanSample": SMALL, "WanSafeLoad": {"config_path": stand_in_config(server.base, "wan2.1-t2v-1.3b")}})

@@ -20,6 +20,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, start, stop
+from workflow_specs import workflow_path
 from wan_compat.compat.core.errors import WanCompatError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +225,7 @@ def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Ser
     Comfy-Org files themselves are not in the test's model folders: model lists are the user's)."""
     from workflow_graph import validate
 
-    workflow = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    workflow = json.loads(workflow_path(name).read_text())
     assert validate(workflow, native_server.get("/object_info")) == []
 
 

@@ -14,6 +14,7 @@ from wan_compat.compat.fixtures.sparse import write_sparse
 from wan_compat.compat.fixtures.template_files import lora_entries, write_template_file
 from wan_compat.compat.workflow.folders import ModelFolders
 from wan_compat.compat.workflow.report import check_workflow
+from workflow_specs import workflow_path
 
 FILES = [("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors"), ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
          ("vae", "wan2.2_vae.safetensors"), ("vae", "wan_2.1_vae.safetensors"),
@@ -148,7 +149,7 @@ def test_the_packs_own_workflows_and_wanvideowrapper_loaders(models: Path) -> No
     root = Path(__file__).resolve().parents[1]
     write_pipeline_folder(models / "diffusers" / "Wan2.1-T2V-1.3B-Diffusers", "wan2.1-t2v-1.3b")
     folders = folders_for(models)
-    shipped = json.loads((root / "workflows" / "wan_check_my_models.json").read_text(encoding="utf-8"))
+    shipped = json.loads(workflow_path("wan_check_my_models").read_text(encoding="utf-8"))
     result = check_workflow(shipped, folders)  # its default: the Comfy-Org 1.3B files
     assert result["ok"] and [(f["folder"], f["name"], f["kind"]) for f in result["files"]] == [
         ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", "transformer"), ("vae", "wan_2.1_vae.safetensors", "vae"),

@@ -73,7 +73,7 @@ function panelWidget(node) {
   if (!widget) {
     const panel = element("div", "display:flex;flex-direction:column;gap:4px;width:100%;height:100%;box-sizing:border-box");
     panel.className = "wan-compat-panel";
-    const pill = element("div", "display:none;align-self:flex-start;padding:1px 10px;border-radius:10px;color:#111;font-weight:700;font-size:12px");
+    const pill = element("div", "display:none;align-self:flex-start;padding:2px 10px;border-radius:10px;color:#111;font-weight:700;font-size:12px;line-height:1.35");
     pill.className = "wan-compat-badge";
     const body = element("div", "flex:1;white-space:pre-wrap;overflow-y:auto;font-size:12px;line-height:1.35;padding:6px;"
       + "color:var(--input-text, #ddd);background:var(--comfy-input-bg, #222);border-radius:6px;box-sizing:border-box;"
@@ -83,7 +83,7 @@ function panelWidget(node) {
     widget = node.addDOMWidget(TEXT_WIDGET, "wan_text", panel, {
       getValue: () => body.textContent,
       setValue: () => {},
-      getMinHeight: () => 110,
+      getMinHeight: () => 90,
       serialize: false,
     });
     widget.serialize = false;
@@ -97,15 +97,16 @@ function fitNode(node) {
   redraw(node);
 }
 
-// A verdict: the headline, each problem with its fix, what was checked, and the evidence folded away.
-function showFace(node, face) {
+// A verdict: the headline in the verdict's colour, each problem with its fix, what was checked,
+// and the evidence folded away.
+function showFace(node, face, status) {
+  showPill(node, status, face.headline);
   const body = panelWidget(node).wan_body;
   body.replaceChildren();
-  body.append(element("div", "font-weight:600", face.headline));
-  for (const line of face.problems ?? []) body.append(linkified(line, "display:block;margin-top:3px"));
-  if (face.checked) body.append(element("div", "opacity:.75;margin-top:3px", face.checked));
+  for (const line of face.problems ?? []) body.append(linkified(line, "display:block;margin-bottom:3px"));
+  if (face.checked) body.append(element("div", "opacity:.75", face.checked));
   if (face.evidence?.length) {
-    const details = element("details", "margin-top:4px");
+    const details = element("details", "margin-top:3px");
     details.className = "wan-compat-evidence";
     details.append(element("summary", "cursor:pointer;opacity:.8", "evidence"));
     details.append(element("div", "font-family:monospace;font-size:11px;opacity:.85", face.evidence.join("\n")));
@@ -157,7 +158,7 @@ function addReportButton(node) {
 // Draw what a node shows: {status, badge, face | text, report}.
 function render(node, shown) {
   if (shown.status || shown.badge) setStatus(node, shown.status, shown.badge);
-  if (shown.face) showFace(node, shown.face);
+  if (shown.face) showFace(node, shown.face, shown.status);
   else if (shown.text !== undefined) showText(node, shown.text);
   if (shown.report) {
     node.wan_report = shown.report;
@@ -209,6 +210,17 @@ app.registerExtension({
       const shown = this.properties?.[STORE];
       if (shown && typeof shown === "object") render(this, shown);
     };
+  },
+
+  // Inputs the pack declares advanced (typed paths, rarely changed precisions, the A14B expert
+  // settings) stay folded away on the classic canvas too, as Nodes 2.0 folds them: the frontend's
+  // legacy widget.advanced write; "Show Advanced" in the node's menu brings them back.
+  nodeCreated(node) {
+    if (!node.comfyClass?.startsWith("Wan")) return;
+    for (const widget of node.widgets ?? []) {
+      if (widget.options?.advanced) widget.advanced = true;
+    }
+    node.setSize?.(node.computeSize());
   },
 
   async setup() {

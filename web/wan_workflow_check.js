@@ -101,7 +101,7 @@ function problemItem(p) {
   item.append(linkified(`Fix: ${p.fix}`, "display:block;color:#86efac"));
   const nodes = element("div", "display:flex;flex-wrap:wrap;gap:6px;margin-top:4px");
   for (const id of p.node_ids ?? []) {
-    const button = element("button", "padding:2px 8px;font-size:12px;border-radius:4px", `⌖ ${nodeTitle(id)}`);
+    const button = element("button", "padding:2px 8px;font-size:12px;border-radius:4px;cursor:pointer", `→ ${nodeTitle(id)}`);
     button.className = "wan-jump";
     button.title = "Show this node on the canvas";
     button.onclick = () => jumpTo(id);
@@ -125,6 +125,19 @@ function missingFile(item, p) {
   }
 }
 
+// Problems that say the same (code, summary, fix) once, with all their nodes: the check reports a
+// mispairing at each node that meets it (the conditioning node, the decoder).
+function merged(problems) {
+  const byWords = new Map();
+  for (const p of problems) {
+    const key = JSON.stringify([p.code, p.summary, p.fix]);
+    const seen = byWords.get(key);
+    if (seen) seen.node_ids = [...new Set([...seen.node_ids, ...(p.node_ids ?? [])])];
+    else byWords.set(key, { ...p, node_ids: [...(p.node_ids ?? [])] });
+  }
+  return [...byWords.values()];
+}
+
 // A dialog listing each error with its fix, beside the outlined nodes. Resolves true for
 // "Queue anyway", false for "Cancel" (or Escape).
 function showDialog(errors) {
@@ -137,7 +150,7 @@ function showDialog(errors) {
     box.setAttribute("aria-modal", "true");
     box.append(element("h3", "margin:0 0 10px;color:#f87171", "Wan Compat: this workflow's files do not fit"));
     const list = element("ol", "padding-left:20px;margin:0 0 14px");
-    for (const p of errors) list.append(problemItem(p));
+    for (const p of merged(errors)) list.append(problemItem(p));
     box.append(list);
     const buttons = element("div", "display:flex;gap:10px;justify-content:flex-end");
     const cancel = element("button", "padding:6px 14px", "Cancel");
@@ -160,18 +173,18 @@ function showDialog(errors) {
 }
 
 // What the frontend gets when the user cancels: a refused prompt in ComfyUI's own answer format,
-// one node error per blamed node.
+// one node error per blamed node and problem ("custom_validation_failed": the type ComfyUI gives a
+// node's own VALIDATE_INPUTS refusal; 1.27 prints "message: details", 1.58 the details).
 function refusal(errors) {
   const nodeErrors = {};
-  for (const p of errors) {
+  for (const p of merged(errors)) {
     for (const id of p.node_ids ?? []) {
-      const node = canvasNode(id);
-      const entry = (nodeErrors[id] ??= { errors: [], dependent_outputs: [], class_type: node?.type ?? "" });
-      entry.errors.push({ type: "wan_compat_check", message: p.summary, details: `Fix: ${p.fix}`, extra_info: {} });
+      const entry = (nodeErrors[id] ??= { errors: [], dependent_outputs: [], class_type: canvasNode(id)?.type ?? "" });
+      entry.errors.push({ type: "custom_validation_failed", message: "Wan Compat", details: `${p.summary}. Fix: ${p.fix}`, extra_info: {} });
     }
   }
   return {
-    error: { type: "wan_compat_check", message: "Not queued", details: "Cancelled in the Wan Compat file check", extra_info: {} },
+    error: { type: "prompt_outputs_failed_validation", message: "Not queued", details: "Cancelled in the Wan Compat file check", extra_info: {} },
     node_errors: nodeErrors,
   };
 }
