@@ -83,7 +83,7 @@ def log_verdict(result: dict[str, Any], where: str) -> None:
             log.info("[wan_compat] %s: no model file to check (no loader the check knows picks one)", where)
         return
     for p in problems:
-        log.warning("[wan_compat] %s: %s %s (node %s): %s | fix: %s", where, p["severity"].upper(), p["code"],
+        log.warning("[wan_compat] %s: %s %s (node %s): %s. Fix: %s", where, p["severity"].upper(), p["code"],
                     ", ".join(p["node_ids"]) or "-", p["summary"], p["fix"])
 
 

@@ -21,7 +21,7 @@ def message(choice: str, slot: str = "model") -> str:
 
     key, name = picker_folder(slot, choice)
     found = problem("WF_FILE_MISSING", **missing(key, name))
-    return f"{found.summary}. {found.fix}"
+    return f"{found.summary}. Fix: {found.fix}"  # as the queue check's dialog and the server log say it
 
 
 def check_choice(choice: str, slot: str = "model") -> bool | str:

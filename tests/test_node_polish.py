@@ -73,10 +73,10 @@ def test_missing_model_message_names_file_folder_and_source() -> None:
     from wan_compat.nodes.missing_model import check_choice, message
 
     text = message("Wan2.2-TI2V-5B-Diffusers")
-    assert text.startswith("Model not found: Wan2.2-TI2V-5B-Diffusers (Wan 2.2 TI2V 5B, a diffusers folder). Put it in models/diffusers/Wan2.2-TI2V-5B-Diffusers.")
+    assert text.startswith("Model not found: Wan2.2-TI2V-5B-Diffusers (Wan 2.2 TI2V 5B, a diffusers folder). Fix: Put it in models/diffusers/Wan2.2-TI2V-5B-Diffusers.")
     assert "Download: https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers (hf download Wan-AI/Wan2.2-TI2V-5B-Diffusers" in text
     single = message("wan2.1_t2v_1.3B_bf16.safetensors")
-    assert single.startswith("Model not found: wan2.1_t2v_1.3B_bf16.safetensors (Wan 2.1 T2V 1.3B, a file). Put it in models/diffusion_models. Download: "
+    assert single.startswith("Model not found: wan2.1_t2v_1.3B_bf16.safetensors (Wan 2.1 T2V 1.3B, a file). Fix: Put it in models/diffusion_models. Download: "
                              "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors.")
     assert single.count("https://") == 1 and "Wan-AI" not in single  # not the multi-GB diffusers repository
     assert message("diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors") == single  # the 0.2 form of the same pick

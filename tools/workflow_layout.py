@@ -5,8 +5,8 @@ Each column is a stage ("1 Model", "2 Prepare", ...) drawn as a ComfyUI group ar
 stacked top to bottom. Node heights follow the frontend's own layout (1.27 and 1.58 compute a
 node's height from its slot rows and visible widgets: `LGraphNode.computeSize`), plus room for
 the text panel the pack's web extension adds under a Wan node after a run, so nothing overlaps
-after the first run either. Advanced inputs (the `advanced` option) are folded away and take no
-row. Four columns of WIDTH px fit the canvas of a 1600 px window at 100 % (about 1540 px wide).
+after the first run either. Advanced inputs (the `advanced` option) count too: Nodes 2.0 and 1.27
+fold them away, 1.58's classic canvas shows them. Four columns of WIDTH px fit the canvas of a 1600 px window at 100 % (about 1540 px wide).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from typing import Any
 WIDTH = 340
 COLUMN_GAP = 16
 NODE_GAP = 24
-LEFT, TOP = 60, 110  # the first group's corner, clear of the frontends' side bar and top bars; the view starts at 0, 0
-GROUP_PAD, GROUP_TITLE = 10, 36
+LEFT, TOP = 60, 90  # the first group's corner, clear of the frontends' side bar and top bars; the view starts at 0, 0
+GROUP_PAD, GROUP_TITLE = 10, 60  # the title, then room for the badges drawn above a node's title bar
 TITLE, SLOT, WIDGET, MULTILINE, PADDING = 30, 20, 24, 80, 14
 PANEL = 110  # the Wan node's text panel (web/wan_compat.js) with a line or three
 NO_PANEL = ("WanLoRA",)
@@ -37,8 +37,6 @@ def node_height(node_type: str, definition: dict[str, Any]) -> int:
             is_widget = (isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN")) and not options.get("forceInput")
             if not is_widget:
                 sockets += 1
-            elif options.get("advanced"):
-                continue
             elif kind == "STRING" and options.get("multiline"):
                 multiline += 1
             else:

@@ -93,7 +93,8 @@ function panelWidget(node) {
 }
 
 function fitNode(node) {
-  node.setSize?.([Math.max(node.size[0], 400), Math.max(node.size[1], node.computeSize()[1])]);
+  // Taller if the text needs it; never wider than the workflow laid the node out.
+  node.setSize?.([Math.max(node.size[0], 300), Math.max(node.size[1], node.computeSize()[1])]);
   redraw(node);
 }
 
@@ -166,11 +167,15 @@ function render(node, shown) {
   }
 }
 
-// Show it and keep it in the node's properties: it is saved with the workflow.
+// Show it and keep it in the node's properties: it is saved with the workflow. The change is
+// announced as the canvas announces an edit (emitBeforeChange/emitAfterChange, 1.27 and 1.58), so
+// the frontend's copy of the open workflow (what a tab switch or a reload restores) holds it too.
 function remember(node, shown) {
+  app.canvas?.emitBeforeChange?.();
   node.properties ??= {};
   node.properties[STORE] = shown;
   render(node, shown);
+  app.canvas?.emitAfterChange?.();
 }
 
 function forget(node) {
@@ -210,17 +215,6 @@ app.registerExtension({
       const shown = this.properties?.[STORE];
       if (shown && typeof shown === "object") render(this, shown);
     };
-  },
-
-  // Inputs the pack declares advanced (typed paths, rarely changed precisions, the A14B expert
-  // settings) stay folded away on the classic canvas too, as Nodes 2.0 folds them: the frontend's
-  // legacy widget.advanced write; "Show Advanced" in the node's menu brings them back.
-  nodeCreated(node) {
-    if (!node.comfyClass?.startsWith("Wan")) return;
-    for (const widget of node.widgets ?? []) {
-      if (widget.options?.advanced) widget.advanced = true;
-    }
-    node.setSize?.(node.computeSize());
   },
 
   async setup() {
