@@ -15,7 +15,6 @@ from typing import Any
 NONE = "none"
 
 
-
 def _folder_paths() -> ModuleType | None:
     try:
         import folder_paths  # ComfyUI's module

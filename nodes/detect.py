@@ -132,10 +132,12 @@ class WanCheckCompatibility:
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE) -> bool | str:
-        # Named pickers only (see missing_model.py): a part that is not installed gets the one message.
-        for slot, choice in (("vae", vae), ("text_encoder", text_encoder), ("clip_vision", clip_vision)):
-            if (missing := check_choice(choice, slot)) is not True:
+    def VALIDATE_INPUTS(cls, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE, vae_path: str = "",
+                        text_encoder_path: str = "", clip_vision_path: str = "") -> bool | str:
+        # A picked part that is not installed gets the one message (missing_model.py); a typed path wins over the list.
+        picks = (("vae", vae, vae_path), ("text_encoder", text_encoder, text_encoder_path), ("clip_vision", clip_vision, clip_vision_path))
+        for slot, choice, typed in picks:
+            if not typed.strip() and (missing := check_choice(choice, slot)) is not True:
                 return missing
         return True
 
