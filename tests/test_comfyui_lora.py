@@ -56,7 +56,7 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
     from workflow_graph import to_api_prompt, validate
 
     info = server.get("/object_info")
-    assert "WanLoRA" in info and f"loras/{lora}" in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
+    assert "WanLoRA" in info and lora in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
     workflow = json.loads(workflow_path("wan21_t2v_1.3B").read_text())
     assert validate(workflow, info) == []
     # the workflow's Comfy-Org single files are tiny stand-ins: their configs come from the tiny folder
@@ -66,7 +66,7 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
         for name, value in node["inputs"].items():
             if value == [load, 0] and node["class_type"] != "WanDiagnose":
                 node["inputs"][name] = ["lora", 0]
-    prompt["lora"] = {"class_type": "WanLoRA", "inputs": {"pipeline": [load, 0], "lora_1": f"loras/{lora}", "lora_1_path": "",
+    prompt["lora"] = {"class_type": "WanLoRA", "inputs": {"pipeline": [load, 0], "lora_1": lora, "lora_1_path": "",
                                                         "strength_1": 0.8, "target_1": "transformer"}}
     return prompt
 
