@@ -100,17 +100,20 @@ function fitNode(node) {
 
 // A verdict: the headline in the verdict's colour, each problem with its fix, what was checked,
 // and the evidence folded away.
+// A saved workflow is anyone's file: only lists of text are drawn, as text.
+const lines = (value) => (Array.isArray(value) ? value.map(String) : []);
+
 function showFace(node, face, status) {
-  showPill(node, status, face.headline);
+  showPill(node, status, String(face.headline ?? ""));
   const body = panelWidget(node).wan_body;
   body.replaceChildren();
-  for (const line of face.problems ?? []) body.append(linkified(line, "display:block;margin-bottom:3px"));
-  if (face.checked) body.append(element("div", "opacity:.75", face.checked));
-  if (face.evidence?.length) {
+  for (const line of lines(face.problems)) body.append(linkified(line, "display:block;margin-bottom:3px"));
+  if (face.checked) body.append(element("div", "opacity:.75", String(face.checked)));
+  if (lines(face.evidence).length) {
     const details = element("details", "margin-top:3px");
     details.className = "wan-compat-evidence";
     details.append(element("summary", "cursor:pointer;opacity:.8", "evidence"));
-    details.append(element("div", "font-family:monospace;font-size:11px;opacity:.85", face.evidence.join("\n")));
+    details.append(element("div", "font-family:monospace;font-size:11px;opacity:.85", lines(face.evidence).join("\n")));
     body.append(details);
   }
   fitNode(node);
@@ -159,7 +162,7 @@ function addReportButton(node) {
 // Draw what a node shows: {status, badge, face | text, report}.
 function render(node, shown) {
   if (shown.status || shown.badge) setStatus(node, shown.status, shown.badge);
-  if (shown.face) showFace(node, shown.face, shown.status);
+  if (shown.face && typeof shown.face === "object") showFace(node, shown.face, shown.status);
   else if (shown.text !== undefined) showText(node, shown.text);
   if (shown.report) {
     node.wan_report = shown.report;
