@@ -72,6 +72,7 @@ def main() -> int:
     import comfyui_server as cs
     from wan_compat.compat.fixtures.tiny import tiny_pipeline_path
     from workflow_graph import to_api_prompt
+    from workflow_specs import workflow_path
 
     root = Path(comfy_dir)
     python = cs.comfy_python(root)
@@ -90,7 +91,7 @@ def main() -> int:
         try:
             printed = cs.import_seconds(server)
             info = server.get("/object_info")
-            workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
+            workflow = json.loads(workflow_path("wan21_t2v_1.3B").read_text())
             small = {"width": 64, "height": 64, "num_frames": 5}
             seconds = []
             for run in range(1 + max(1, args.runs // 2)):

@@ -9,6 +9,9 @@
    reading the same frames as a raw uint8 file. Median of --repeat interleaved runs, wall time and
    CPU time (server process plus its ffmpeg child, against the bare ffmpeg's; the steadier figure
    when other work shares the machine). Goals: H.264 <= 1.05x, VP9 <= 1.1x.
+   With audio: the same, plus a soundtrack (stereo 48 kHz, from ComfyUI's own Load Video + Get
+   Video Components, cached like the frames) muxed as AAC in MP4 and Opus in WebM, against bare
+   ffmpeg muxing the same samples from a raw f32le file with the same arguments.
 2. The read-back of one written file: the container index read (default) against ffmpeg's packet
    read (the former default), in process, median of 20.
 """
@@ -39,6 +42,7 @@ from wan_compat.encoders.probe import probe_video  # noqa: E402
 from wan_compat.encoders.writer import ffmpeg_args  # noqa: E402
 
 FORMATS = ("h264-mp4", "vp9-webm")
+RATE = 48000
 
 
 def gradients(f: int, h: int, w: int) -> np.ndarray:
@@ -84,23 +88,39 @@ def main() -> int:
         (base / "custom_nodes" / "wan_compat_test_nodes").symlink_to(ROOT / "tests" / "comfy_nodes" / "wan_compat_test_nodes")
         raw = work / "raw.rgb"
         raw.write_bytes(gradients(args.frames, args.height, args.width).tobytes())
+        # The soundtrack: an MP4 with audio for ComfyUI's Load Video, and the same samples (cut to
+        # the video's length, as the pack cuts them) as raw f32le for bare ffmpeg.
+        seconds = args.frames / 16
+        (base / "input").mkdir()
+        subprocess.run([str(binary.path), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=16:duration={seconds + 1}",
+                        "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate={RATE}:duration={seconds + 1}", "-ac", "2", "-c:v", "libx264",
+                        "-c:a", "aac", str(base / "input" / "sound.mp4")], check=True)
+        raw_audio = work / "audio.f32"
+        samples = -(-args.frames * RATE // 16)
+        subprocess.run([str(binary.path), "-hide_banner", "-loglevel", "error", "-i", str(base / "input" / "sound.mp4"), "-map", "0:a:0",
+                        "-f", "f32le", "-ar", str(RATE), "-ac", "2", "-frames:a", str(samples), str(raw_audio)], check=True)
         server = start(comfy, base, python)
         rows = []
         written: dict[str, Path] = {}
         try:
-            for name in FORMATS:
+            for name, with_audio in [(n, False) for n in FORMATS] + [(n, True) for n in FORMATS]:
                 fmt = get_format(name)
                 crf, preset = fmt.resolve_quality(None), fmt.resolve_preset(None)
+                audio_input = ["-f", "f32le", "-ar", str(RATE), "-ac", "2", "-i", str(raw_audio)] if with_audio else None
                 bare_args = ffmpeg_args(fmt, width=args.width, height=args.height, channels=3, fps=16, output=work / "bare.out",
-                                        crf=crf, preset=preset)
+                                        crf=crf, preset=preset, audio_input=audio_input)
                 bare_args[bare_args.index("pipe:0")] = str(raw)
                 ours, bare, ours_cpu, bare_cpu = [], [], [], []
                 process = psutil.Process(server.process.pid)
                 for i in range(args.repeat + 1):  # the first run warms the server (frames node, imports)
+                    encode = {"images": ["1", 0], "fps": 16.0, "format": name, "crf": -1, "preset": "default",
+                              "filename_prefix": f"bench/{name}{'_audio' if with_audio else ''}_{i}", "save_metadata": False}
                     prompt = {"1": {"class_type": "WanCompatBenchFrames", "inputs": {"frames": args.frames, "width": args.width, "height": args.height}},
-                              "2": {"class_type": "WanEncodeVideo", "inputs": {"images": ["1", 0], "fps": 16.0, "format": name, "crf": -1,
-                                                                               "preset": "default", "filename_prefix": f"bench/{name}_{i}",
-                                                                               "save_metadata": False}}}
+                              "2": {"class_type": "WanEncodeVideo", "inputs": encode}}
+                    if with_audio:
+                        prompt["3"] = {"class_type": "LoadVideo", "inputs": {"file": "sound.mp4"}}
+                        prompt["4"] = {"class_type": "GetVideoComponents", "inputs": {"video": ["3", 0]}}
+                        encode["audio"] = ["4", 1]
                     cpu0 = _cpu(process)
                     entry, _ = server.run(prompt)
                     cpu1 = _cpu(process)
@@ -115,13 +135,16 @@ def main() -> int:
                         bare.append(wall)
                         ours_cpu.append(cpu1 - cpu0)
                         bare_cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-                written[name] = next((base / "output" / "bench").glob(f"{name}_1*"))
+                if not with_audio:
+                    written[name] = next((base / "output" / "bench").glob(f"{name}_1*"))
                 o, b = statistics.median(ours), statistics.median(bare)
                 oc, bc = statistics.median(ours_cpu), statistics.median(bare_cpu)
-                rows.append((f"{name} (crf {crf}, {preset})", o, b, o / b, oc, bc, oc / bc))
+                label = f"{name} + {fmt.audio_encoder}" if with_audio else f"{name} (crf {crf}, {preset})"
+                rows.append((label, o, b, o / b, oc, bc, oc / bc))
         finally:
             stop(server)
-        print(f"\nWan Encode Video in a real ComfyUI server vs bare ffmpeg ({args.frames} frames {args.width}x{args.height}, float32 IMAGE in; median of {args.repeat})")
+        print(f"\nWan Encode Video in a real ComfyUI server vs bare ffmpeg ({args.frames} frames {args.width}x{args.height}, float32 IMAGE in; "
+              f"audio: stereo {RATE} Hz, {samples / RATE:.2f} s; median of {args.repeat}; load average {os.getloadavg()[0]:.1f})")
         print(f"{'format':<30} {'ours wall':>9} {'bare wall':>9} {'ratio':>6} {'ours CPU':>9} {'bare CPU':>9} {'ratio':>6}")
         for label, o, b, ratio, oc, bc, cratio in rows:
             print(f"{label:<30} {o:9.3f} {b:9.3f} {ratio:6.3f} {oc:9.3f} {bc:9.3f} {cratio:6.3f}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import mmap
 import struct
 from pathlib import Path
+from typing import Any
 
 from ..compat.core.errors import EncodeError
 from ..compat.core.regular_file import open_regular
@@ -195,10 +196,44 @@ def _matroska(data: memoryview, size: int) -> tuple[int, int, int]:
     return frames, width, height
 
 
+def _mp4_audio(data: memoryview, size: int) -> int:
+    top = {kind: (body, stop) for kind, body, stop in _boxes(data, 0, size)}
+    if b"moov" not in top:
+        raise _Unknown
+    count = 0
+    for kind, body, stop in _boxes(data, *top[b"moov"]):
+        boxes: dict[bytes, list[tuple[int, int]]] = {}
+        if kind == b"trak":
+            _tracks(data, body, stop, boxes)
+            hdlr = boxes.get(b"hdlr")
+            count += bool(hdlr) and bytes(data[hdlr[0][0] + 8:hdlr[0][0] + 12]) == b"soun"
+    return count
+
+
+def _matroska_audio(data: memoryview, size: int) -> int:
+    segment = next(((b, e) for i, b, e in _elements(data, 0, size) if i == _SEGMENT), None)
+    if segment is None:
+        raise ValueError("no Segment")
+    for ident, body, stop in _elements(data, *segment):
+        if ident == _TRACKS:
+            types = [{i: (b, e) for i, b, e in _elements(data, tb, te)}.get(_TYPE) for tid, tb, te in _elements(data, body, stop) if tid == _TRACK]
+            return sum(1 for t in types if t is not None and _uint(data, *t) == 2)
+    raise _Unknown
+
+
+def audio_tracks(path: Path | str) -> int | None:
+    """The number of audio tracks the container declares; None for a layout this reader does not know."""
+    return _read(Path(path), _mp4_audio, _matroska_audio)
+
+
 def read_index(path: Path | str) -> tuple[int, int, int] | None:
     """(frames, width, height) from the container's index; None for a layout this reader does not
     know; ENCODE_VERIFY_FAILED for a file that is cut off or inconsistent."""
-    path = Path(path)
+    return _read(Path(path), _mp4, _matroska)
+
+
+def _read(path: Path, mp4: Any, matroska: Any) -> Any:
+    """Map the file and read it with the ISO BMFF or the Matroska reader."""
     with open_regular(path) as fh:
         size = fh.seek(0, 2)
         if size < 16:
@@ -207,9 +242,9 @@ def read_index(path: Path | str) -> tuple[int, int, int] | None:
             data = memoryview(mapped)
             try:
                 if bytes(data[4:8]) == b"ftyp":
-                    return _mp4(data, size)
+                    return mp4(data, size)
                 if bytes(data[:4]) == b"\x1a\x45\xdf\xa3":
-                    return _matroska(data, size)
+                    return matroska(data, size)
                 return None
             except _Unknown:
                 return None

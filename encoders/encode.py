@@ -22,13 +22,15 @@ from typing import Any, Callable, Sequence
 from ..compat.core.errors import EncodeError, Problem
 from ..compat.frames.arrays import check_video_array, chunk_frames, iter_chunks, numpy_chunk
 from ..compat.frames.checked import checked_bounds
+from . import audio as audio_io
+from .audio import AudioTrack
 from .ffmpeg_probe import FfmpegInfo
 from .ffmpeg import describe, find_ffmpeg
 from .formats import VideoFormat, get_format
 from .metadata import remove_quietly, write_ffmetadata
 from .paths import SaveTarget, target_exact, target_in_output
 from .png_sequence import write_png_sequence
-from .probe import VerifyMode, verify_video
+from .probe import VerifyMode, verify_audio, verify_video
 from .rawfile import RawFrameFile
 from .writer import VideoWriter, padded_size
 
@@ -56,6 +58,7 @@ class EncodedVideo:
     fallback: Path | None = None
     problems: list[Problem] = field(default_factory=list)
     finite_check: str = "streaming"  # NaN/inf: checked while streaming, or "upstream" (checked by an earlier stage)
+    audio: dict[str, Any] | None = None  # codec, sample rate, channels, seconds of the muxed audio
 
     @property
     def ok(self) -> bool:
@@ -71,7 +74,7 @@ class EncodedVideo:
             "frames": self.frames, "width": self.width, "height": self.height,
             "source_width": self.source_width, "source_height": self.source_height, "fps": self.fps,
             "crf": self.crf, "preset": self.preset, "subfolder": self.subfolder, "size_bytes": self.size_bytes,
-            "seconds": round(self.seconds, 3), "ffmpeg": self.ffmpeg, "finite_check": self.finite_check,
+            "seconds": round(self.seconds, 3), "ffmpeg": self.ffmpeg, "finite_check": self.finite_check, "audio": self.audio,
             "fallback": str(self.fallback) if self.fallback else None,
             "problems": [p.to_dict() for p in self.problems],
         }
@@ -118,18 +121,20 @@ def encode_video(frames: Any, *, output_dir: Path | str, filename_prefix: str = 
                  fps: float = 16.0, crf: int | None = None, preset: str | None = None,
                  metadata: dict[str, Any] | None = None, fallback: bool = True, fallback_dirs: Sequence[Path | str] = (),
                  verify: VerifyMode = "index", binary: FfmpegInfo | None = None,
-                 on_progress: Progress | None = None) -> EncodedVideo:
+                 on_progress: Progress | None = None, audio: AudioTrack | None = None) -> EncodedVideo:
     """Encode an (F, H, W, C) array or tensor into `output_dir` under ComfyUI's counter names.
 
     `fallback_dirs` are tried after the target folder for the PNG fallback (e.g. a temp folder on
-    another disk, for when the output disk is full or read-only).
+    another disk, for when the output disk is full or read-only). `audio` is muxed beside the
+    frames in the format's audio codec, cut to the video's length (encoders/audio.py).
     """
     fmt = get_format(fmt)
     _, h, w, _ = check_video_array(frames)
     target = target_in_output(output_dir, filename_prefix, width=w, height=h)
     extra = [SaveTarget(folder=Path(d), stem=target.stem) for d in fallback_dirs]
     return _encode(frames, target, fmt, fps=fps, crf=crf, preset=preset, metadata=metadata,
-                   fallback_targets=([target] + extra) if fallback else [], verify=verify, binary=binary, on_progress=on_progress)
+                   fallback_targets=([target] + extra) if fallback else [], verify=verify, binary=binary, on_progress=on_progress,
+                   audio=audio)
 
 
 def encode_to_file(frames: Any, out: Path | str, *, fmt: str | VideoFormat = "h264-mp4", fps: float = 16.0,
@@ -159,9 +164,12 @@ def _check_options(fmt: VideoFormat, fps: float, crf: int | None, preset: str | 
 
 def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, crf: int | None, preset: str | None,
             metadata: dict[str, Any] | None, fallback_targets: list[SaveTarget], verify: VerifyMode,
-            binary: FfmpegInfo | None, on_progress: Progress | None) -> EncodedVideo:
+            binary: FfmpegInfo | None, on_progress: Progress | None, audio: AudioTrack | None = None) -> EncodedVideo:
     crf, preset = _check_options(fmt, fps, crf, preset)
     total, height, width, channels = check_video_array(frames)
+    samples = audio_io.samples_for(audio, total, fps) if audio is not None else 0
+    if audio is not None:
+        fmt.audio_codec_args()  # a format that carries no audio fails before anything is written
     # NaN/inf are found by the converter while the frames stream (one read of the data, not two);
     # a FrameError then aborts ffmpeg and removes the temp file, and no PNG fallback is written.
     # Frames an earlier stage checked (Wan Sample, Wan Frame Process) and nothing changed since are
@@ -174,6 +182,7 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
     started = time.perf_counter()
     temp: Path | None = None
     meta_file: Path | None = None
+    audio_file: Path | None = None
     writer: VideoWriter | None = None
     try:
         binary = binary or find_ffmpeg()
@@ -181,12 +190,21 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
         if not binary.has_encoder(fmt.encoder):
             raise EncodeError("FFMPEG_ENCODER_MISSING", f"{binary.path} ({binary.source}, ffmpeg {binary.version}) lists no encoder named '{fmt.encoder}'",
                               encoder=fmt.encoder)
+        if audio is not None and not binary.has_encoder(str(fmt.audio_encoder)):
+            raise EncodeError("FFMPEG_ENCODER_MISSING", f"{binary.path} lists no audio encoder named '{fmt.audio_encoder}'",
+                              encoder=str(fmt.audio_encoder))
         temp = target.temp_file(fmt.extension)
         if metadata and fmt.metadata:
             meta_file = write_ffmetadata(temp, metadata)
+        audio_input = None
+        if audio is not None:
+            audio_file = temp.with_name(temp.name + ".audio.f32")
+            audio_io.write_raw(audio, audio_file, samples)
+            audio_input = audio_io.ffmpeg_input(audio, audio_file)
         source = frames if isinstance(frames, RawFrameFile) else None
         writer = VideoWriter(binary, fmt, temp, width=width, height=height, channels=channels, fps=fps,
-                             crf=crf, preset=preset, metadata_file=meta_file, source=source, check_finite=not prechecked)
+                             crf=crf, preset=preset, metadata_file=meta_file, source=source, check_finite=not prechecked,
+                             audio_input=audio_input)
         if source is None:
             step = min(writer.chunk_frames * 4, chunk_frames(tuple(frames.shape)))
             for start, stop in iter_chunks(total, step):
@@ -198,6 +216,9 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
             on_progress(total, total)
         writer = None
         verify_video(temp, binary, frames=total, width=out_w, height=out_h, mode=verify)
+        if audio is not None:
+            verify_audio(temp)
+            result.audio = audio_io.describe(audio, samples, str(fmt.audio_encoder))
         result.path = target.publish(temp, fmt.extension)
         temp = None
         result.size_bytes = result.path.stat().st_size
@@ -214,13 +235,15 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
         if writer is not None:
             writer.abort()
         remove_quietly(meta_file)
+        remove_quietly(audio_file)
         remove_quietly(temp)
     result.seconds = time.perf_counter() - started
     result.problems.append(failure.problem)
     if fallback_targets:
         try:
             result.fallback = write_png_sequence(frames, fallback_targets, fps=fps, reason=failure, fmt=fmt,
-                                                 crf=crf, preset=preset, metadata=metadata)
+                                                 crf=crf, preset=preset, metadata=metadata,
+                                                 audio=(audio, samples) if audio is not None else None)
         except EncodeError as fallback_error:
             from ..compat.core.errors import problem
 

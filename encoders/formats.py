@@ -19,7 +19,7 @@ from ..compat.core.errors import EncodeError
 FORMATS_DIR = Path(__file__).parent / "formats"
 _REQUIRED = ("name", "label", "extension", "muxer", "encoder", "pix_fmt", "align")
 _KNOWN = set(_REQUIRED) | {"order", "aliases", "filters", "args", "quality", "presets", "metadata",
-                           "browser_preview", "env", "notes"}
+                           "browser_preview", "env", "notes", "audio"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class VideoFormat:
     metadata: bool = True
     browser_preview: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    audio_encoder: str | None = None  # the container's usual audio codec (AAC in MP4, Opus in WebM)
+    audio_args: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "VideoFormat":
@@ -81,6 +83,7 @@ class VideoFormat:
             filters=tuple(data.get("filters", ())), args=tuple(data.get("args", ())), quality=quality,
             preset_default=preset_default, presets=presets, metadata=bool(data.get("metadata", True)),
             browser_preview=bool(data.get("browser_preview", False)), env=dict(data.get("env", {})),
+            audio_encoder=(data.get("audio") or {}).get("encoder"), audio_args=tuple((data.get("audio") or {}).get("args", ())),
         )
 
     def resolve_quality(self, crf: int | None) -> int | None:
@@ -121,13 +124,19 @@ class VideoFormat:
             out += list(self.presets[chosen])
         return out + list(self.args)
 
+    def audio_codec_args(self) -> list[str]:
+        """Encoder arguments for a muxed audio stream; a format without one refuses audio."""
+        if not self.audio_encoder:
+            raise EncodeError("ENCODE_AUDIO_INVALID", f"{self.name} carries no audio")
+        return ["-c:a", self.audio_encoder, *self.audio_args]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "label": self.label, "extension": self.extension, "encoder": self.encoder,
             "pix_fmt": self.pix_fmt, "align": self.align, "aliases": list(self.aliases),
             "quality": None if self.quality is None else {"default": self.quality.default, "min": self.quality.min, "max": self.quality.max},
             "presets": list(self.presets), "preset_default": self.preset_default,
-            "metadata": self.metadata, "browser_preview": self.browser_preview,
+            "metadata": self.metadata, "browser_preview": self.browser_preview, "audio": self.audio_encoder,
         }
 
 

@@ -16,18 +16,22 @@ from typing import Any, Sequence
 
 from ..compat.core.errors import EncodeError, WanCompatError
 from ..compat.frames.arrays import chunk_frames, iter_chunks, numpy_chunk
+from .audio import AudioTrack, write_wav
 from .convert import Uint8Converter
 from .formats import VideoFormat
 from .paths import SaveTarget, os_error
 
 SIDECAR = "wan-compat-frames.json"
+AUDIO_NAME = "audio.wav"
 FRAME_NAME = "frame_{:05d}.png"
 _DIGITS = re.compile(r"(\d+)")
 
 
 def write_png_sequence(frames: Any, targets: Sequence[SaveTarget], *, fps: float, reason: WanCompatError,
-                       fmt: VideoFormat, crf: int | None, preset: str | None, metadata: dict[str, Any] | None) -> Path:
-    """Write the frames into the first target folder that takes them; nothing partial stays behind."""
+                       fmt: VideoFormat, crf: int | None, preset: str | None, metadata: dict[str, Any] | None,
+                       audio: tuple[AudioTrack, int] | None = None) -> Path:
+    """Write the frames into the first target folder that takes them (with the audio, if any, as
+    `audio.wav`); nothing partial stays behind."""
     from PIL import Image
 
     last: EncodeError | None = None
@@ -42,6 +46,8 @@ def write_png_sequence(frames: Any, targets: Sequence[SaveTarget], *, fps: float
                 for i in range(block.shape[0]):
                     frame = block[i, :, :, 0] if channels == 1 else block[i, :, :, :3]
                     Image.fromarray(frame).save(folder / FRAME_NAME.format(start + i), compress_level=1)
+            if audio is not None:
+                write_wav(audio[0], folder / AUDIO_NAME, audio[1])
             command = ["wan-compat", "encode", str(folder), "--format", fmt.name, "--fps", f"{fps:g}", "--out", f"{folder}.{fmt.extension}"]
             sidecar = {
                 "wan_compat_frames": 1,
@@ -51,6 +57,7 @@ def write_png_sequence(frames: Any, targets: Sequence[SaveTarget], *, fps: float
                 "encode_later": " ".join(shlex.quote(c) for c in command),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "metadata": metadata or {},
+                **({"audio": AUDIO_NAME} if audio is not None else {}),
             }
             with open(folder / SIDECAR, "x", encoding="utf-8") as handle:
                 json.dump(sidecar, handle, indent=1, default=str)

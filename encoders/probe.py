@@ -64,3 +64,12 @@ def verify_video(path: Path | str, binary: FfmpegInfo, *, frames: int, width: in
         raise EncodeError("ENCODE_VERIFY_FAILED",
                           f"sent {frames} frames of {width}x{height}, the file holds {found.frames} frames of {found.width}x{found.height}")
     return found
+
+
+def verify_audio(path: Path | str) -> None:
+    """Require the audio track the file was written with (read from the container's index; a
+    layout the index reader does not know is taken as written)."""
+    from .container_probe import audio_tracks
+
+    if audio_tracks(path) == 0:
+        raise EncodeError("ENCODE_VERIFY_FAILED", f"{path} was written with audio, but holds no audio track")

@@ -25,19 +25,28 @@ def padded_size(width: int, height: int, align: int) -> tuple[int, int]:
 
 def ffmpeg_args(fmt: VideoFormat, *, width: int, height: int, channels: int, fps: float, output: Path,
                 crf: int | None, preset: str | None, metadata_file: Path | None = None,
-                source: RawFrameFile | None = None) -> list[str]:
-    """The whole ffmpeg command line after the binary, for frames on stdin (or in a raw file)."""
+                source: RawFrameFile | None = None, audio_input: list[str] | None = None) -> list[str]:
+    """The whole ffmpeg command line after the binary, for frames on stdin (or in a raw file);
+    `audio_input` (encoders/audio.py's input arguments) adds an audio stream in the format's codec."""
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", _RAW_PIX_FMT[channels], "-s", f"{width}x{height}", "-framerate", f"{fps:.6g}"]
     args += ["-skip_initial_bytes", str(source.offset), "-i", str(source.path)] if source is not None else ["-i", "pipe:0"]
+    maps = ["-map", "0:v:0"]
+    inputs = 1
     if metadata_file is not None:
-        args += ["-f", "ffmetadata", "-i", str(metadata_file), "-map_metadata", "1"]
-    args += ["-map", "0:v:0"]
+        args += ["-f", "ffmetadata", "-i", str(metadata_file)]
+        maps += ["-map_metadata", str(inputs)]
+        inputs += 1
+    if audio_input:
+        args += audio_input
+        maps += ["-map", f"{inputs}:a:0"]
+    args += maps
     out_w, out_h = padded_size(width, height, fmt.align)
     filters = ([f"pad={out_w}:{out_h}:0:0:color=black"] if (out_w, out_h) != (width, height) else []) + list(fmt.filters)
     if filters:
         args += ["-vf", ",".join(filters)]
-    return args + fmt.codec_args(crf, preset) + ["-f", fmt.muxer, str(output)]
+    args += fmt.codec_args(crf, preset) + (fmt.audio_codec_args() if audio_input else [])
+    return args + ["-f", fmt.muxer, str(output)]
 
 
 class VideoWriter:
@@ -48,14 +57,15 @@ class VideoWriter:
 
     def __init__(self, binary: FfmpegInfo, fmt: VideoFormat, output: Path, *, width: int, height: int,
                  channels: int, fps: float, crf: int | None = None, preset: str | None = None,
-                 metadata_file: Path | None = None, source: RawFrameFile | None = None, check_finite: bool = True) -> None:
+                 metadata_file: Path | None = None, source: RawFrameFile | None = None, check_finite: bool = True,
+                 audio_input: list[str] | None = None) -> None:
         self.fmt, self.output, self.source = fmt, output, source
         self.check_finite = check_finite  # False: the frames were checked upstream
         self.frame_shape = (height, width, channels)
         self.converter: Uint8Converter | None = None
         self.frames_written = 0
         args = ffmpeg_args(fmt, width=width, height=height, channels=channels, fps=fps, output=output,
-                           crf=crf, preset=preset, metadata_file=metadata_file, source=source)
+                           crf=crf, preset=preset, metadata_file=metadata_file, source=source, audio_input=audio_input)
         self.process = FFmpegProcess(binary, args, folder=output.parent, encoder=fmt.encoder, env=fmt.env or None)
 
     @property

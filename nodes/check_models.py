@@ -74,7 +74,7 @@ class WanCheckModels:
         problems = check_loaded(shapes, clip_shapes(clip), vae_shapes(vae), clip_vision_shapes(clip_vision))
         if shapes and isinstance(prompt, dict) and unique_id is not None:
             def resolve(name: str) -> str | None:
-                found = resolve_choice(f"loras/{name}")
+                found = resolve_choice(name, "lora")
                 return str(found) if found else None
 
             lora_problems = loras_on_loaded(prompt, str(unique_id), list(shapes), resolve)

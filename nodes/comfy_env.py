@@ -13,14 +13,6 @@ from types import ModuleType
 from typing import Any
 
 NONE = "none"
-# ComfyUI model-folder keys for each choice list, in the order shown to users.
-MODEL_FOLDERS = {
-    "model": ("diffusers", "diffusion_models"),
-    "vae": ("vae",),
-    "text_encoder": ("text_encoders",),
-    "clip_vision": ("clip_vision",),
-    "lora": ("loras",),
-}
 
 
 def _folder_paths() -> ModuleType | None:
@@ -77,48 +69,56 @@ def _diffusers_folders(fp: ModuleType) -> list[str]:
 
 
 def model_choices(slot: str) -> list[str]:
-    """Combo entries `<folder key>/<name>` for a slot; empty outside ComfyUI."""
+    """Combo entries for a slot, named as ComfyUI's own loaders name them (no folder prefix:
+    `wan2.1_t2v_1.3B_fp16.safetensors`, a diffusers folder by its name); empty outside ComfyUI.
+    The names equal the `name` of a workflow's `properties.models`, which is how the frontend
+    matches a missing pick with its download link."""
     fp = _folder_paths()
     if fp is None:
         return []
+    from ..compat.workflow.folders import PICKER_FOLDERS
+
     choices: list[str] = []
-    for key in MODEL_FOLDERS[slot]:
+    for key in PICKER_FOLDERS[slot]:
         try:
             names = _diffusers_folders(fp) if key == "diffusers" else fp.get_filename_list(key)
         except Exception:  # a folder key this ComfyUI does not know
             continue
-        choices += [f"{key}/{name}" for name in names]
+        choices += [name for name in names if name not in choices]
     return choices
 
 
-def model_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
+def model_combo(slot: str, tooltip: str, **options: Any) -> tuple[list[str], dict[str, Any]]:
     """A model picker input: `none` plus the models found for `slot`. The `wan_model_choice` flag
     tells workflow validation that the list comes from the user's folders."""
-    return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot}
+    return [NONE] + model_choices(slot), {"tooltip": tooltip, "wan_model_choice": slot, **options}
 
 
-def choice_refused(choice: str) -> bool:
-    """Whether a combo entry names no plain `<folder key>/<name>` (e.g. `diffusers/../../..`): such a
+def choice_refused(choice: str, slot: str) -> bool:
+    """Whether a pick of `slot` names no plain name inside a model folder (e.g. `../../..`): such a
     name is refused before any folder is looked at, so the answer says nothing about what exists."""
     from ..compat.security.paths import plain_name
+    from ..compat.workflow.folders import picker_folder
 
-    key, _, name = (choice or "").partition("/")
-    return bool(choice) and choice != NONE and not (key and plain_name(name))
+    if not choice or choice == NONE:
+        return False
+    return not plain_name(picker_folder(slot, choice)[1])
 
 
-def resolve_choice(choice: str) -> Path | None:
-    """The path behind a combo entry, or None for `none`, unknown and refused entries. The name is
-    resolved inside the model folder it was listed from and must stay there (a link placed in the
-    folder is followed, `..` and links further down that lead out are not) before anything is
-    opened or tested for existence."""
+def resolve_choice(choice: str, slot: str) -> Path | None:
+    """The path behind a combo entry of `slot`, or None for `none`, unknown and refused entries.
+    The name is resolved inside the model folder it was listed from and must stay there (a link
+    placed in the folder is followed, `..` and links further down that lead out are not) before
+    anything is opened or tested for existence."""
     from ..compat.security.paths import inside_folder
+    from ..compat.workflow.folders import picker_folder
 
-    if not choice or choice == NONE or choice_refused(choice):
+    if not choice or choice == NONE or choice_refused(choice, slot):
         return None
     fp = _folder_paths()
-    key, _, name = choice.partition("/")
     if fp is None:
         return None
+    key, name = picker_folder(slot, choice)
     try:
         bases = fp.get_folder_paths(key)
     except Exception:  # a folder key this ComfyUI does not know
@@ -152,6 +152,34 @@ def model_roots() -> list[str]:
     return list(dict.fromkeys(roots))
 
 
+# How a model folder is named in what users read: ComfyUI's current key for legacy ones.
+_SHOWN_KEYS = {"unet": "diffusion_models", "clip": "text_encoders"}
+
+
+def path_labels() -> list[tuple[str, str]]:
+    """(folder, label) for ComfyUI's model folders (`diffusion_models`, `vae` ...) and its output,
+    input and temp folders, as written and resolved, longest first: texts on nodes name paths
+    relative to them. Empty outside ComfyUI."""
+    fp = _folder_paths()
+    if fp is None:
+        return []
+    pairs: list[tuple[str, str]] = []
+    for key in MODEL_ROOT_KEYS:
+        try:
+            folders = list(fp.get_folder_paths(key))
+        except Exception:  # a folder key this ComfyUI does not know
+            continue
+        pairs += [(folder, _SHOWN_KEYS.get(key, key)) for folder in folders]
+    for label, getter in (("output", "get_output_directory"), ("input", "get_input_directory"), ("temp", "get_temp_directory")):
+        if hasattr(fp, getter):
+            pairs.append((getattr(fp, getter)(), label))
+    found = {}
+    for folder, label in pairs:
+        for form in (os.path.abspath(folder), os.path.realpath(folder)):
+            found.setdefault(form.rstrip("/\\"), label)
+    return sorted(found.items(), key=lambda item: len(item[0]), reverse=True)
+
+
 def linked_type_problem(node_cls: type, input_types: dict[str, Any] | None) -> str | None:
     """A node whose VALIDATE_INPUTS takes `input_types` (to see which inputs are linked) turns off
     ComfyUI's own check of linked types: this makes it, with ComfyUI's rule when it is there."""
@@ -175,7 +203,7 @@ def linked_type_problem(node_cls: type, input_types: dict[str, Any] | None) -> s
 def model_files(slot: str) -> list[Path]:
     """The absolute path of every model in a slot's folders (e.g. every file in models/vae); empty
     outside ComfyUI."""
-    return [path for path in (resolve_choice(choice) for choice in model_choices(slot)) if path is not None]
+    return [path for path in (resolve_choice(choice, slot) for choice in model_choices(slot)) if path is not None]
 
 
 def output_directory() -> Path:

@@ -86,12 +86,38 @@ def refused(request_headers: Any, content_type: str) -> tuple[int, str] | None:
 
 def log_verdict(result: dict[str, Any], where: str) -> None:
     problems = [p for p in result.get("problems", []) if p["severity"] in ("error", "warning")]
+    checked = len(result.get("files", []))
     if not problems:
-        log.info("[wan_compat] %s: the workflow's files fit (%d checked)", where, len(result.get("files", [])))
+        if checked:
+            log.info("[wan_compat] %s: the workflow's files fit (%d checked)", where, checked)
+        else:
+            log.info("[wan_compat] %s: no model file to check (no loader the check knows picks one)", where)
         return
     for p in problems:
-        log.warning("[wan_compat] %s: %s %s (node %s): %s | fix: %s", where, p["severity"].upper(), p["code"],
+        log.warning("[wan_compat] %s: %s %s (node %s): %s. Fix: %s", where, p["severity"].upper(), p["code"],
                     ", ".join(p["node_ids"]) or "-", p["summary"], p["fix"])
+
+
+def _workflow_models(json_data: dict[str, Any], scalar: Any) -> list[dict[str, Any]]:
+    """The download links a queued prompt's UI workflow lists (`properties.models`, what the
+    frontend sends as extra_data.extra_pnginfo.workflow), so the log names the workflow's own link.
+    Read in the pool's thread; at most MAX_ITEMS nodes and 64 entries each are looked at."""
+    from itertools import islice
+
+    from ..compat.workflow.graph import MAX_ITEMS
+
+    extra = json_data.get("extra_data")
+    pnginfo = extra.get("extra_pnginfo") if isinstance(extra, dict) else None
+    workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
+    if not isinstance(workflow, dict):
+        return []
+    lists = [workflow.get("models")]
+    nodes = workflow.get("nodes")
+    for node in islice(nodes if isinstance(nodes, list) else (), MAX_ITEMS):
+        props = node.get("properties") if isinstance(node, dict) else None
+        lists.append(props.get("models") if isinstance(props, dict) else None)
+    return [{k: v for k, v in m.items() if k in ("name", "url", "directory") and scalar(v)}
+            for models in lists if isinstance(models, list) for m in models[:64] if isinstance(m, dict)]
 
 
 def on_prompt(json_data: Any) -> Any:
@@ -107,17 +133,18 @@ def on_prompt(json_data: Any) -> Any:
                 json_data["prompt_id"] = str(uuid.uuid4())
             prompt_id = str(json_data["prompt_id"])
             client = "prompt:" + str(json_data.get("client_id"))[:64]
-            future = pool().submit(client, "check", lambda: _prompt_bytes(prompt), folders, gate=lambda: comfy_env.prompt_queued(prompt_id))
+            future = pool().submit(client, "check", lambda: _prompt_bytes(prompt, json_data), folders, gate=lambda: comfy_env.prompt_queued(prompt_id))
             future.add_done_callback(_log_answer)
     except Exception:  # never break queueing
         log.debug("wan_compat: on-prompt check not started", exc_info=True)
     return json_data
 
 
-def _prompt_bytes(prompt: dict[str, Any]) -> bytes:
+def _prompt_bytes(prompt: dict[str, Any], json_data: dict[str, Any]) -> bytes:
     """What the check reads of an API prompt (class types, links, short scalar inputs, model
-    entries), as JSON: big values (images, long texts, nested data) are left out, and nodes past
-    the check's budget are not looked at (the check refuses the prompt as too large)."""
+    entries) and the download links of the UI workflow sent beside it, as JSON: big values
+    (images, long texts, nested data) are left out, and nodes past the check's budget are not
+    looked at (the check refuses the prompt as too large)."""
     import json
     from itertools import islice
 
@@ -143,7 +170,7 @@ def _prompt_bytes(prompt: dict[str, Any]) -> bytes:
             node["_meta"] = {"models": [{k: v for k, v in m.items() if k in ("name", "url", "directory") and scalar(v)}
                                         for m in models[:64] if isinstance(m, dict)]}
         out[str(node_id)[:PROMPT_STRING_MAX]] = node
-    return json.dumps({"prompt": out}).encode()
+    return json.dumps({"prompt": out, "models": _workflow_models(json_data, scalar)}).encode()
 
 
 def _log_answer(future: Any) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 
-def components(video: Any) -> tuple[Any, float, bool]:
-    """(IMAGE frames, frames per second, has audio) of a VIDEO input."""
+def components(video: Any) -> tuple[Any, float, Any]:
+    """(IMAGE frames, frames per second, AUDIO or None) of a VIDEO input; ComfyUI decodes the
+    audio of a file with PyAV into its AUDIO format ({"waveform", "sample_rate"})."""
     parts = video.get_components()
-    return parts.images, float(parts.frame_rate), parts.audio is not None
+    return parts.images, float(parts.frame_rate), parts.audio
 
 
 def from_file(path: Path) -> Any:

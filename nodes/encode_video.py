@@ -40,7 +40,7 @@ def _ui_entry(video: Any) -> dict[str, str]:
 class WanEncodeVideo:
     DESCRIPTION = (
         "Encodes IMAGE frames to a video in ComfyUI's output folder (MP4 H.264, WebM VP9, H.265, AV1, lossless FFV1, ProRes), "
-        "streaming them to ffmpeg. Odd sizes are padded, prompt, workflow and model verdict are embedded, files are "
+        "streaming them to ffmpeg, with the audio of a connected AUDIO or VIDEO (AAC in MP4, Opus in WebM). Odd sizes are padded, prompt, workflow and model verdict are embedded, files are "
         "never overwritten (name_00001_.mp4 counters) and each file is read back before it is published. If encoding "
         "fails, the frames are saved as PNG with a note on how to encode them later, and the error says why."
     )
@@ -73,7 +73,8 @@ class WanEncodeVideo:
             },
             "optional": {
                 "images": ("IMAGE", {"tooltip": "The frames (any IMAGE batch; from Wan Frame Process or any other node). Connect this or video."}),
-                "video": ("VIDEO", {"tooltip": "Instead of images: ComfyUI's VIDEO (core CreateVideo, Load Video, other packs); its frames are encoded at its own frame rate (fps is then not used). Its audio is not encoded."}),
+                "video": ("VIDEO", {"tooltip": "Instead of images: ComfyUI's VIDEO (core CreateVideo, Load Video, other packs); its frames are encoded at its own frame rate (fps is then not used) and its audio is kept."}),
+                "audio": ("AUDIO", {"tooltip": "A soundtrack (Load Audio, Get Video Components, speech-to-video graphs): AAC in MP4, Opus in WebM, cut to the video's length. Wins over the audio of a connected VIDEO."}),
                 "frames_info": ("WAN_FRAMES_INFO", {"tooltip": "From Wan Frame Process: splits a batch into its videos (one file each) and adds its facts to the metadata."}),
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: its verdict is embedded in the metadata."}),
                 "save_metadata": ("BOOLEAN", {"default": True, "tooltip": "Embed prompt, workflow and model verdict in the file (drag the video onto ComfyUI to get the workflow back)."}),
@@ -105,19 +106,19 @@ class WanEncodeVideo:
 
     def encode(self, images: Any = None, fps: float = 16.0, format: str = "h264-mp4", crf: int = -1, preset: str = DEFAULT,
                filename_prefix: str = "video/Wan", frames_info: Any = None, model_info: Any = None, save_metadata: bool = True,
-               prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None, video: Any = None) -> dict[str, Any]:
+               prompt: Any = None, extra_pnginfo: Any = None, unique_id: Any = None, video: Any = None,
+               audio: Any = None) -> dict[str, Any]:
         from ..compat.core.errors import UsageError
         from ..compat.frames.handler import model_verdict
+        from ..encoders.audio import from_comfy
         from ..encoders.defaults import choose
         from ..encoders.encode import EncodeReport, encode_video
 
         if (images is None) == (video is None):
             raise UsageError("USAGE", "Wan Encode Video takes either images or video: connect exactly one of them")
-        notes: list[str] = []
         if video is not None:
-            images, fps, has_audio = comfy_video.components(video)
-            if has_audio:
-                notes.append("the VIDEO's audio is not encoded (Wan Encode Video writes the frames only)")
+            images, fps, video_audio = comfy_video.components(video)
+            audio = audio if audio is not None else video_audio
 
         choice = choose(format, None if crf < 0 else crf, None if preset == DEFAULT else preset, fps,
                         user_dir=comfy_env.user_directory(), need_fallback_flag=True)
@@ -134,21 +135,28 @@ class WanEncodeVideo:
             return update
 
         report = EncodeReport()
-        for start, stop in spans:
+        for number, (start, stop) in enumerate(spans):
             video = encode_video(
                 images[start:stop], output_dir=comfy_env.output_directory(), filename_prefix=filename_prefix, fmt=fmt,
                 fps=fps, crf=choice.crf, preset=choice.preset, metadata=metadata, fallback=choice.png_fallback,
                 fallback_dirs=[comfy_env.temp_directory()], on_progress=progress(start),
+                audio=from_comfy(audio, number) if audio is not None else None,
             )
             report.videos.append(video)
             comfy_env.send_progress_text(f"{video.filename}: {video.frames} frames {video.width}x{video.height}", unique_id)
         paths = "\n".join(str(v.path) for v in report.videos)
-        ui: dict[str, list[Any]] = {"text": [f"{v.filename} ({v.frames} frames, {v.width}x{v.height}, {v.size_bytes // 1024} KiB)" for v in report.videos] + notes}
+        ui: dict[str, list[Any]] = {"text": [f"{v.filename} ({v.frames} frames, {v.width}x{v.height}, {v.size_bytes // 1024} KiB"
+                                             + (f", {_audio_words(v.audio)}" if v.audio else "") + ")" for v in report.videos]}
         if fmt.browser_preview:
             ui["images"] = [_ui_entry(v) for v in report.videos]
             ui["animated"] = [True]
         first = comfy_video.from_file(report.videos[0].path) if report.videos else None
         return {"ui": ui, "result": (paths, report, first)}
+
+
+def _audio_words(audio: dict[str, Any]) -> str:
+    channels = {1: "mono", 2: "stereo"}.get(audio["channels"], f"{audio['channels']} channels")
+    return f"audio {audio['codec']} {channels} {audio['sample_rate']} Hz, {audio['seconds']:g} s"
 
 
 def _metadata(prompt: Any, extra_pnginfo: Any, frames_info: Any, verdict: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import comfy_env, input_paths
 from .comfy_env import NONE
-from .detect import _resolve
+from .detect import _resolve, path_input
 from .safe_load import _policy
 
 CATEGORY = "Wan Compat/Load"
@@ -19,7 +19,7 @@ SLOTS = (1, 2, 3)
 def _slot_inputs(i: int) -> dict[str, Any]:
     return {
         f"lora_{i}": comfy_env.model_combo("lora", "A Wan LoRA (models/loras): diffusers/PEFT, kohya, ComfyUI or lightx2v format; none to skip."),
-        f"lora_{i}_path": ("STRING", {"default": "", "tooltip": "Absolute path of the LoRA file; wins over the list. Must lie inside the model folders."}),
+        f"lora_{i}_path": path_input("Absolute path of the LoRA file; wins over the list. Must lie inside the model folders."),
         f"strength_{i}": ("FLOAT", {"default": 1.0, "min": -10.0, "max": 10.0, "step": 0.05, "tooltip": "How strongly the LoRA changes the model (1.0: as trained)."}),
         f"target_{i}": (TARGETS, {"default": "transformer", "tooltip": "Wan 2.2 A14B: transformer is the high-noise expert, transformer_2 the low-noise one; both applies it to each. Other Wan models have only transformer."}),
     }
@@ -61,7 +61,7 @@ class WanLoRA:
 
         specs = []
         for i in SLOTS:
-            path = _resolve(kwargs.get(f"lora_{i}", NONE), kwargs.get(f"lora_{i}_path", ""))
+            path = _resolve(kwargs.get(f"lora_{i}", NONE), kwargs.get(f"lora_{i}_path", ""), "lora")
             if path is None:
                 continue
             specs += prepare_lora(pipeline, path, float(kwargs.get(f"strength_{i}", 1.0)), str(kwargs.get(f"target_{i}", "transformer")),

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env, comfy_memory, comfy_native, input_paths
+from . import comfy_env, comfy_memory, comfy_native, input_paths, shown_paths
 from .comfy_env import NONE
-from .detect import _file_fingerprint, _resolve, verdict_ui
+from .detect import _file_fingerprint, _resolve, path_input, verdict_ui
 from .missing_model import check_choice
 from .safe_load import _path, _policy
 
@@ -27,8 +27,10 @@ BUILDERS = {
 
 def _file_combo(slot: str, tooltip: str) -> tuple[list[str], dict[str, Any]]:
     """Like model_combo, without diffusers folders: ComfyUI's constructors take single files."""
+    from ..compat.workflow.folders import picker_folder
+
     choices, options = comfy_env.model_combo(slot, tooltip)
-    return [c for c in choices if not c.startswith("diffusers/")], options
+    return [c for c in choices if c == NONE or picker_folder(slot, c)[0] != "diffusers"], options
 
 
 class WanSafeLoadNative:
@@ -64,12 +66,13 @@ class WanSafeLoadNative:
             "optional": {
                 "clip_vision": _file_combo("clip_vision", "Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."),
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture on the same model: its verdict is re-used while the file is unchanged."}),
-                "config_path": ("STRING", {"default": "", "tooltip": "A model size the pack has no config for: a diffusers folder of the same model (only its JSON configs are read), inside the model folders."}),
+                "config_path": path_input("A model size the pack has no config for: a diffusers folder of the same model (only its JSON configs are read), inside the model folders."),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model: str = NONE, config_path: str = "") -> bool | str:
+    def VALIDATE_INPUTS(cls, model: str = NONE, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE,
+                        config_path: str = "") -> bool | str:
         # Named inputs only: ComfyUI repeats a message once per named input.
         if config_path.strip():
             wrong = input_paths.problem(config_path, "config")  # the one path policy: outside the roots says nothing more
@@ -77,21 +80,24 @@ class WanSafeLoadNative:
                 return wrong
             if not _path(config_path).is_dir():
                 return f"config_path must be an existing folder: {config_path.strip()}"
-        if (missing := check_choice(model)) is not True:
-            return missing  # a picked file that is not installed: what it is and where to get it
+        for slot, choice in (("model", model), ("vae", vae), ("text_encoder", text_encoder), ("clip_vision", clip_vision)):
+            if (missing := check_choice(choice, slot)) is not True:
+                return missing  # a picked file that is not installed: what it is and where to get it
         if _resolve(model, "") is None:
             return "Choose the diffusion model file."
         return True
 
     @classmethod
     def IS_CHANGED(cls, model: str = NONE, vae: str = NONE, text_encoder: str = NONE, clip_vision: str = NONE, **kwargs: Any) -> str:
-        return "|".join(_file_fingerprint(_resolve(choice, "")) for choice in (model, vae, text_encoder, clip_vision))
+        picks = (("model", model), ("vae", vae), ("text_encoder", text_encoder), ("clip_vision", clip_vision))
+        return "|".join(_file_fingerprint(_resolve(choice, "", slot)) for slot, choice in picks)
 
     def load(self, model: str = NONE, vae: str = NONE, text_encoder: str = NONE, weight_dtype: str = "default",
              clip_vision: str = NONE, model_info: Any = None, config_path: str = "") -> dict[str, Any]:
         from ..compat.loading.verified_state import verified_state_dicts
 
-        parts: dict[str, Path | None] = {"vae": _resolve(vae, ""), "text_encoder": _resolve(text_encoder, ""), "clip_vision": _resolve(clip_vision, "")}
+        parts: dict[str, Path | None] = {"vae": _resolve(vae, "", "vae"), "text_encoder": _resolve(text_encoder, "", "text_encoder"),
+                                         "clip_vision": _resolve(clip_vision, "", "clip_vision")}
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
                                        policy=_policy(), roots=comfy_env.model_roots())
@@ -105,9 +111,9 @@ class WanSafeLoadNative:
             args = (weight_dtype,) if part == "model" else ()
             built[part] = comfy_native.build(label, constructor, state, *args)
             del state
-        text = checked.summary()
-        ui = verdict_ui(checked.info)
-        ui["text"] = [text]
+        text = shown_paths.relative(checked.summary())
+        said = ", ".join(f"{BUILDERS[part][0]} ({n} tensors)" for part, n in checked.checked.items())
+        ui = verdict_ui(checked.info, f"Every weight name and shape checked before ComfyUI built them: {said}")
         return {"ui": ui, "result": (built["model"], built["text_encoder"], built["vae"], built["clip_vision"], checked.info, text)}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import comfy_env, comfy_memory
+from . import comfy_env, comfy_memory, shown_paths
 from .comfy_env import NONE
 from . import input_paths
-from .detect import _file_fingerprint, _problem, _resolve
+from .detect import _file_fingerprint, _problem, _resolve, path_input
 from .missing_model import check_choice
 
 CATEGORY = "Wan Compat/Load"
@@ -30,7 +30,7 @@ def _path(text: str) -> Path | None:
 
 
 def _parts(kwargs: dict[str, Any]) -> dict[str, Path | None]:
-    return {part: _resolve(kwargs.get(part, NONE), kwargs.get(f"{part}_path", "")) for part in PARTS}
+    return {part: _resolve(kwargs.get(part, NONE), kwargs.get(f"{part}_path", ""), _PART_SLOT[part]) for part in PARTS}
 
 
 class WanSafeLoad:
@@ -54,30 +54,31 @@ class WanSafeLoad:
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert. none when model_info is connected: the model comes from Wan Detect Architecture."),
+                "model": comfy_env.model_combo("model", "A diffusers folder (models/diffusers) or a diffusion model file (models/diffusion_models); for Wan 2.2 A14B single files, the high-noise expert. Hidden (advanced) because the shipped workflows connect model_info from Wan Detect Architecture instead; show the advanced inputs to pick here without Detect.", advanced=True),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Compute precision of the transformer(s) and the text encoder; the modules Wan needs in fp32 stay fp32."}),
             },
             "optional": {
-                "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: the model to load (leave the list at none) and its verdict, re-used instead of detecting again while the files are unchanged."}),
-                "model_path": ("STRING", {"default": "", "tooltip": "Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."}),
+                "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: the model to load and its verdict, re-used instead of detecting again while the files are unchanged."}),
+                "model_path": path_input("Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."),
                 "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B single files only: the low-noise expert."),
-                "transformer_2_path": ("STRING", {"default": "", "tooltip": "Absolute path of the low-noise expert; wins over the list."}),
+                "transformer_2_path": path_input("Absolute path of the low-noise expert; wins over the list."),
                 "vae": comfy_env.model_combo("vae", "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."),
-                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of the VAE file; wins over the list."}),
+                "vae_path": path_input("Absolute path of the VAE file; wins over the list."),
                 "text_encoder": comfy_env.model_combo("text_encoder", "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."),
-                "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of the text-encoder file; wins over the list."}),
+                "text_encoder_path": path_input("Absolute path of the text-encoder file; wins over the list."),
                 "clip_vision": comfy_env.model_combo("clip_vision", "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."),
-                "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of the CLIP vision file; wins over the list."}),
-                "config_path": ("STRING", {"default": "", "tooltip": "Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."}),
-                "tokenizer_path": ("STRING", {"default": "", "tooltip": "Single files: a tokenizer folder to use instead of the one embedded in the text encoder."}),
-                "vae_dtype": (DTYPES, {"default": "fp32", "tooltip": "Precision of the VAE and CLIP vision (fp32 as in the official Wan examples)."}),
-                "weight_storage": (STORAGE, {"default": "default", "tooltip": "Store the transformer's large matrices in fp8 and compute in dtype (halves their memory; needs torch with fp8)."}),
+                "clip_vision_path": path_input("Absolute path of the CLIP vision file; wins over the list."),
+                "config_path": path_input("Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."),
+                "tokenizer_path": path_input("Single files: a tokenizer folder to use instead of the one embedded in the text encoder."),
+                "vae_dtype": (DTYPES, {"default": "fp32", "advanced": True, "tooltip": "Precision of the VAE and CLIP vision (fp32 as in the official Wan examples)."}),
+                "weight_storage": (STORAGE, {"default": "default", "advanced": True, "tooltip": "Store the transformer's large matrices in fp8 and compute in dtype (halves their memory; needs torch with fp8)."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2_path: str = "", vae_path: str = "",
-                        text_encoder_path: str = "", clip_vision_path: str = "", config_path: str = "",
+    def VALIDATE_INPUTS(cls, model: str = NONE, model_path: str = "", transformer_2: str = NONE, transformer_2_path: str = "",
+                        vae: str = NONE, vae_path: str = "", text_encoder: str = NONE, text_encoder_path: str = "",
+                        clip_vision: str = NONE, clip_vision_path: str = "", config_path: str = "",
                         tokenizer_path: str = "", input_types: dict[str, Any] | None = None) -> bool | str:
         # Named arguments only (no **kwargs): ComfyUI skips its own checks for the inputs named
         # here, and for every input when **kwargs is present; the other combos stay checked.
@@ -89,7 +90,12 @@ class WanSafeLoad:
             return wrong
         if not model_path.strip() and (missing := check_choice(model)) is not True:
             return missing  # a picked model that is not installed: what it is and where to get it
-        given_model = (model_path or "").strip() or comfy_env.resolve_choice(model)
+        picks = {"transformer_2": (transformer_2, transformer_2_path), "vae": (vae, vae_path), "text_encoder": (text_encoder, text_encoder_path),
+                 "clip_vision": (clip_vision, clip_vision_path)}
+        for part, (choice, typed) in picks.items():
+            if not typed.strip() and (missing := check_choice(choice, _PART_SLOT[part])) is not True:
+                return missing
+        given_model = (model_path or "").strip() or comfy_env.resolve_choice(model, "model")
         if given_model is None and not ({"model", "model_path", "model_info"} & set(linked)):
             return "Connect model_info from Wan Detect Architecture, or choose a model from the list (or enter a model_path)."
         wrong = _problem(model, model_path)
@@ -133,7 +139,7 @@ class WanSafeLoad:
             options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
         )
         comfy_memory.register(loaded.pipeline)
-        text = loaded.summary()
+        text = shown_paths.relative(loaded.summary())
         return {"ui": {"text": [text]}, "result": (loaded, text)}
 
 

@@ -7,8 +7,40 @@ from typing import Any
 from . import comfy_env, comfy_memory
 
 CATEGORY = "Wan Compat/Generate"
-AUTO = -1.0
+MODEL_DEFAULT = "model default"
 MAX_SEED = 2**64 - 1
+# Settings whose best value is the model's own: a list that starts with "model default" (what the
+# registry and the model's configs give) instead of a -1 sentinel; any other number still
+# validates (API prompts, workflows of pack versions up to 0.2, where -1 meant the default).
+CHOICES = {
+    "shift": (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 16.0, 20.0),
+    "cfg_2": (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0),
+    "boundary_ratio": (0.8, 0.825, 0.85, 0.875, 0.9, 0.925, 0.95),
+}
+LIMITS = {"shift": (0.0, 100.0), "cfg_2": (0.0, 30.0), "boundary_ratio": (0.0, 0.999)}
+
+
+def _default_combo(name: str, tooltip: str, **options: Any) -> tuple[list[str], dict[str, Any]]:
+    return [MODEL_DEFAULT, *(f"{v:g}" for v in CHOICES[name])], {"default": MODEL_DEFAULT, "tooltip": tooltip, **options}
+
+
+def setting(value: Any) -> float | None:
+    """A "model default" choice as None, a number as a float (negative: the 0.2 sentinel, None)."""
+    if value is None or value == MODEL_DEFAULT:
+        return None
+    number = float(value)
+    return None if number < 0 else number
+
+
+def _setting_problem(name: str, value: Any) -> str | None:
+    try:
+        number = setting(value)
+    except (TypeError, ValueError):
+        return f"{name} must be {MODEL_DEFAULT!r} or a number, got {value!r}"
+    low, high = LIMITS[name]
+    if number is not None and not low <= number <= high:
+        return f"{name} must be between {low:g} and {high:g} (or {MODEL_DEFAULT}), got {number:g}"
+    return None
 
 
 class WanSample:
@@ -45,20 +77,25 @@ class WanSample:
                 "steps": ("INT", {"default": 30, "min": 1, "max": 200, "tooltip": "Denoising steps."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True, "tooltip": "The same seed, inputs and model give the same frames."}),
                 "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "Classifier-free guidance (the high-noise expert's, for Wan 2.2 A14B). 1 or less disables the negative prompt."}),
-                "shift": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 100.0, "step": 0.1, "tooltip": "-1 = model default. Flow shift of the scheduler; the default is the model's own (3 for 480p, 5 for 720p Wan 2.1; 12 for T2V-A14B)."}),
+                "shift": _default_combo("shift", "Flow shift of the scheduler. model default: the model's own (3 for 480p, 5 for 720p Wan 2.1; 12 for T2V-A14B)."),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The first frame: required for I2V/FLF2V, optional for TI2V-5B, refused by T2V models."}),
                 "last_image": ("IMAGE", {"tooltip": "The last frame (Wan 2.1 FLF2V only)."}),
-                "cfg_2": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "-1 = model default (the same as cfg). Wan 2.2 A14B only: guidance of the low-noise expert."}),
-                "boundary_ratio": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 0.999, "step": 0.005, "tooltip": "-1 = model default (0.875 T2V, 0.9 I2V). Wan 2.2 A14B only: the experts switch when the timestep falls below boundary_ratio x 1000."}),
-                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
+                "cfg_2": _default_combo("cfg_2", "Wan 2.2 A14B only: guidance of the low-noise expert. model default: the same as cfg (the shipped A14B workflows set the recommended 3 for T2V, 3.5 for I2V).", advanced=True),
+                "boundary_ratio": _default_combo("boundary_ratio", "Wan 2.2 A14B only: the experts switch when the timestep falls below boundary_ratio x 1000. model default: 0.875 T2V, 0.9 I2V.", advanced=True),
+                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "advanced": True, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
             },
         }
 
     @classmethod
-    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480) -> bool | str:
+    def VALIDATE_INPUTS(cls, num_frames: int = 81, width: int = 832, height: int = 480, shift: Any = MODEL_DEFAULT,
+                        cfg_2: Any = MODEL_DEFAULT, boundary_ratio: Any = MODEL_DEFAULT) -> bool | str:
         # Named inputs only: with **kwargs ComfyUI would repeat a message once per input of the node.
+        # shift, cfg_2 and boundary_ratio are named so that a number outside their lists passes.
+        for name, value in (("shift", shift), ("cfg_2", cfg_2), ("boundary_ratio", boundary_ratio)):
+            if (wrong := _setting_problem(name, value)) is not None:
+                return wrong
         if (num_frames - 1) % 4:
             low = num_frames - (num_frames - 1) % 4
             return f"num_frames must be 4k+1 (e.g. {low} or {low + 4}), got {num_frames}"
@@ -67,8 +104,8 @@ class WanSample:
         return True
 
     def sample(self, pipeline: Any, prompt: str, negative_prompt: str = "", width: int = 832, height: int = 480,
-               num_frames: int = 81, steps: int = 30, seed: int = 0, cfg: float = 5.0, shift: float = AUTO,
-               image: Any = None, last_image: Any = None, cfg_2: float = AUTO, boundary_ratio: float = AUTO,
+               num_frames: int = 81, steps: int = 30, seed: int = 0, cfg: float = 5.0, shift: Any = MODEL_DEFAULT,
+               image: Any = None, last_image: Any = None, cfg_2: Any = MODEL_DEFAULT, boundary_ratio: Any = MODEL_DEFAULT,
                videos: int = 1) -> dict[str, Any]:
         from ..compat.sampling import SampleRequest, sample
 
@@ -82,8 +119,8 @@ class WanSample:
 
         request = SampleRequest(
             prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, num_frames=num_frames, steps=steps,
-            seed=seed, cfg=cfg, shift=None if shift < 0 else shift, cfg_2=None if cfg_2 < 0 else cfg_2,
-            boundary_ratio=None if boundary_ratio < 0 else boundary_ratio, image=image, last_image=last_image, videos=videos,
+            seed=seed, cfg=cfg, shift=setting(shift), cfg_2=setting(cfg_2), boundary_ratio=setting(boundary_ratio),
+            image=image, last_image=last_image, videos=videos,
         )
         user_dir = comfy_env.user_directory()
         comfy_memory.make_room(comfy_memory.weight_bytes(pipeline.pipeline))

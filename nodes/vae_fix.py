@@ -7,7 +7,7 @@ from typing import Any
 
 from . import comfy_env, input_paths
 from .comfy_env import NONE
-from .detect import _file_fingerprint, _problem, _resolve
+from .detect import _file_fingerprint, _problem, _resolve, path_input
 from .missing_model import check_choice
 
 CATEGORY = "Wan Compat/Prepare"
@@ -46,22 +46,22 @@ class WanVAEFix:
             },
             "optional": {
                 "vae": comfy_env.model_combo("vae", "Use this VAE from models/vae instead of the pipeline's (refused if it does not fit). none: keep the pipeline's, replacing it only if it does not fit."),
-                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file or diffusers vae folder to use; wins over the list."}),
+                "vae_path": path_input("Absolute path of a VAE file or diffusers vae folder to use; wins over the list."),
                 "search_models_vae": ("BOOLEAN", {"default": True, "tooltip": "When the pipeline's VAE does not fit, look for one that does in models/vae (the model folder's own vae/ is always tried first)."}),
                 "tiling": (SWITCH, {"default": "auto", "tooltip": "Spatial tiling of the VAE decode (less memory at high resolution; tile seams are blended). auto: the plan decides for the size sampled."}),
                 "slicing": (SWITCH, {"default": "auto", "tooltip": "Decode several videos one at a time. auto: the plan decides."}),
                 "chunked_decode": (SWITCH, {"default": "auto", "tooltip": "Decode a few latent frames at a time, keeping the causal cache between chunks: bit-identical frames with bounded memory. auto: on."}),
                 "chunk_latent_frames": ("INT", {"default": 1, "min": 1, "max": 64, "tooltip": "Latent frames per decode chunk (each gives 4 video frames). Every value gives the same frames; 1 uses the least memory."}),
-                "config_path": ("STRING", {"default": "", "tooltip": "A VAE file of unofficial size needs its config: a diffusers folder of the same model (its vae/config.json is used)."}),
+                "config_path": path_input("A VAE file of unofficial size needs its config: a diffusers folder of the same model (its vae/config.json is used)."),
             },
         }
 
     @classmethod
     def VALIDATE_INPUTS(cls, vae: str = NONE, vae_path: str = "", config_path: str = "") -> bool | str:
         # Named inputs only: ComfyUI repeats a message once per named input (all of them with **kwargs).
-        if not vae_path.strip() and (missing := check_choice(vae)) is not True:
+        if not vae_path.strip() and (missing := check_choice(vae, "vae")) is not True:
             return missing
-        wrong = _problem(vae, vae_path, "VAE") or (input_paths.problem(config_path, "config") if config_path.strip() else None)
+        wrong = _problem(vae, vae_path, "VAE", "vae") or (input_paths.problem(config_path, "config") if config_path.strip() else None)
         if wrong:
             return wrong
         if config_path.strip() and not Path(config_path.strip()).expanduser().is_dir():
@@ -70,7 +70,7 @@ class WanVAEFix:
 
     @classmethod
     def IS_CHANGED(cls, vae: str = NONE, vae_path: str = "", **_: Any) -> str:
-        return _file_fingerprint(_resolve(vae, vae_path))
+        return _file_fingerprint(_resolve(vae, vae_path, "vae"))
 
     def fix(self, pipeline: Any, vae: str = NONE, vae_path: str = "", search_models_vae: bool = True, tiling: str = "auto",
             slicing: str = "auto", chunked_decode: str = "auto", chunk_latent_frames: int = 1, config_path: str = "") -> dict[str, Any]:
@@ -78,7 +78,7 @@ class WanVAEFix:
 
         fixed = fix_vae(
             pipeline,
-            vae=_resolve(vae, vae_path),
+            vae=_resolve(vae, vae_path, "vae"),
             search=comfy_env.model_files("vae") if search_models_vae else (),
             tiling=tiling, slicing=slicing, chunked=chunked_decode, chunk_latent_frames=chunk_latent_frames,
             config_source=input_paths.admitted(config_path) if config_path.strip() else None,

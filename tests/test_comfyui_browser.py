@@ -19,8 +19,10 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, newest_frontend, prepare_base, real_size_picks, start, stop
+from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
+WEB_FILES = tuple(p.name for p in (ROOT / "web").glob("*.js"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -81,12 +83,13 @@ class Page:
         page.on("response", lambda r: self.failed.append(r.url) if r.status >= 400 else None)
 
     def ours(self) -> list[dict[str, str]]:
-        """Warnings, errors and deprecation notices the pack's extension caused: logged while its
-        code was on the stack (the frontend logs deprecations from its own files), or naming it."""
+        """Warnings, errors and deprecation notices the pack's extension caused: logged while one of
+        its files (web/*.js) was on the stack (the frontend logs deprecations from its own files),
+        or naming it."""
         words = ("wan_compat", "widgets.js", "inputEl")
         logged = self.page.evaluate("() => window.__wanConsole ?? []")
-        found = [m for m in self.console if m["type"] == "pageerror" and "wan_compat" in m["text"]]
-        return found + [m for m in logged if "wan_compat.js" in m["stack"] or any(w in m["text"] for w in words)]
+        found = [m for m in self.console if m["type"] == "pageerror" and ("wan_compat" in m["text"] or any(f in m["text"] for f in WEB_FILES))]
+        return found + [m for m in logged if any(f in m["stack"] for f in WEB_FILES) or any(w in m["text"] for w in words)]
 
     def screenshot(self, tmp_path: Path, name: str) -> None:
         path = tmp_path / f"{name}.png"
@@ -133,16 +136,44 @@ def ui_page(request: pytest.FixtureRequest, servers, tmp_path: Path):
 
 
 def _workflow(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    return json.loads(workflow_path(name).read_text())
 
 
 def _centered(workflow: dict[str, Any]) -> dict[str, Any]:
-    """The workflow with its view where the screenshot shows the nodes and their title badges."""
-    return {**workflow, "extra": {**workflow["extra"], "ds": {"scale": 0.9, "offset": [20, 140]}}}
+    """The workflow at 100 %, with its first columns in view (where the screenshots look)."""
+    return {**workflow, "extra": {**workflow["extra"], "ds": {"scale": 1.0, "offset": [0, -40]}}}
 
 
-def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path) -> None:
-    page = ui_page.page
+def _load(page: Any, workflow: dict[str, Any], title: str | None = None) -> None:
+    """Load a workflow after refreshing the frontend's model lists (what pressing R does): files a
+    test wrote after the page opened are then listed, as they would be for a user."""
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.RefreshNodeDefinitions')")
+    page.wait_for_timeout(500)
+    page.evaluate("([wf, title]) => title ? app.loadGraphData(wf, true, true, title) : app.loadGraphData(wf)", [workflow, title])
+
+
+def _panels(page: Any) -> dict[str, dict[str, str]]:
+    """What each Wan node's panel shows: node id -> {pill, text}."""
+    return page.evaluate("""() => Object.fromEntries(app.graph.nodes.flatMap(n => {
+        const w = (n.widgets ?? []).find(w => w.name === 'wan report');
+        return w ? [[String(n.id), {pill: w.wan_pill.textContent, text: w.wan_body.innerText}]] : [];
+    }))""")
+
+
+def _switch_tab_and_back(page: Any, title: str) -> None:
+    """Another workflow tab, then back to this one: the frontend rebuilds the graph from the saved state."""
+    page.evaluate("() => app.extensionManager.command.execute('Comfy.NewBlankWorkflow')")
+    page.wait_for_function("() => !app.graph.nodes.some(n => n.type?.startsWith('Wan'))", timeout=30_000)
+    page.get_by_text(title, exact=True).first.click()
+    page.wait_for_function("() => app.graph.nodes.some(n => n.type === 'WanDiagnose')", timeout=30_000)
+    page.wait_for_timeout(800)
+
+
+def test_verdicts_in_a_users_words_stay_with_the_workflow(ui_page: Page, tmp_path: Path) -> None:
+    """Detect and Check say in one line what the model is and whether each part fits; the evidence
+    (shapes, files relative to the model folders) is one click away; no absolute path shows. The
+    verdicts stay after a tab switch and a reload, until a run changes them."""
+    page, server = ui_page.page, ui_page.server
     frontend, mode = ui_page.ui
     assert page.evaluate("() => app.extensions.some(e => e.name === 'wan_compat.ui')")
     # Node search in the node library side bar (1.27: a class; 1.58: a test id).
@@ -154,24 +185,36 @@ def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path
     library.click()
     # The shipped workflow, queued through the frontend's own graphToPrompt.
     # Its Comfy-Org picks as sparse real-size files (the tiny stand-ins match no official size).
-    page.evaluate("wf => app.loadGraphData(wf)", _centered(real_size_picks(ui_page.server.base, _workflow("wan_check_my_models"))))
+    _load(page, _centered(real_size_picks(server.base, _workflow("wan_check_my_models"))), "check my models")
     page.evaluate("() => app.queuePrompt(0, 1)")
     page.wait_for_function("() => app.graph.getNodeById(3)?.wan_report", timeout=300_000)
     page.wait_for_timeout(500)
-    badge, status, drawn = page.evaluate("""() => { const n = app.graph.getNodeById(1);
-        const badges = (n.badges ?? []).map(b => typeof b === 'function' ? b() : b);
-        return [n.wan_badge, n.wan_status, badges.map(b => b.text)]; }""")
-    assert badge.startswith("Wan 2.1 T2V") and status in ("ok", "warning")
-    assert badge in drawn  # node.badges: what LGraphNode.drawBadges paints on the classic canvas
-    # The verdict pill and the report text are a DOM widget, rendered by both the canvas and Vue nodes.
-    pills = page.evaluate("""() => [...document.querySelectorAll('.wan-compat-badge')]
-        .filter(e => e.getBoundingClientRect().width > 0).map(e => e.textContent)""")
-    assert badge in pills and any(p.startswith("diagnosis: ") for p in pills), pills
+    faces = _panels(page)
+    assert faces["1"]["pill"] == "Wan 2.1 T2V 1.3B · fp16", faces
+    assert faces["2"]["pill"] == "Wan 2.1 T2V 1.3B · fp16 · VAE fits · text encoder fits", faces
+    assert "Checked the model against: VAE wan_2.1_vae.safetensors (picked here)" in faces["2"]["text"]
+    assert faces["3"]["pill"] == "diagnosis: ok"
+    shown = json.dumps(faces)
+    assert str(server.base) not in shown and "[1536" not in shown  # no absolute path; the shapes are folded away
+    page.evaluate("() => document.querySelectorAll('.wan-compat-evidence').forEach(d => d.open = true)")
+    evidence = page.evaluate("() => document.querySelector('.wan-compat-evidence').innerText")
+    assert "model: diffusion_models/real_size/wan2.1_t2v_1.3B_fp16.safetensors" in evidence and "[1536, 16, 1, 2, 2]" in evidence
+    assert str(server.base) not in evidence
+    page.evaluate("() => document.querySelectorAll('.wan-compat-evidence').forEach(d => d.open = false)")
+    badge, drawn = page.evaluate("""() => { const n = app.graph.getNodeById(1);
+        return [n.wan_badge, (n.badges ?? []).map(b => typeof b === 'function' ? b() : b).map(b => b.text)]; }""")
+    assert badge == "Wan 2.1 T2V 1.3B" and badge in drawn  # node.badges: what LGraphNode.drawBadges paints on the classic canvas
     if mode == "vue":
-        inside = page.evaluate("() => document.querySelector('[data-node-id=\"1\"]')?.innerText ?? ''")
-        assert badge in inside  # drawn inside the Vue node itself
-    assert page.evaluate("() => app.graph.getNodeById(3).widgets.some(w => w.name === 'open full report')")
-    ui_page.screenshot(tmp_path, f"badges_{frontend}_{mode}")
+        assert "VAE fits" in page.evaluate("() => document.querySelector('[data-node-id=\"2\"]')?.innerText ?? ''")
+    ui_page.screenshot(tmp_path, f"node_face_{frontend}_{mode}")
+    # Another tab and back, then a reload: the same faces, without a new run.
+    _switch_tab_and_back(page, "check my models")
+    assert _panels(page) == faces
+    ui_page.screenshot(tmp_path, f"verdict_after_tab_switch_{frontend}_{mode}")
+    page.reload()
+    page.wait_for_function("() => window.app?.graph?.nodes?.some(n => n.type === 'WanDiagnose')", timeout=120_000)
+    page.wait_for_timeout(1500)
+    assert _panels(page) == faces
     # "open full report": the pack's page at the level the node chose, with the JSON downloadable.
     with page.expect_popup() as opened:
         page.evaluate("() => app.graph.getNodeById(3).widgets.find(w => w.name === 'open full report').callback()")
@@ -179,10 +222,10 @@ def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path
     report.wait_for_load_state()
     text = report.inner_text("body")
     assert "Wan Compat diagnosis" in text and "level: detailed" in text and "Machine and settings" in text, text[:2000]
-    assert "figures" not in text  # detailed, not full
+    assert "figures" not in text and "Problems (" not in text  # detailed, not full; an ok verdict lists notes, not problems
     report.set_viewport_size({"width": 1100, "height": 1000})
     if (frontend, mode) == ("pinned", "classic"):
-        Page.screenshot(Page(report, ui_page.server, ui_page.ui), tmp_path, "report_page")
+        Page.screenshot(Page(report, server, ui_page.ui), tmp_path, "report_page")
     with report.expect_download() as downloaded:
         report.click("text=download the JSON report")
     doc = json.loads(Path(downloaded.value.path()).read_text())
@@ -192,6 +235,86 @@ def test_nodes_found_workflow_run_and_badges_drawn(ui_page: Page, tmp_path: Path
     assert not ui_page.ours(), ui_page.ours()
     # Nothing of the pack's is missing: its script, its routes, its template thumbnails.
     assert not [u for u in ui_page.failed if "wan_compat" in u or "comfyui-wan-compat" in u], ui_page.failed
+
+
+TEMPLATE_5B = "video_wan2_2_5B_ti2v.json"  # comfyui-workflow-templates (the `test` extra)
+
+
+def _official_template_with_the_wrong_vae(base: Path) -> dict[str, Any]:
+    """ComfyUI's own 5B template picking the Wan 2.1 VAE (node 39), its files as sparse real-size
+    files under models/<folder>/real_size (headers only: nothing heavy ever loads)."""
+    from wan_compat.compat.fixtures.template_files import write_template_file
+
+    templates = pytest.importorskip("comfyui_workflow_templates")
+    doc = json.loads((Path(templates.get_templates_path()) / TEMPLATE_5B).read_text(encoding="utf-8"))
+    write_template_file(base / "models", "vae/real_size", "wan_2.1_vae.safetensors")
+    doc = real_size_picks(base, doc)
+    next(n for n in doc["nodes"] if n["id"] == 39)["widgets_values"][0] = "real_size/wan_2.1_vae.safetensors"
+    return {**doc, "extra": {**doc.get("extra", {}), "ds": {"scale": 0.75, "offset": [60, 80]}}}
+
+
+def test_cancel_in_the_file_check_stops_the_queue_like_the_frontends_validation(ui_page: Page, tmp_path: Path) -> None:
+    """The wrong-VAE dialog names the blamed nodes as the canvas titles them, with a button that
+    jumps to each, while they are outlined; Cancel queues nothing, shows no "queued" notice and
+    leaves a randomized seed as it was, and the frontend marks the nodes as for its own validation."""
+    page, server = ui_page.page, ui_page.server
+    frontend, mode = ui_page.ui
+    _load(page, _official_template_with_the_wrong_vae(server.base))
+    page.wait_for_timeout(1000)
+    sampler = "app.graph.nodes.find(n => n.type === 'KSampler')"
+    page.evaluate(f"() => {{ {sampler}.widgets.find(w => w.name === 'control_after_generate').value = 'randomize'; }}")
+    seed = page.evaluate(f"() => {sampler}.widgets.find(w => w.name === 'seed').value")
+    history, queue = server.get("/history"), server.get("/queue")
+    page.evaluate("() => { window.__queued = app.queuePrompt(0, 1); }")
+    dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
+    text = dialog.inner_text()
+    assert "does not fit" in text and "wan2.2_vae.safetensors" in text and "Queue anyway" in text
+    titles = page.evaluate("() => [...document.querySelectorAll('.wan-workflow-check-dialog .wan-jump')].map(b => b.textContent)")
+    vae_title = page.evaluate("() => app.graph.getNodeById(39).title")
+    assert f"→ {vae_title}" in titles and not any("#" in t or t == "→ VAELoader" for t in titles), titles  # titles, not ids or classes
+    # Outlined while the dialog is open: the canvas's error outline, the node's element in Nodes 2.0.
+    assert page.evaluate("() => app.graph.getNodeById(39).has_errors") is True
+    if mode == "vue":
+        assert "solid" in page.evaluate("() => document.querySelector('[data-node-id=\"39\"]').style.outline")
+    before = page.evaluate("() => [...app.canvas.ds.offset]")
+    page.locator(".wan-workflow-check-dialog .wan-jump", has_text=vae_title).first.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => [...app.canvas.ds.offset]") != before  # the canvas moved to the node
+    ui_page.screenshot(tmp_path, f"wrong_vae_dialog_{frontend}_{mode}")
+    page.click(".wan-workflow-check-dialog >> text=Cancel")
+    assert page.evaluate("() => window.__queued") is False  # what app.queuePrompt answers for a refused prompt
+    page.wait_for_timeout(1500)
+    assert server.get("/history") == history and server.get("/queue")["queue_pending"] == queue["queue_pending"] == []
+    assert page.evaluate(f"() => {sampler}.widgets.find(w => w.name === 'seed').value") == seed  # not randomized
+    assert "Job queued" not in page.evaluate("() => document.body.innerText")
+    if frontend == "pinned":  # 1.27 reports a refused prompt in its error dialog, and outlines from lastNodeErrors
+        assert "Not queued" in page.evaluate("() => document.body.innerText")
+        assert "39" in page.evaluate("() => Object.keys(app.lastNodeErrors ?? {})")
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+    else:  # 1.58 flags the nodes of a refused prompt (both canvas modes) and lists them in its errors panel
+        page.wait_for_function("() => app.graph.getNodeById(39).has_errors === true", timeout=10_000)
+    ui_page.screenshot(tmp_path, f"cancel_no_toast_{frontend}_{mode}")
+    assert not ui_page.ours(), ui_page.ours()
+
+
+def test_a_shipped_workflow_opens_readable(ui_page: Page, tmp_path: Path) -> None:
+    """At 100 % in a 1600x1000 window: four stage columns in view, titled groups, no node beyond
+    the window's right edge; model defaults read as words."""
+    page = ui_page.page
+    frontend, mode = ui_page.ui
+    page.evaluate("wf => app.loadGraphData(wf)", _workflow("wan22_ti2v_5B"))
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => app.canvas.ds.scale") == 1
+    groups = page.evaluate("() => (app.graph.groups ?? app.graph._groups).map(g => g.title)")
+    assert groups == ["1 Model", "2 Prepare", "3 Generate", "4 Video and report"]
+    right = page.evaluate("""() => Math.max(...app.graph.nodes.map(n =>
+        (n.pos[0] + n.size[0] + app.canvas.ds.offset[0]) * app.canvas.ds.scale))""")
+    assert right <= 1600
+    sample = page.evaluate("() => Object.fromEntries(app.graph.nodes.find(n => n.type === 'WanSample').widgets.map(w => [w.name, w.value]))")
+    assert sample["shift"] == "model default" and -1 not in sample.values()
+    ui_page.screenshot(tmp_path, f"workflow_readable_{frontend}_{mode}")
+    assert not ui_page.ours(), ui_page.ours()
 
 
 def test_browser_converts_the_linked_workflows_like_the_harness(ui_page: Page) -> None:
@@ -219,36 +342,52 @@ def test_browser_converts_the_linked_workflows_like_the_harness(ui_page: Page) -
 
 
 def test_first_run_with_a_missing_model(ui_page: Page, tmp_path: Path) -> None:
-    """A shipped workflow whose model is not downloaded: one message, on the node that names the
-    model, saying the file, its folder and where to get it; the empty path inputs say nothing."""
+    """A shipped workflow whose model is not downloaded, the way a user meets it: the frontend's own
+    missing-models list names it with the workflow's download link (the pick is named as its
+    `properties.models` entry); the pack's queue check, ComfyUI's validation message and the server
+    log say the same: the file, the folder (relative, as users name it) and one clickable link."""
     page, server = ui_page.page, ui_page.server
+    frontend, mode = ui_page.ui
+    name = "wan2.1_t2v_14B_fp16.safetensors"  # not in this server's models/diffusion_models
+    url = f"https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/diffusion_models/{name}"
     workflow = _centered(_workflow("wan21_t2v_1.3B"))
     detect = next(n for n in workflow["nodes"] if n["type"] == "WanDetectArchitecture")
-    detect["widgets_values"][0] = "diffusers/Wan2.1-T2V-14B-Diffusers"  # not in this server's models/diffusers
-    page.evaluate("wf => app.loadGraphData(wf)", workflow)
+    detect["widgets_values"][0] = name
+    detect["properties"]["models"] = [{"name": name, "url": url, "directory": "diffusion_models"}]
+    page.evaluate("wf => app.loadGraphData(wf, true, true, 'missing model')", workflow)
+    # The frontend's own missing-models list (1.27: a dialog on load; 1.58: a notice, then its panel).
+    page.wait_for_function(f"() => document.body.innerText.includes('{name}')", timeout=60_000)
+    if frontend == "newest":
+        page.get_by_text("View details").first.click()
+        page.wait_for_timeout(800)
+        assert "Unknown" not in page.evaluate("() => document.querySelector('[data-testid=\"properties-panel\"], aside, body').innerText")
+    assert page.locator(f"text={name}").count() >= 1
+    ui_page.screenshot(tmp_path, f"missing_model_list_{frontend}_{mode}")
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(500)
+    said = f"Model not found: {name} (Wan 2.1 T2V 14B, a file)"
+    fix = f"Put it in models/diffusion_models. Download: {url}."
+    # ComfyUI's validation: one message, on the node that names the model.
     prompt = page.evaluate("async () => (await app.graphToPrompt()).output")
     answer = server.post("/prompt", {"prompt": prompt, "client_id": "wan-compat-tests"})
     errors = [(node, e) for node, entry in answer["node_errors"].items() for e in entry["errors"]]
     assert len(errors) == 1, errors  # one line, not one per path input of every node
     node, error = errors[0]
     assert node == str(detect["id"]) and error["extra_info"]["input_name"] == "model"
-    details = error["details"]
-    for wanted in ("Model not found: Wan2.1-T2V-14B-Diffusers", str(Path("models") / "diffusers" / "Wan2.1-T2V-14B-Diffusers"),
-                   "https://huggingface.co/Wan-AI/Wan2.1-T2V-14B-Diffusers", "Wan 2.1 T2V 14B"):
-        assert wanted in details, details
-    # What the user sees when queueing it in the frontend: first the pack's queue check names the
-    # missing file (web/wan_workflow_check.js); "Queue anyway" then shows ComfyUI's own validation.
+    assert error["details"].startswith(f"model - {said}. Fix: {fix}") and str(server.base) not in error["details"]
+    # The pack's queue check: the same words, the link clickable once, nothing absolute.
     page.evaluate("() => { app.queuePrompt(0, 1); }")  # not awaited: it waits on the dialog
     dialog = page.wait_for_selector(".wan-workflow-check-dialog", timeout=60_000)
-    assert "Wan2.1-T2V-14B-Diffusers" in dialog.inner_text(), dialog.inner_text()
-    frontend, mode = ui_page.ui
+    item = page.locator(".wan-workflow-check-dialog li.wan-missing-file").first
+    assert said in item.inner_text() and f"Fix: {fix}" in item.inner_text() and str(server.base) not in dialog.inner_text()
+    assert page.evaluate("() => [...document.querySelectorAll('.wan-workflow-check-dialog a')].map(a => [a.href, a.target])") == [[url, "_blank"]]
     ui_page.screenshot(tmp_path, f"missing_model_check_{frontend}_{mode}")
     page.click(".wan-workflow-check-dialog >> text=Queue anyway")
     if frontend == "newest":  # 1.58 lists the node and input; the message is the tooltip of the entry's (i)
         page.get_by_text("View details").first.click()
         entry = page.get_by_text("Wan Detect Architecture - model").first
         entry.locator("xpath=..").locator("button, i, svg, [class*=icon]").first.hover()
-    page.wait_for_function("() => document.body.innerText.includes('Model not found: Wan2.1-T2V-14B-Diffusers')", timeout=60_000)
+    page.wait_for_function(f"() => document.body.innerText.includes('{said}')", timeout=60_000)
     ui_page.screenshot(tmp_path, f"missing_model_{frontend}_{mode}")
     assert not ui_page.ours(), ui_page.ours()
 

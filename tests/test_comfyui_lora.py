@@ -12,6 +12,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, prepare_base, stand_in_config, start, stop
+from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.comfyui
@@ -55,8 +56,8 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
     from workflow_graph import to_api_prompt, validate
 
     info = server.get("/object_info")
-    assert "WanLoRA" in info and f"loras/{lora}" in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
-    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
+    assert "WanLoRA" in info and lora in info["WanLoRA"]["input"]["optional"]["lora_1"][0]
+    workflow = json.loads(workflow_path("wan21_t2v_1.3B").read_text())
     assert validate(workflow, info) == []
     # the workflow's Comfy-Org single files are tiny stand-ins: their configs come from the tiny folder
     prompt = to_api_prompt(workflow, info, {"WanSample": SMALL, "WanSafeLoad": {"config_path": stand_in_config(server.base, "wan2.1-t2v-1.3b")}})
@@ -65,7 +66,7 @@ def _with_lora(server: Server, lora: str) -> dict[str, Any]:
         for name, value in node["inputs"].items():
             if value == [load, 0] and node["class_type"] != "WanDiagnose":
                 node["inputs"][name] = ["lora", 0]
-    prompt["lora"] = {"class_type": "WanLoRA", "inputs": {"pipeline": [load, 0], "lora_1": f"loras/{lora}", "lora_1_path": "",
+    prompt["lora"] = {"class_type": "WanLoRA", "inputs": {"pipeline": [load, 0], "lora_1": lora, "lora_1_path": "",
                                                         "strength_1": 0.8, "target_1": "transformer"}}
     return prompt
 

@@ -19,6 +19,7 @@ from comfy_install import comfy_install
 
 from comfyui_server import (Server, ServerError, comfy_python, import_seconds, prepare_base, real_size_picks, stand_in_config, start,
                             stop)
+from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -61,7 +62,7 @@ def test_web_extension_is_served(comfy_server: Server) -> None:
 
 
 def _workflow(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    return json.loads(workflow_path(name).read_text())
 
 
 def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:

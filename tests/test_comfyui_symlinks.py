@@ -15,6 +15,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import PACK_ROOT, STAND_INS, Server, ServerError, place_single_files, stand_in_config, start, stop
+from workflow_specs import workflow_path
 
 pytestmark = pytest.mark.comfyui
 SMALL = {"width": 64, "height": 64, "num_frames": 5}
@@ -63,7 +64,7 @@ def _prompt(server: Server, name: str, overrides: dict[str, dict[str, Any]] | No
     from workflow_graph import to_api_prompt, validate
 
     info = server.get("/object_info")
-    workflow = json.loads((PACK_ROOT / "workflows" / f"{name}.json").read_text())
+    workflow = json.loads(workflow_path(name).read_text())
     assert validate(workflow, info) == []  # the linked folders are in the live lists
     return to_api_prompt(workflow, info, overrides)
 

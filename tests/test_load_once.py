@@ -196,9 +196,11 @@ def test_check_compatibility_inspects_only_the_parts(t2v: Path, files: dict[str,
         checked, _ = WanCheckCompatibility().check(info, vae_path=str(files["vae"]), text_encoder_path=str(files["text_encoder"]))["result"]
     assert sorted(paths) == sorted(os.path.realpath(files[k]) for k in ("vae", "text_encoder"))
     assert checked.model_only() is info and checked.components["vae"]["kind"] == "vae" and "vae" not in info.components
-    # Chained checks start from the model verdict: parts of an earlier check are not carried along.
-    again, _ = WanCheckCompatibility().check(checked, text_encoder_path=str(files["text_encoder"]))["result"]
-    assert again.model_only() is info and "vae" not in again.components
+    # Chained checks start from the model verdict; a part left at none is the one the incoming
+    # verdict names (checked again, so the face says what fits), a part picked here wins.
+    again, _ = WanCheckCompatibility().check(checked, text_encoder_path=str(files["vae"]))["result"]
+    assert again.model_only() is info and again.components["vae"]["path"] == checked.components["vae"]["path"]
+    assert again.components["text_encoder"]["kind"] == "vae"
     # A wrong part is a finding on the model verdict, as with a full inspection.
     wrong, _ = WanCheckCompatibility().check(info, vae_path=str(files["text_encoder"]))["result"]
     assert any(p.code == "COMPONENT_KIND_MISMATCH" for p in wrong.problems)

@@ -20,6 +20,7 @@ import pytest
 from comfy_install import comfy_install
 
 from comfyui_server import Server, ServerError, start, stop
+from workflow_specs import workflow_path
 from wan_compat.compat.core.errors import WanCompatError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def _graph(base: Path, loader: dict[str, Any]) -> dict[str, Any]:
 
 def _native_loader(base: Path, model: str) -> dict[str, Any]:
     return {"class_type": "WanSafeLoadNative", "inputs": {
-        "model": f"diffusion_models/{model}", "vae": f"vae/{VAE}", "text_encoder": "none", "weight_dtype": "default",
+        "model": model, "vae": VAE, "text_encoder": "none", "weight_dtype": "default",
         "config_path": str(base / "models" / "diffusers" / "wan-native-config")}}
 
 
@@ -124,8 +125,11 @@ def test_native_graph_through_the_pack_loader_generates(native_server: Server) -
     frames, _ = imageio_ffmpeg.count_frames_and_secs(str(_video(native_server, entry)))
     assert frames == FRAMES
     loader_ui = entry["outputs"]["1"]
-    assert "every name and shape checked" in loader_ui["text"][0]
-    assert "T2V" in loader_ui["wan_verdict"][0]["badge"]  # the tiny size matches no release: the version stays open
+    face = loader_ui["wan_verdict"][0]
+    assert face["checked"].startswith("Every weight name and shape checked before ComfyUI built them: diffusion model (")
+    assert face["headline"].endswith("· VAE fits") and face["checked"] in loader_ui["text"][0]
+    assert "T2V" in face["badge"]  # the tiny size matches no release: the version stays open
+    assert str(native_server.base) not in json.dumps(loader_ui)  # paths shown relative to the model folders
 
 
 def test_one_missing_tensor_is_refused_by_name_where_comfyui_alone_loads_it(native_server: Server) -> None:
@@ -224,7 +228,7 @@ def test_shipped_native_workflow_is_valid_for_the_live_server(native_server: Ser
     Comfy-Org files themselves are not in the test's model folders: model lists are the user's)."""
     from workflow_graph import validate
 
-    workflow = json.loads((ROOT / "workflows" / f"{name}.json").read_text())
+    workflow = json.loads(workflow_path(name).read_text())
     assert validate(workflow, native_server.get("/object_info")) == []
 
 

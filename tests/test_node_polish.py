@@ -52,28 +52,38 @@ def test_thumbnails_show_the_current_workflow(tmp_path: Path) -> None:
             assert max(diff) < 64 and sum(diff) / len(diff) < 2, f"{path.name}: run python tools/build_thumbnails.py"
 
 
-def test_sentinels_say_model_default() -> None:
-    from wan_compat.nodes.sample import WanSample
+def test_settings_say_model_default_instead_of_a_sentinel() -> None:
+    """shift, cfg_2 and boundary_ratio show "model default" (no -1); numbers from API prompts and
+    from workflows saved by 0.2 (-1 meant the default) still validate and mean the same."""
+    from wan_compat.nodes.sample import MODEL_DEFAULT, WanSample, setting
 
-    optional = {**WanSample.INPUT_TYPES()["required"], **WanSample.INPUT_TYPES().get("optional", {})}
+    inputs = {**WanSample.INPUT_TYPES()["required"], **WanSample.INPUT_TYPES().get("optional", {})}
     for name in ("shift", "cfg_2", "boundary_ratio"):
-        kind, options = optional[name]
-        assert options["default"] == -1 and options["tooltip"].startswith("-1 = model default"), name
+        choices, options = inputs[name]
+        assert choices[0] == options["default"] == MODEL_DEFAULT and "-1" not in " ".join(choices) + options["tooltip"], name
+    assert [setting(v) for v in (MODEL_DEFAULT, "5", 5.0, -1, -1.0)] == [None, 5.0, 5.0, None, None]
+    assert WanSample.VALIDATE_INPUTS(shift=6.5, cfg_2="model default", boundary_ratio=0.9) is True
+    assert "between 0 and 0.999" in WanSample.VALIDATE_INPUTS(boundary_ratio=1.5)
+    assert "must be 'model default' or a number" in WanSample.VALIDATE_INPUTS(shift="fast")
 
 
 def test_missing_model_message_names_file_folder_and_source() -> None:
+    """One voice (the queue check's WF_FILE_MISSING words): the file and what it is, the folder
+    relative and in ComfyUI's current names, one download link (the file itself for Comfy-Org files)."""
     from wan_compat.nodes.missing_model import check_choice, message
 
-    text = message("diffusers/Wan2.2-TI2V-5B-Diffusers")
-    assert "Wan2.2-TI2V-5B-Diffusers" in text and "models/diffusers/Wan2.2-TI2V-5B-Diffusers" in text
-    assert "https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers" in text and "Wan 2.2 TI2V 5B" in text
-    single = message("diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors")
-    assert "wan2.1_t2v_1.3B_bf16.safetensors" in single and "Put it in models/diffusion_models." in single and "Wan 2.1 T2V 1.3B" in single
-    assert "wan2.1_t2v_1.3B_fp16.safetensors" in single and "https://huggingface.co/Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in single
-    vae = message("vae/wan2.2_vae.safetensors")
+    text = message("Wan2.2-TI2V-5B-Diffusers")
+    assert text.startswith("Model not found: Wan2.2-TI2V-5B-Diffusers (Wan 2.2 TI2V 5B, a diffusers folder). Fix: Put it in models/diffusers/Wan2.2-TI2V-5B-Diffusers.")
+    assert "Download: https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers (hf download Wan-AI/Wan2.2-TI2V-5B-Diffusers" in text
+    single = message("wan2.1_t2v_1.3B_bf16.safetensors")
+    assert single.startswith("Model not found: wan2.1_t2v_1.3B_bf16.safetensors (Wan 2.1 T2V 1.3B, a file). Fix: Put it in models/diffusion_models. Download: "
+                             "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors.")
+    assert single.count("https://") == 1 and "Wan-AI" not in single  # not the multi-GB diffusers repository
+    assert message("diffusion_models/wan2.1_t2v_1.3B_bf16.safetensors") == single  # the 0.2 form of the same pick
+    vae = message("wan2.2_vae.safetensors", "vae")
     assert "Put it in models/vae." in vae and "Wan 2.2 VAE" in vae
-    unknown = message("diffusers/my-own-finetune")
-    assert "my-own-finetune" in unknown and "registry does not know" in unknown
+    unknown = message("my-own-finetune")
+    assert "my-own-finetune (a diffusers folder)" in unknown and "Neither the workflow nor the pack's registry gives a download link" in unknown
     assert check_choice("none") is True and check_choice("") is True
 
 

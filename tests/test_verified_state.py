@@ -174,3 +174,31 @@ def test_real_size_comfy_org_names_pass_against_the_registry_configs(variant: st
         with pytest.raises(WanCompatError) as err:
             check_part(part, tensors, configs)
         assert err.value.code == "LOAD_MISSING_KEYS" and dropped in err.value.message()
+
+
+def test_a_config_folder_linked_into_models_diffusers_is_read_as_wan_safe_load_reads_it(exported, tiny_path, tmp_path: Path) -> None:
+    """Models on another disk: models/diffusers/<name> is a link to the folder. Wan Safe Load follows
+    it; Wan Safe Load (native) does too now (it used to refuse it, naming the link's target), and a
+    link inside that folder leading out is still refused without saying where it leads."""
+    import shutil
+
+    from wan_compat.compat.loading.verified_state import verified_state_dicts
+
+    files = exported("wan2.1-t2v")
+    elsewhere = tmp_path / "other_disk" / "Wan2.1-T2V-1.3B-Diffusers"
+    shutil.copytree(tiny_path("wan2.1-t2v"), elsewhere)
+    diffusers = tmp_path / "models" / "diffusers"
+    diffusers.mkdir(parents=True)
+    (diffusers / "Wan2.1-T2V-1.3B-Diffusers").symlink_to(elsewhere, target_is_directory=True)
+    roots = [str(files["transformer"].parents[1]), str(diffusers)]
+    parts = {"vae": files["vae"], "text_encoder": files["text_encoder"]}
+    checked = verified_state_dicts(files["transformer"], **parts, config_source=diffusers / "Wan2.1-T2V-1.3B-Diffusers", roots=roots)
+    assert checked.checked["model"] > 0 and "other_disk" not in checked.summary()
+
+    secret = tmp_path / "secret_place"
+    secret.mkdir()
+    (secret / "config.json").write_text("{}")
+    (elsewhere / "scheduler" / "leak").symlink_to(secret, target_is_directory=True)
+    with pytest.raises(WanCompatError) as err:
+        verified_state_dicts(files["transformer"], **parts, config_source=diffusers / "Wan2.1-T2V-1.3B-Diffusers", roots=roots)
+    assert err.value.code == "PATH_OUTSIDE_ROOTS" and "secret_place" not in str(err.value) and "other_disk" not in str(err.value)

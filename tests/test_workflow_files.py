@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+from workflow_specs import workflow_path  # noqa: E402
 
 # shipped workflow -> (registry variant, the official template of the same model)
 WORKFLOWS = {
@@ -29,7 +30,7 @@ WORKFLOWS = {
 
 
 def _workflow(name: str) -> dict:
-    return json.loads((ROOT / "workflows" / f"{name}.json").read_text(encoding="utf-8"))
+    return json.loads(workflow_path(name).read_text(encoding="utf-8"))
 
 
 def _listed(workflow: dict) -> set[tuple[str, str, str]]:
@@ -40,11 +41,12 @@ def _listed(workflow: dict) -> set[tuple[str, str, str]]:
 
 
 def _picked(workflow: dict) -> dict[str, str]:
-    """Input name -> `folder/file` for every single file the pack's nodes pick."""
+    """Input name -> file for every single file the pack's nodes pick: the widget value is the
+    `name` of the node's `properties.models` entry, as the frontends match them."""
     picks = {}
     for node in workflow["nodes"]:
         if node["type"] in ("WanDetectArchitecture", "WanSafeLoad", "WanSafeLoadNative", "WanCheckCompatibility"):
-            listed = {f"{m['directory']}/{m['name']}" for m in node["properties"].get("models", [])}
+            listed = {m["name"] for m in node["properties"].get("models", [])}
             picks.update({f"{node['type']}:{v}": v for v in node["widgets_values"] if v in listed})
     return picks
 
@@ -56,7 +58,7 @@ def test_files_and_links_are_the_official_templates(name: str) -> None:
     workflow = _workflow(name)
     assert _listed(workflow) == _listed(official)
     # each listed file is also picked by a node (what the frontend's missing-models check needs)
-    assert set(_picked(workflow).values()) == {f"{d}/{n}" for d, n, _ in _listed(workflow)}
+    assert set(_picked(workflow).values()) == {n for _, n, _ in _listed(workflow)}
 
 
 @pytest.mark.parametrize("name", [n for n in WORKFLOWS if not n.endswith("_native")])
@@ -71,8 +73,8 @@ def test_safe_load_assembles_the_picks_offline(name: str, tmp_path: Path) -> Non
     workflow = _workflow(name)
     detect = next(n for n in workflow["nodes"] if n["type"] == "WanDetectArchitecture")
     load = next(n for n in workflow["nodes"] if n["type"] == "WanSafeLoad")
-    model = detect["widgets_values"][0]
-    folder, _, file = model.partition("/")
+    file = detect["widgets_values"][0]
+    folder = next(m["directory"] for m in detect["properties"]["models"] if m["name"] == file)
     assert folder == "diffusion_models"
     path = write_template_file(tmp_path, folder, file)
     parts = load["properties"]["models"]

@@ -14,6 +14,7 @@ from wan_compat.compat.fixtures.sparse import write_sparse
 from wan_compat.compat.fixtures.template_files import lora_entries, write_template_file
 from wan_compat.compat.workflow.folders import ModelFolders
 from wan_compat.compat.workflow.report import check_workflow
+from workflow_specs import workflow_path
 
 FILES = [("diffusion_models", "wan2.2_ti2v_5B_fp16.safetensors"), ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors"),
          ("vae", "wan2.2_vae.safetensors"), ("vae", "wan_2.1_vae.safetensors"),
@@ -148,15 +149,16 @@ def test_the_packs_own_workflows_and_wanvideowrapper_loaders(models: Path) -> No
     root = Path(__file__).resolve().parents[1]
     write_pipeline_folder(models / "diffusers" / "Wan2.1-T2V-1.3B-Diffusers", "wan2.1-t2v-1.3b")
     folders = folders_for(models)
-    shipped = json.loads((root / "workflows" / "wan_check_my_models.json").read_text(encoding="utf-8"))
+    shipped = json.loads(workflow_path("wan_check_my_models").read_text(encoding="utf-8"))
     result = check_workflow(shipped, folders)  # its default: the Comfy-Org 1.3B files
     assert result["ok"] and [(f["folder"], f["name"], f["kind"]) for f in result["files"]] == [
         ("diffusion_models", "wan2.1_t2v_1.3B_fp16.safetensors", "transformer"), ("vae", "wan_2.1_vae.safetensors", "vae"),
         ("text_encoders", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoder")]
     detect = next(n for n in shipped["nodes"] if n["type"] == "WanDetectArchitecture")
-    detect["widgets_values"][0] = "diffusers/Wan2.1-T2V-1.3B-Diffusers"  # the alternative: a diffusers folder
-    result = check_workflow(shipped, folders)
-    assert result["ok"] and ("diffusers", "Wan2.1-T2V-1.3B-Diffusers", "pipeline") in [(f["folder"], f["name"], f["kind"]) for f in result["files"]]
+    for pick in ("Wan2.1-T2V-1.3B-Diffusers", "diffusers/Wan2.1-T2V-1.3B-Diffusers"):  # the alternative: a diffusers folder (0.2: prefixed)
+        detect["widgets_values"][0] = pick
+        result = check_workflow(shipped, folders)
+        assert result["ok"] and ("diffusers", "Wan2.1-T2V-1.3B-Diffusers", "pipeline") in [(f["folder"], f["name"], f["kind"]) for f in result["files"]]
     wrapper = {"1": {"class_type": "WanVideoModelLoader", "inputs": {"model": "lora_14B_rank64.safetensors", "base_precision": "bf16"}},
                "2": {"class_type": "WanVideoVAELoader", "inputs": {"model_name": "wan_2.1_vae.safetensors"}}}
     write_sparse(models / "diffusion_models" / "lora_14B_rank64.safetensors", lora_entries("wan2.1-t2v-14b", 64))  # a LoRA moved there

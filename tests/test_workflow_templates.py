@@ -180,8 +180,10 @@ def test_missing_file_names_folder_and_url(models: Path, tmp_path: Path) -> None
     partial.folders["vae"] = [str(tmp_path)]  # an empty vae folder
     found = _errors(check_workflow(load("video_wan2_2_5B_ti2v.json"), partial), "WF_FILE_MISSING")
     assert len(found) == 1 and found[0]["node_ids"] == ["39"]
-    assert "vae" in found[0]["summary"] and "wan2.2_vae.safetensors" in found[0]["summary"]
-    assert found[0]["fix"].endswith("https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/vae/wan2.2_vae.safetensors")
+    assert found[0]["summary"] == "Model not found: wan2.2_vae.safetensors (Wan 2.2 VAE, a file)"
+    # The workflow's own link, once, and the folder as ComfyUI users name it (relative)
+    url = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/vae/wan2.2_vae.safetensors"
+    assert found[0]["fix"].startswith("Put it in models/vae. Download: " + url + ".") and found[0]["fix"].count("https://") == 1
 
 
 def test_mispairing_inside_a_subgraph_names_the_inner_node(folders: ModelFolders) -> None:
@@ -246,5 +248,4 @@ def test_missing_file_without_a_workflow_url_gets_the_registry_source(folders: M
     partial = ModelFolders()
     partial.add_models_root(tmp_path)  # nothing installed
     found = [p for p in _errors(check_workflow(doc, partial), "WF_FILE_MISSING") if "wan2.2_vae.safetensors" in p["summary"]]
-    assert len(found) == 1 and found[0]["fix"].endswith(
-        "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/tree/main/split_files/vae"), found
+    assert len(found) == 1 and "Download: https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/vae/wan2.2_vae.safetensors." in found[0]["fix"], found

@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+sys.path.insert(0, str(ROOT / "tools"))
+from workflow_specs import workflow_path  # noqa: E402
 
 
 def _object_info() -> dict:
@@ -53,12 +55,14 @@ def test_model_choices_name_official_folders_or_listed_comfy_org_files(path: Pat
             options = specs[name][1] if len(specs[name]) > 1 else {}
             if not options.get("wan_model_choice") or value == "none":
                 continue
-            folder, _, model = value.partition("/")
-            if folder == "diffusers":
-                assert options["wan_model_choice"] == "model" and model in official, f"{node['type']}.{name}={value}"
+            assert "/" not in value, f"{node['type']}.{name}={value}: named as ComfyUI's loaders name files (no folder prefix)"
+            if value in official:
+                assert options["wan_model_choice"] == "model", f"{node['type']}.{name}={value}"
                 continue
-            url = listed.get((folder, model), "")
-            assert url.startswith(COMFY_ORG) and url.split("?")[0].endswith(f"/{folder}/{model}"), f"{node['type']}.{name}={value}"
+            # The frontends match a pick with its download by name: properties.models' `name` is the widget value.
+            folder = next((f for f, m in listed if m == value), "")
+            url = listed.get((folder, value), "")
+            assert url.startswith(COMFY_ORG) and url.split("?")[0].endswith(f"/{folder}/{value}"), f"{node['type']}.{name}={value}"
         assert all(url.startswith(COMFY_ORG) for url in listed.values())
 
 
@@ -77,7 +81,7 @@ def test_validation_catches_broken_workflows() -> None:
     from workflow_graph import validate
 
     info = _object_info()
-    workflow = json.loads((ROOT / "workflows" / "wan_check_my_models.json").read_text())
+    workflow = json.loads(workflow_path("wan_check_my_models").read_text())
     broken = json.loads(json.dumps(workflow))
     broken["nodes"][0]["type"] = "NoSuchNode"
     assert any("unknown node type" in p for p in validate(broken, info))
@@ -121,7 +125,7 @@ def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
     from workflow_graph import entered_twice, validate, widget_values
 
     info = _object_info()
-    shipped = json.loads((ROOT / "workflows" / "wan22_ti2v_5B.json").read_text())
+    shipped = json.loads(workflow_path("wan22_ti2v_5B").read_text())
     assert entered_twice(shipped, info) == []
 
     def with_value(node_type: str, name: str, value, workflow: dict | None = None) -> dict:
@@ -135,10 +139,10 @@ def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
         return workflow
 
     # The model picked a second time, by the same input name or by its path synonym.
-    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model", "diffusers/Wan2.2-TI2V-5B-Diffusers"), info))
+    assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model", "Wan2.2-TI2V-5B-Diffusers"), info))
     assert any("model is entered on 2 nodes" in p for p in entered_twice(with_value("WanSafeLoad", "model_path", "/models/x"), info))
     # A VAE picked for loading and again for the fix, by list on one node and by path on the other.
-    vae_twice = with_value("WanVAEFix", "vae", "vae/wan2.2_vae.safetensors", with_value("WanSafeLoad", "vae_path", "/models/vae.safetensors"))
+    vae_twice = with_value("WanVAEFix", "vae", "wan2.2_vae.safetensors", with_value("WanSafeLoad", "vae_path", "/models/vae.safetensors"))
     assert any("vae is entered on 2 nodes" in p for p in entered_twice(vae_twice, info))
     # The compute precision in Safe Load and again in Optimize.
     assert any("precision is entered on 2 nodes" in p for p in entered_twice(with_value("WanOptimize", "precision", "fp16"), info))
@@ -153,7 +157,7 @@ def test_the_duplicate_check_catches_each_kind_of_second_entry() -> None:
     from workflow_specs import SPECS
 
     spec = json.loads(json.dumps(next(s for s in SPECS if s["name"] == "wan22_ti2v_5B")))
-    spec["nodes"][1][2]["model"] = "diffusers/Wan2.2-TI2V-5B-Diffusers"
+    spec["nodes"][1][2]["model"] = "Wan2.2-TI2V-5B-Diffusers"
     with pytest.raises(SystemExit, match="model is entered on 2 nodes"):
         build_workflows.build(spec, info)
 
@@ -165,7 +169,7 @@ def test_linked_widgets_are_saved_and_converted_as_the_frontend_does() -> None:
     from workflow_graph import to_api_prompt, validate
 
     info = _object_info()
-    workflow = json.loads((ROOT / "workflows" / "wan21_t2v_1.3B.json").read_text())
+    workflow = json.loads(workflow_path("wan21_t2v_1.3B").read_text())
     sample, frames, encode = (_node(workflow, t) for t in ("WanSample", "WanFrameProcess", "WanEncodeVideo"))
     links = {link[0]: link for link in workflow["links"]}
     for node, source in ((frames, sample), (encode, frames)):
@@ -187,3 +191,54 @@ def test_linked_widgets_are_saved_and_converted_as_the_frontend_does() -> None:
     fps_link = _node(broken, "WanEncodeVideo")["inputs"][-1]["link"]
     next(link for link in broken["links"] if link[0] == fps_link)[4] = 0
     assert any(f"link {fps_link} ends at slot 0" in p for p in validate(broken, info))
+
+
+# --------------------------------------------------------------------------- opened readable
+VIEW_WIDTH = 1560  # a 1600 px window's canvas at 100 %, less the frontends' side bar
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_workflow_opens_readable_at_100_percent(path: Path) -> None:
+    """Opened at 100 %, at most four columns that fit a 1600 px window, each a group titled with
+    its stage; every node inside its column's group and clear of the others (title bars included)."""
+    workflow = json.loads(path.read_text())
+    assert workflow["extra"]["ds"] == {"scale": 1.0, "offset": [0, 0]}
+    groups = workflow["groups"]
+    assert 1 <= len(groups) <= 4 and all(g["title"][0].isdigit() for g in groups)
+    boxes = [(n["pos"][0], n["pos"][1] - 30, n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1]) for n in workflow["nodes"]]
+    assert max(b[2] for b in boxes) <= VIEW_WIDTH and max(g["bounding"][0] + g["bounding"][2] for g in groups) <= VIEW_WIDTH
+    for i, a in enumerate(boxes):
+        assert any(g["bounding"][0] <= a[0] and a[2] <= g["bounding"][0] + g["bounding"][2]
+                   and g["bounding"][1] <= a[1] and a[3] <= g["bounding"][1] + g["bounding"][3] for g in groups), workflow["nodes"][i]["type"]
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_template_cards_are_titled_for_users() -> None:
+    """The frontends title a pack's template cards with the file names and sort them by name: the
+    names are titles (words, not identifiers), A to Z puts the quick check first and the versions
+    in order."""
+    from workflow_specs import SPECS
+
+    names = sorted(p.stem for p in WORKFLOWS)
+    assert names == sorted(s["file"] for s in SPECS)  # no stale file left behind
+    assert names[0] == "Check my Wan models" and all(" " in n and "_" not in n for n in names)
+    assert [n.split(" ")[1] for n in names[1:]] == sorted(n.split(" ")[1] for n in names[1:])
+
+
+def test_advanced_inputs_and_model_defaults_read_as_words() -> None:
+    """No -1 sentinel in a shipped workflow; typed paths and rarely changed settings are advanced
+    inputs (folded away by the frontends) and left empty."""
+    info = _object_info()
+    from workflow_graph import widget_values
+
+    for path in WORKFLOWS:
+        for node in json.loads(path.read_text())["nodes"]:
+            definition = info[node["type"]]
+            values, _ = widget_values(node, definition)
+            specs = {**definition["input"].get("required", {}), **definition["input"].get("optional", {})}
+            for name, value in values.items():
+                options = specs[name][1] if len(specs[name]) > 1 else {}
+                assert value != -1 or not node["type"].startswith("Wan") or name == "crf", f"{path.stem}: {node['type']}.{name}"
+                if name.endswith("_path"):
+                    assert options.get("advanced") and value == "", f"{node['type']}.{name}"

@@ -44,28 +44,35 @@ def draw(workflow: dict[str, Any]) -> bytes:
     for i, line in enumerate(textwrap.wrap(meta["description"], 58)[:3]):
         pen.text((18, 50 + 17 * i), line, fill=MUTED, font=_font(14))
     nodes = workflow["nodes"]
-    xs = [n["pos"][0] for n in nodes]
-    ys = [n["pos"][1] for n in nodes]
-    span_x, span_y = max(xs) - min(xs) + 380, max(ys) - min(ys) + 300
+    boxes = [(g["bounding"], g["title"]) for g in workflow.get("groups", [])]
+    left = min([n["pos"][0] for n in nodes] + [b[0] for b, _ in boxes])
+    top_y = min([n["pos"][1] for n in nodes] + [b[1] for b, _ in boxes])
+    right = max([n["pos"][0] + n["size"][0] for n in nodes] + [b[0] + b[2] for b, _ in boxes])
+    bottom = max([n["pos"][1] + n["size"][1] for n in nodes] + [b[1] + b[3] for b, _ in boxes])
     top = 112
-    scale = min((SIZE[0] - 36) / span_x, (SIZE[1] - top - 16) / span_y)
-    box_w, box_h = 380 * scale * 0.86, 300 * scale * 0.55
+    scale = min((SIZE[0] - 36) / (right - left), (SIZE[1] - top - 10) / (bottom - top_y))
 
-    def place(node: dict[str, Any]) -> tuple[float, float]:
-        return 18 + (node["pos"][0] - min(xs)) * scale, top + (node["pos"][1] - min(ys)) * scale
+    def at(x: float, y: float) -> tuple[float, float]:
+        return 18 + (x - left) * scale, top + (y - top_y) * scale
 
+    for (gx, gy, gw, gh), title in boxes:  # the stages, as the workflow's groups frame them
+        x, y = at(gx, gy)
+        pen.rounded_rectangle([x, y, x + gw * scale, y + gh * scale], radius=5, outline=MUTED, width=1)
+        pen.text((x + 4, y + 2), title, fill=MUTED, font=_font(11))
     by_id = {n["id"]: n for n in nodes}
     for link in workflow["links"]:
-        (x1, y1), (x2, y2) = place(by_id[link[1]]), place(by_id[link[3]])
-        pen.line([(x1 + box_w, y1 + box_h / 2), (x2, y2 + box_h / 2)], fill=LINK, width=2)
-    label = _font(max(10, int(box_h / 4)))
+        src, dst = by_id[link[1]], by_id[link[3]]
+        (x1, y1), (x2, y2) = at(src["pos"][0] + src["size"][0], src["pos"][1] + 20), at(dst["pos"][0], dst["pos"][1] + 20)
+        pen.line([(x1, y1), (x2, y2)], fill=LINK, width=2)
+    label = _font(max(9, int(30 * scale)))
     for node in nodes:
-        x, y = place(node)
+        x, y = at(node["pos"][0], node["pos"][1] - 30)
+        w, h = node["size"][0] * scale, (node["size"][1] + 30) * scale
         name = _short(node["type"])
         accent = next((c for key, c in STAGE_COLORS.items() if key in name), TITLE_BAR)
-        pen.rounded_rectangle([x, y, x + box_w, y + box_h], radius=6, fill=NODE, outline=accent, width=2)
-        pen.rounded_rectangle([x, y, x + box_w, y + box_h * 0.3], radius=6, fill=accent)
-        pen.text((x + 5, y + box_h * 0.38), name, fill=TEXT, font=label)
+        pen.rounded_rectangle([x, y, x + w, y + h], radius=5, fill=NODE, outline=accent, width=2)
+        pen.rounded_rectangle([x, y, x + w, y + 30 * scale], radius=5, fill=accent)
+        pen.text((x + 5, y + 32 * scale), name, fill=TEXT, font=label)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88, optimize=True)
     return out.getvalue()

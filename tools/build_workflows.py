@@ -54,8 +54,15 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
     frontend saves a widget converted to a socket: an `inputs` entry with `"widget": {"name": ...}`
     after the other sockets, while `widgets_values` keeps a value for the widget (unused while linked).
     """
+    from workflow_layout import node_height, place
+
     from_key: dict[str, int] = {}
     nodes: list[dict[str, Any]] = []
+    heights = {key: node_height(node_type, info[node_type]) for key, node_type, _ in spec["nodes"]}
+    placed, groups = place(spec["columns"], heights)
+    missing = {key for key, _, _ in spec["nodes"]} - set(placed)
+    if missing:
+        raise SystemExit(f"{spec['name']}: no column for {sorted(missing)}")
     linked_widgets = {(dst, name) for _src, _out, dst, name in spec["links"]}
     for index, (key, node_type, values) in enumerate(spec["nodes"], start=1):
         definition = info[node_type]
@@ -85,12 +92,12 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
             raise SystemExit(f"{spec['name']}: {node_type} has no input(s) {sorted(unknown)}")
         outputs = [{"name": n, "type": t, "links": [], "slot_index": i}
                    for i, (n, t) in enumerate(zip(definition["output_name"], definition["output"]))]
-        column, row = spec.get("layout", {}).get(key, (index - 1, 0))
+        pos, size = placed[key]
         properties: dict[str, Any] = {"Node name for S&R": node_type}
         if key in spec.get("models", {}):  # files to download, in the official templates' format
             properties["models"] = spec["models"][key]
         nodes.append({
-            "id": index, "type": node_type, "pos": [60 + 420 * column, 80 + 380 * row], "size": [380, 300],
+            "id": index, "type": node_type, "pos": pos, "size": size,
             "flags": {}, "order": index - 1, "mode": 0, "inputs": inputs, "outputs": outputs,
             "properties": properties, "widgets_values": widgets,
         })
@@ -107,8 +114,9 @@ def build(spec: dict[str, Any], info: dict[str, dict[str, Any]]) -> dict[str, An
         links.append([link_id, source["id"], slot, target["id"], target["inputs"].index(target_input), link_type])
     workflow = {
         "id": spec["id"], "revision": 0, "last_node_id": len(nodes), "last_link_id": len(links),
-        "nodes": nodes, "links": links, "groups": [], "config": {},
-        "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}, "wan_compat": {"title": spec["title"], "description": spec["description"]}},
+        "nodes": nodes, "links": links, "groups": groups, "config": {},
+        # Opened at 100 %: four columns fit a 1600 px window (tools/workflow_layout.py)
+        "extra": {"ds": {"scale": 1.0, "offset": [0, 0]}, "wan_compat": {"title": spec["title"], "description": spec["description"]}},
         "version": 0.4,
     }
     from workflow_graph import entered_twice
@@ -134,7 +142,7 @@ def main() -> int:
     stale = []
     for spec in graph_specs():
         text = json.dumps(build(spec, info), indent=2) + "\n"
-        path = OUT / f"{spec['name']}.json"
+        path = OUT / f"{spec['file']}.json"
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path.name)

@@ -29,7 +29,7 @@ CONCEPTS = {
     "dtype": "precision", "precision": "precision",  # Wan Safe Load's compute dtype, Wan Optimize's precision
 }
 # Values that enter nothing: no model, an empty path, "use the settings / the model's own".
-UNSET = ("", "none", "settings", "default", -1)
+UNSET = ("", "none", "settings", "default", "model default", -1)
 # Frontend rule: an INT input named like this (or marked control_after_generate) gets a second
 # widget ("fixed"/"randomize"...) whose value is saved in widgets_values but never sent.
 SEED_NAMES = ("seed", "noise_seed")

@@ -65,22 +65,22 @@ def _listed(files: dict[str, tuple[str, str, str]]) -> list[dict[str, str]]:
 
 CHECK_MODELS: dict[str, Any] = {
     "name": "wan_check_my_models",
+    "file": "Check my Wan models",
     "id": "6f1c6a52-7d36-4f0e-9b7e-0b5d7c1e2a01",
     "title": "Check my Wan models",
     "description": "Detects a Wan model, checks a VAE, text encoder and CLIP vision against it, and writes a diagnosis. "
                    "Loads no weights. Set up for the Comfy-Org Wan 2.1 T2V 1.3B files (listed with their download links); "
                    "pick any other model file or diffusers folder in Wan Detect Architecture and its parts in Wan Check Compatibility.",
     "nodes": [
-        ("detect", "WanDetectArchitecture", {"model": "diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors"}),
-        ("check", "WanCheckCompatibility", {"vae": "vae/wan_2.1_vae.safetensors",
-                                            "text_encoder": "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"}),
+        ("detect", "WanDetectArchitecture", {"model": "wan2.1_t2v_1.3B_fp16.safetensors"}),
+        ("check", "WanCheckCompatibility", {"vae": "wan_2.1_vae.safetensors", "text_encoder": "umt5_xxl_fp8_e4m3fn_scaled.safetensors"}),
         ("diagnose", "WanDiagnose", {"level": "detailed", "filename_prefix": "wan_check"}),
     ],
     "links": [
         ("detect", "model_info", "check", "model_info"),
         ("check", "model_info", "diagnose", "model_info"),
     ],
-    "layout": {"detect": (0, 0), "check": (1, 0), "diagnose": (2, 0)},
+    "columns": [("1 Which model", ["detect"]), ("2 Do the parts fit", ["check"]), ("3 Report", ["diagnose"])],
     "models": {"detect": _listed({"model": NATIVE_T2V_FILES["model"]}),
                "check": _listed({k: NATIVE_T2V_FILES[k] for k in ("vae", "text_encoder")})},
 }
@@ -89,7 +89,7 @@ NEGATIVE = ("static, blurry, low quality, worst quality, jpeg artifacts, ugly, d
             "bad hands, bad face, overexposed, subtitles, watermark, text")
 
 
-def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, image: bool = False) -> dict[str, Any]:
+def generation(name: str, file: str, uuid: str, variant_id: str, title: str, prompt: str, image: bool = False) -> dict[str, Any]:
     """detect -> safe load -> VAE fix -> optimize -> sample -> frame process -> encode -> diagnose,
     with the variant's recommended size, frames, steps, guidance and shift (fps follows the model)."""
     from wan_compat.compat.detect import registry
@@ -99,15 +99,14 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     width, height = needs["resolution"]
     folder = variant["repo"].split("/")[-1]  # the diffusers alternative
     files = GENERATION_FILES[variant_id]
-    picks = {slot: f"{where}/{file}" for slot, (where, file, _) in files.items()}
+    picks = {slot: file for slot, (_, file, _) in files.items()}  # named as ComfyUI's loaders name them
     parts = [slot for slot in files if slot != "model"]
     sample = {
         "prompt": prompt, "negative_prompt": NEGATIVE, "width": width, "height": height,
         "num_frames": needs["frames"], "steps": needs["steps"], "seed": 42, "cfg": needs["guidance_scale"],
-        "shift": needs["flow_shift"],
-    }
+    }  # shift and boundary_ratio stay at "model default": the model's own values
     if needs.get("guidance_scale_2") is not None:
-        sample["cfg_2"] = needs["guidance_scale_2"]
+        sample["cfg_2"] = f"{needs['guidance_scale_2']:g}"
     nodes = [
         ("detect", "WanDetectArchitecture", {"model": picks["model"]}),
         # the model comes from detect's model_info; the other single files are picked here
@@ -137,16 +136,16 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
         ("sample", "stats", "diagnose", "sample_stats"),
         ("encode", "encode_result", "diagnose", "encode_result"),
     ]
-    layout = {"detect": (0, 0), "load": (0, 1), "vae": (1, 1), "optimize": (2, 1), "sample": (3, 1),
-              "frames": (4, 1), "encode": (5, 1), "diagnose": (5, 0)}
+    columns = [("1 Model", ["detect", "load"]), ("2 Prepare", ["vae", "optimize"]), ("3 Generate", ["sample"]),
+               ("4 Video and report", ["frames", "encode", "diagnose"])]
     if image:
         nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
         links.append(("image", "IMAGE", "sample", "image"))
-        layout["image"] = (2, 0)
+        columns[2][1].insert(0, "image")
     models = {"detect": _listed({"model": files["model"]}), "load": _listed({slot: files[slot] for slot in parts})}
     names = ", ".join(f"{file} ({where})" for where, file, _ in files.values())
     return {
-        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout, "models": models,
+        "name": name, "file": file, "id": uuid, "title": title, "nodes": nodes, "links": links, "columns": columns, "models": models,
         "description": f"{variant.name}: {needs['resolution'][0]}x{needs['resolution'][1]}, {needs['frames']} frames at "
                        f"{needs['fps']} fps, {needs['steps']} steps. Uses the Comfy-Org single files {names}, listed with "
                        f"their download links. Or use the diffusers folder {folder} (models/diffusers): pick it in Wan Detect "
@@ -154,13 +153,13 @@ def generation(name: str, uuid: str, variant_id: str, title: str, prompt: str, i
     }
 
 
-def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, str]], latent: tuple[str, dict[str, Any]],
+def native(name: str, file: str, uuid: str, title: str, files: dict[str, tuple[str, str, str]], latent: tuple[str, dict[str, Any]],
            sampler: dict[str, Any], fps: float, prompt: str, image: bool = False) -> dict[str, Any]:
     """ComfyUI's own sampling (CLIPTextEncode, ModelSamplingSD3, KSampler, VAEDecode) between the
     pack's guards: Wan Safe Load (native) checks every weight of the Comfy-Org files before ComfyUI
     builds them, Wan Check Compatibility and Wan Diagnose report on the set, Wan Encode Video writes
     the file. Values as the official template of the same model."""
-    load = {slot: f"{folder}/{file}" for slot, (folder, file, _) in files.items()}
+    load = {slot: file for slot, (_, file, _) in files.items()}
     nodes = [
         ("load", "WanSafeLoadNative", load),
         ("check", "WanCheckCompatibility", {}),
@@ -189,43 +188,53 @@ def native(name: str, uuid: str, title: str, files: dict[str, tuple[str, str, st
         ("check", "model_info", "diagnose", "model_info"),
         ("encode", "encode_result", "diagnose", "encode_result"),
     ]
-    layout = {"load": (0, 0), "check": (0, 1), "positive": (1, 0), "negative": (1, 1), "shift": (2, 0), "latent": (2, 1),
-              "sampler": (3, 0), "decode": (4, 0), "encode": (5, 0), "diagnose": (5, 1)}
+    columns = [("1 Checked models", ["load", "check"]), ("2 Prompt", ["positive", "negative"]),
+               ("3 Sample", ["shift", "latent", "sampler"]), ("4 Video and report", ["decode", "encode", "diagnose"])]
     if latent[0] == "Wan22ImageToVideoLatent":
         links.append(("load", "vae", "latent", "vae"))
     if image:
         nodes.insert(0, ("image", "LoadImage", {"image": "example.png"}))
         links.append(("image", "IMAGE", "latent", "start_image"))
-        layout["image"] = (1, 2)
+        columns[1][1].append("image")
     models = {"load": _listed(files)}
     return {
-        "name": name, "id": uuid, "title": title, "nodes": nodes, "links": links, "layout": layout, "models": models,
+        "name": name, "file": file, "id": uuid, "title": title, "nodes": nodes, "links": links, "columns": columns, "models": models,
         "description": f"ComfyUI's KSampler graph for {title.split(' (')[0]} on the Comfy-Org single files, with the pack's checked "
                        "loader, compatibility check, encoder and diagnosis around it. The files are listed with their download links.",
     }
 
 
 NATIVE = [
-    native("wan21_t2v_1.3B_native", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e06", "Wan 2.1 T2V 1.3B (native sampling, checked files)",
+    native("wan21_t2v_1.3B_native", "Wan 2.1 text to video 1.3B (native sampling)", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e06", "Wan 2.1 T2V 1.3B (native sampling, checked files)",
            NATIVE_T2V_FILES, ("EmptyHunyuanLatentVideo", {"width": 832, "height": 480, "length": 33, "batch_size": 1}),
            {"steps": 30, "cfg": 6.0}, 16.0, "A red fox runs through fresh snow at dawn, tracking camera, cinematic lighting."),
-    native("wan22_ti2v_5B_native", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e07", "Wan 2.2 TI2V 5B (native sampling, checked files)",
+    native("wan22_ti2v_5B_native", "Wan 2.2 text and image to video 5B (native sampling)", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e07", "Wan 2.2 TI2V 5B (native sampling, checked files)",
            NATIVE_TI2V_FILES, ("Wan22ImageToVideoLatent", {"width": 1280, "height": 704, "length": 121, "batch_size": 1}),
            {"steps": 20, "cfg": 5.0}, 24.0, "Waves roll onto a sandy beach at sunset, gentle camera pan.", image=True),
 ]
 
 
+# Template cards are titled with the file name (the frontends show a custom node pack's templates by
+# file name, and sort them by it): a title a user reads, A to Z in a useful order.
 SPECS: list[dict[str, Any]] = [
     *NATIVE,
-    generation("wan21_t2v_1.3B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e01", "wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B",
+    generation("wan21_t2v_1.3B", "Wan 2.1 text to video 1.3B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e01", "wan2.1-t2v-1.3b", "Wan 2.1 T2V 1.3B",
                "A cat walks on the grass, realistic, sunny afternoon."),
-    generation("wan22_t2v_A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e02", "wan2.2-t2v-a14b", "Wan 2.2 T2V A14B (MoE)",
+    generation("wan22_t2v_A14B", "Wan 2.2 text to video A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e02", "wan2.2-t2v-a14b", "Wan 2.2 T2V A14B (MoE)",
                "A red fox runs through fresh snow at dawn, cinematic lighting."),
-    generation("wan22_ti2v_5B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e03", "wan2.2-ti2v-5b", "Wan 2.2 TI2V 5B",
+    generation("wan22_ti2v_5B", "Wan 2.2 text and image to video 5B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e03", "wan2.2-ti2v-5b", "Wan 2.2 TI2V 5B",
                "Waves roll onto a sandy beach at sunset, gentle camera pan."),
-    generation("wan21_i2v_14B_480p", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e04", "wan2.1-i2v-14b-480p", "Wan 2.1 I2V 14B 480P",
+    generation("wan21_i2v_14B_480p", "Wan 2.1 image to video 14B 480p", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e04", "wan2.1-i2v-14b-480p", "Wan 2.1 I2V 14B 480P",
                "The scene comes to life with a slow camera push-in.", image=True),
-    generation("wan22_i2v_A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e05", "wan2.2-i2v-a14b", "Wan 2.2 I2V A14B (MoE)",
+    generation("wan22_i2v_A14B", "Wan 2.2 image to video A14B", "4b0f6f0e-1a57-4e56-9d0d-2a1b3c4d5e05", "wan2.2-i2v-a14b", "Wan 2.2 I2V A14B (MoE)",
                "The scene comes to life with a slow camera push-in.", image=True),
     CHECK_MODELS,
 ]
+
+
+def workflow_path(name: str) -> "Path":
+    """The shipped file of the workflow with this `name` (tests and benchmarks refer to workflows by name)."""
+    from pathlib import Path
+
+    spec = next(s for s in SPECS if s["name"] == name)
+    return Path(__file__).resolve().parents[1] / "workflows" / f"{spec['file']}.json"

@@ -7,6 +7,7 @@
 // when a file is in place and verified. Imports are relative to this file's URL.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { element as el } from "./wan_dom.js";
 
 const POLL_MS = 400;
 
@@ -18,13 +19,6 @@ async function post(route, body) {
   });
   if (!response.ok) throw new Error(`download route ${route} answered ${response.status}`);
   return response.json();
-}
-
-function el(tag, style, text) {
-  const node = document.createElement(tag);
-  if (style) node.style.cssText = style;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function bytes(n) {

@@ -27,10 +27,14 @@ def official(folder_key: str, name: str) -> Any:
     return None
 
 
-# Comfy-Org's repackaged single files, one repository per Wan version, one folder per kind.
+# Comfy-Org's repackaged single files, one repository per Wan version, one folder per kind (the
+# links of ComfyUI's official Wan templates, comfyui-workflow-templates).
 _REPACKAGED = {"2.1": "Comfy-Org/Wan_2.1_ComfyUI_repackaged", "2.2": "Comfy-Org/Wan_2.2_ComfyUI_Repackaged"}
 _SPLIT_FOLDERS = {"transformer": "diffusion_models", "vae": "vae", "text_encoder": "text_encoders",
                   "clip_vision": "clip_vision"}
+# ComfyUI's legacy folder keys, named as the current ones (folder_paths lists models/unet first
+# for diffusion_models; users and templates say models/diffusion_models).
+CURRENT_KEYS = {"unet": "diffusion_models", "clip": "text_encoders"}
 
 
 def official_source(folder_key: str, name: str) -> tuple[str, str | None] | None:
@@ -48,10 +52,31 @@ def official_source(folder_key: str, name: str) -> tuple[str, str | None] | None
 
 
 def official_url(folder_key: str, name: str) -> str | None:
-    """Where to get that name, or None when the registry does not know it: the official diffusers
-    repository for a folder, the folder of Comfy-Org's repackaged files for a ComfyUI single file."""
+    """Where to download that name, or None when the registry does not know it: the official
+    diffusers repository for a folder, the Comfy-Org repackaged file itself (the link ComfyUI's
+    official templates give) for a single file."""
     found = official_source(folder_key, name)
     if found is None:
         return None
     repo, path = found
-    return f"{HUB}{repo}" if path is None else f"{HUB}{repo}/tree/main/{path.rsplit('/', 1)[0]}"
+    return f"{HUB}{repo}" if path is None else f"{HUB}{repo}/resolve/main/{path}"
+
+
+def missing(folder_key: str, name: str, url: str | None = None) -> dict[str, str]:
+    """The one message for a model a workflow names but this ComfyUI does not have, as catalogue
+    context (WF_FILE_MISSING): the same words in the queue check's dialog, ComfyUI's validation
+    message and the server log. `url` is the workflow's own link (its `properties.models`); the
+    registry's is the fallback. Paths are relative to ComfyUI's folder, in its current names."""
+    key = CURRENT_KEYS.get(folder_key, folder_key)
+    variant = official(key, name)
+    kind = "a diffusers folder" if key == "diffusers" else "a file"
+    place = f"models/{key}/{name}" if key == "diffusers" else f"models/{key}"
+    link = url or official_url(key, name)
+    if link:
+        source = f"Download: {link}"
+        if key == "diffusers" and variant is not None and variant.get("repo"):
+            source += f" (hf download {variant['repo']} --local-dir {place})"
+    else:
+        source = "Neither the workflow nor the pack's registry gives a download link: get it where the workflow's author says"
+    return {"name": name, "what": f"{variant.name}, {kind}" if variant is not None else kind, "folder": f"models/{key}",
+            "place": place, "url": link or "", "source": source}

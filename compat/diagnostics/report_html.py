@@ -81,8 +81,13 @@ def render(doc: dict[str, Any], level: str, json_href: str) -> str:
         f'<a href="{escape(json_href)}" download>download the JSON report</a></p>',
         f'<p class="lead">{escape(str(doc.get("basic", "")))}</p>',
     ]
-    if shown:
-        body.append(f"<h2>Problems ({len(shown)})</h2>" + "".join(_card(p) for p in shown))
+    # Problems are what is wrong or doubtful; information is not counted as one (an ok verdict
+    # with one info item reads "Notes (1)", never "Problems (1)").
+    wrong = [p for p in shown if p.get("severity") in ("error", "warning")]
+    notes = [p for p in shown if p.get("severity") not in ("error", "warning")]
+    for title, items in (("Problems", wrong), ("Notes", notes)):
+        if items:
+            body.append(f"<h2>{title} ({len(items)})</h2>" + "".join(_card(p) for p in items))
     recommendations = _list(doc.get("recommendations"))
     if recommendations and level != "basic":
         body.append("<h2>What to do</h2><ol>" + "".join(f"<li>{escape(str(r))}</li>" for r in recommendations) + "</ol>")

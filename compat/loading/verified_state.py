@@ -131,7 +131,10 @@ def _configs(info: ModelInfo, config_source: Path | None, allowed: list[str], po
     from ..core.errors import SecurityError
     from ..security.trust import require_shipped_classes
 
-    folder = paths.resolve_inside(config_source, allowed, expect="folder")
+    paths.resolve_inside(config_source, allowed, expect="folder")
+    # Read as given: a link in models/diffusers (models on another disk) is followed as Wan Safe
+    # Load follows it, and where it leads is never named.
+    folder = config_source
     index, _, needs_code = _checked_folder(folder, allowed, policy, report, "config source")
     if needs_code:
         raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name} is used only for its configs; a config source must carry no code", path=str(folder))

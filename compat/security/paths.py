@@ -150,6 +150,7 @@ def check_tree(folder: Path, roots: list[str]) -> list[Path]:
     """Every entry under a model folder: links stay inside the roots, nothing dangles, files are
     regular files, and nothing named like a file is a directory. Returns the regular files (by the
     path under `folder`, which is what loaders open)."""
+    shown = roots  # a refusal names the roots as given, never the folder's real path (where a link leads)
     roots = inner_roots(folder, roots)
     files: list[Path] = []
     seen: set[str] = set()
@@ -164,7 +165,7 @@ def check_tree(folder: Path, roots: list[str]) -> list[Path]:
             path = Path(entry.path)
             real = os.path.realpath(path)
             if not is_inside(real, roots):
-                raise _outside(str(path), real, roots)
+                raise _outside(str(path), real, shown)
             real = _real(path)
             mode = os.stat(real).st_mode
             if stat.S_ISDIR(mode):

@@ -67,18 +67,19 @@ def _stamps(result: dict[str, Any], folders: ModelFolders) -> list[Any]:
     return out
 
 
-def checked(doc: Any, folders: ModelFolders) -> dict[str, Any]:
-    """`check_workflow` with the content cache; a typed refusal becomes the answer, as the route gives it."""
+def checked(doc: Any, folders: ModelFolders, models: list[Any] | None = None) -> dict[str, Any]:
+    """`check_workflow` with the content cache; a typed refusal becomes the answer, as the route gives it.
+    `models`: download links sent beside the document (`report.check_workflow`)."""
     from ..core.errors import WanCompatError
     from .report import check_workflow
 
-    key = hashlib.sha256(json.dumps([doc, folders.folders], sort_keys=True, default=str).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([doc, models, folders.folders], sort_keys=True, default=str).encode()).hexdigest()
     hit = _cache.get(key)
     if hit is not None and _stamps(hit[0], folders) == hit[1]:
         _cache.move_to_end(key)
         return hit[0]
     try:
-        result = check_workflow(doc, folders)
+        result = check_workflow(doc, folders, models=models)
     except WanCompatError as err:
         entry = err.problem.to_dict()
         entry["node_ids"] = []
@@ -90,9 +91,11 @@ def checked(doc: Any, folders: ModelFolders) -> dict[str, Any]:
 
 
 def check(body: Any, folders: ModelFolders) -> dict[str, Any]:
-    """The check route: `{"workflow": <UI graph>}` or `{"prompt": <API graph>}`."""
+    """The check route: `{"workflow": <UI graph>}` or `{"prompt": <API graph>, "models": [...]}`
+    (the download links of the UI workflow the frontend sent beside the prompt)."""
     doc = body.get("workflow") or body.get("prompt") if isinstance(body, dict) else None
-    return checked(doc, folders)
+    models = body.get("models") if isinstance(body, dict) and isinstance(body.get("models"), list) else None
+    return checked(doc, folders, models)
 
 
 def explain_error(body: Any, folders: ModelFolders) -> dict[str, Any]:

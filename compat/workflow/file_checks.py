@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..detect.where_to_get import official_url
+from ..detect.where_to_get import missing
 from .node_table import READS
 from .picks import Pick
 
@@ -32,10 +32,8 @@ def _what(info: Any) -> str:
 def check_file(pick: Pick, widgets: dict[str, Any], wan: bool, urls: dict[str, str]) -> list[Found]:
     """Every finding about `pick` on its own."""
     if pick.path is None:
-        url = urls.get(pick.name) or official_url(pick.folder, pick.name)
         return [("WF_FILE_MISSING", "error", f"{pick.node_type} #{pick.node_id} picks {pick.name}",
-                 {"name": pick.name, "folder": pick.folder,
-                  "url": url or "neither the workflow nor the pack's registry gives a download URL"})]
+                 missing(pick.folder, pick.name, urls.get(pick.name)))]
     info = pick.info
     assert info is not None
     out: list[Found] = [(p.code, "error", f"{pick.name}: {p.detail}" if p.detail else pick.name, {})

@@ -17,6 +17,30 @@ from ..security.paths import inside_folder, plain_name as _plain
 ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}
 KNOWN = ("diffusion_models", "text_encoders", "vae", "clip_vision", "loras", "checkpoints", "diffusers", "audio_encoders",
          "model_patches", "vae_approx")
+# The pack's model pickers: each slot lists the models of these folder keys, in this order, by the
+# names ComfyUI's own loaders show (no folder prefix).
+PICKER_FOLDERS = {
+    "model": ("diffusers", "diffusion_models"),
+    "vae": ("vae",),
+    "text_encoder": ("text_encoders",),
+    "clip_vision": ("clip_vision",),
+    "lora": ("loras",),
+}
+# Model-file suffixes ComfyUI lists (folder_paths.supported_pt_extensions, plus GGUF): a model pick
+# with one is a file of models/diffusion_models, without one a folder of models/diffusers.
+FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl", ".gguf")
+
+
+def picker_folder(slot: str, choice: str) -> tuple[str, str]:
+    """(folder key, name) a pick of one of the pack's pickers names. Workflows saved by pack
+    versions up to 0.2 prefix the key (`vae/wan_2.1_vae.safetensors`); that form is still read."""
+    keys = PICKER_FOLDERS[slot]
+    prefix, _, rest = choice.partition("/")
+    if rest and prefix in keys:
+        return prefix, rest
+    if len(keys) == 1:
+        return keys[0], choice
+    return ("diffusion_models" if choice.lower().endswith(FILE_SUFFIXES) else "diffusers"), choice
 
 
 class ModelFolders:

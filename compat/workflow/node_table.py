@@ -47,9 +47,14 @@ LOADERS: dict[str, list[tuple[str, str, str]]] = {
     "WanVideoLoraSelectMulti": [(f"lora_{i}", "loras", "lora") for i in range(5)],
     "WanVideoVACEModelSelect": [("vace_model", "diffusion_models", "vace_module")],
     "WanVideoExtraModelSelect": [("extra_model", "diffusion_models", "vace_module")],
-    # this pack: its pickers hold "<folder>/<name>" (folder "*"); raw *_path strings are never opened
+    # this pack: its pickers (folder "*") hold a name of the folders their role lists (folders.PICKER_FOLDERS);
+    # raw *_path strings are never opened
     "WanDetectArchitecture": [("model", "*", "model")],
     "WanCheckCompatibility": [("vae", "*", "vae"), ("text_encoder", "*", "text_encoder"), ("clip_vision", "*", "clip_vision")],
+    "WanSafeLoadNative": [("model", "*", "model"), ("vae", "*", "vae"), ("text_encoder", "*", "text_encoder"),
+                          ("clip_vision", "*", "clip_vision")],
+    "WanSafeLoad": [("model", "*", "model"), ("transformer_2", "*", "model"), ("vae", "*", "vae"),
+                    ("text_encoder", "*", "text_encoder"), ("clip_vision", "*", "clip_vision")],
 }
 
 # Where a loader looks after its first folder. LoadWanVideoClipTextEncoder lists clip_vision +
@@ -123,6 +128,10 @@ WIDGETS: dict[str, list[str]] = {
     "WanVideoExtraModelSelect": ["extra_model"],
     "WanDetectArchitecture": ["model", "model_path"],
     "WanCheckCompatibility": ["vae", "text_encoder", "clip_vision", "vae_path", "text_encoder_path", "clip_vision_path"],
+    "WanSafeLoadNative": ["model", "vae", "text_encoder", "weight_dtype", "clip_vision", "config_path"],
+    "WanSafeLoad": ["model", "dtype", "model_path", "transformer_2", "transformer_2_path", "vae", "vae_path", "text_encoder",
+                    "text_encoder_path", "clip_vision", "clip_vision_path", "config_path", "tokenizer_path", "vae_dtype",
+                    "weight_storage"],
 }
 
 # Samplers: which input holds the model (or the guider), the latent that chains two experts, and

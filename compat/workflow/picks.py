@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from ..detect.model_info import ModelInfo
 from ..security.link_rule import LinkCheckedDetector
-from .folders import ModelFolders
 from .execution import Run
+from .folders import ModelFolders, picker_folder
 from .node_table import FALLBACK_FOLDERS, LOADERS
 
 _CACHE: OrderedDict[tuple, ModelInfo] = OrderedDict()
@@ -76,10 +76,10 @@ def collect(run: Run, folders: ModelFolders) -> list[Pick]:
             name = node.widgets.get(widget)
             if not isinstance(name, str) or not name or name == "none":  # "none": an empty slot of a multi-LoRA picker
                 continue
-            if folder == "*":  # this pack's pickers: "<folder>/<name>", or "none"
-                folder, _, name = name.partition("/")
-                if not name:
+            if folder == "*":  # this pack's pickers: a name of the folders its slot lists, or "none"
+                if name == "none":
                     continue
+                folder, name = picker_folder(role, name)
             pick = Pick(node.id, node.type, widget, name, folder, role, runs=node.id not in run.off)
             for candidate in (folder, *FALLBACK_FOLDERS.get((node.type, widget), ())):
                 pick.path = folders.resolve(candidate, name)

@@ -16,12 +16,15 @@ from .graph import parse
 from .picks import collect
 
 
-def check_workflow(doc: Any, folders: ModelFolders) -> dict[str, Any]:
+def check_workflow(doc: Any, folders: ModelFolders, models: list[Any] | None = None) -> dict[str, Any]:
+    """`models`: download links in the `properties.models` format from elsewhere (the UI workflow
+    sent beside an API prompt), for files the document itself lists none for."""
     started = time.perf_counter()
     graph = parse(doc)
     run = execute(graph)
     picks = collect(run, folders)
-    urls = {m["name"]: m["url"] for m in graph.models() if isinstance(m.get("url"), str)}
+    listed = [m for m in (models or []) if isinstance(m, dict)] + graph.models()
+    urls = {m["name"]: m["url"] for m in listed if isinstance(m.get("name"), str) and isinstance(m.get("url"), str)}
     problems = Checker(graph, run, picks, urls).run_all()
     return {
         "format": graph.format,
