@@ -98,7 +98,7 @@ def log_verdict(result: dict[str, Any], where: str) -> None:
                     ", ".join(p["node_ids"]) or "-", p["summary"], p["fix"])
 
 
-def _workflow_models(json_data: dict[str, Any], scalar: Any) -> list[dict[str, Any]]:
+def _workflow_models(json_data: Any, scalar: Any) -> list[dict[str, Any]]:
     """The download links a queued prompt's UI workflow lists (`properties.models`, what the
     frontend sends as extra_data.extra_pnginfo.workflow), so the log names the workflow's own link.
     Read in the pool's thread; at most MAX_ITEMS nodes and 64 entries each are looked at."""
@@ -106,7 +106,7 @@ def _workflow_models(json_data: dict[str, Any], scalar: Any) -> list[dict[str, A
 
     from ..compat.workflow.graph import MAX_ITEMS
 
-    extra = json_data.get("extra_data")
+    extra = json_data.get("extra_data") if isinstance(json_data, dict) else None
     pnginfo = extra.get("extra_pnginfo") if isinstance(extra, dict) else None
     workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
     if not isinstance(workflow, dict):
@@ -140,7 +140,7 @@ def on_prompt(json_data: Any) -> Any:
     return json_data
 
 
-def _prompt_bytes(prompt: dict[str, Any], json_data: dict[str, Any]) -> bytes:
+def _prompt_bytes(prompt: dict[str, Any], json_data: Any = None) -> bytes:
     """What the check reads of an API prompt (class types, links, short scalar inputs, model
     entries) and the download links of the UI workflow sent beside it, as JSON: big values
     (images, long texts, nested data) are left out, and nodes past the check's budget are not

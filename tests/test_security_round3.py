@@ -144,6 +144,12 @@ def test_prompt_bytes_keep_what_the_check_reads_and_drop_big_values() -> None:
     kept = json.loads(comfy_routes._prompt_bytes(prompt))["prompt"]
     assert kept["1"]["inputs"] == {"vae_name": "v.safetensors"} and kept["2"]["inputs"] == {"vae": ["1", 0], "seed": 3}
     assert kept["2"]["_meta"] == {"models": [{"name": "v", "url": "u"}]}
+    # The UI workflow sent beside the prompt gives its download links (for the log), filtered the same way.
+    body = {"prompt": prompt, "extra_data": {"extra_pnginfo": {"workflow": {"nodes": [
+        {"properties": {"models": [{"name": "v.safetensors", "url": "https://huggingface.co/a/b/resolve/main/v.safetensors",
+                                    "directory": "vae", "huge": "x" * 100000}]}}, "not a node"]}}}}
+    links = json.loads(comfy_routes._prompt_bytes(prompt, body))["models"]
+    assert links == [{"name": "v.safetensors", "url": "https://huggingface.co/a/b/resolve/main/v.safetensors", "directory": "vae"}]
 
 
 # ------------------------------------------------------------------ paths
