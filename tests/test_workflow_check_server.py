@@ -157,14 +157,15 @@ def test_a_native_api_prompt_is_checked_file_by_file_in_the_log(server: Server) 
                                                                     "weight_dtype": "default", "clip_vision": "none", "config_path": ""}}
         prompt["3"] = {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["1", 2]}}
         prompt["6"]["inputs"]["vae"] = ["1", 2]
-        # An output node itself: ComfyUI must refuse it after the handler ran, so nothing loads (the files are sparse)
+        # An output node itself: ComfyUI refuses that output, so nothing loads (the files are sparse), and
+        # queues the preview beside it (only prompts ComfyUI queues are checked)
         prompt["1"]["inputs"]["weight_dtype"] = "not a dtype"
-        return prompt
+        return {**prompt, **PREVIEW}
 
-    assert server.post("/prompt", {"prompt": native("wan2.2_vae.safetensors"), "client_id": "wan-check"})["http_status"] == 400
+    assert "prompt_id" in server.post("/prompt", {"prompt": native("wan2.2_vae.safetensors"), "client_id": "wan-check"})
     log = _wait_for_log(server, "(3 checked)")
     assert "the workflow's files fit (3 checked)" in log and "(0 checked)" not in log
-    assert server.post("/prompt", {"prompt": native("wan_2.1_vae.safetensors"), "client_id": "wan-check"})["http_status"] == 400
+    assert "prompt_id" in server.post("/prompt", {"prompt": native("wan_2.1_vae.safetensors"), "client_id": "wan-check"})
     log = _wait_for_log(server, "WF_VAE_LATENT_MISMATCH (node 1")
     assert "WF_VAE_LATENT_MISMATCH (node 1" in log
 
