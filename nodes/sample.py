@@ -25,7 +25,7 @@ class WanSample:
     RETURN_TYPES = ("IMAGE", "WAN_SAMPLE_STATS", "FLOAT", "STRING")
     RETURN_NAMES = ("frames", "stats", "fps", "summary")
     OUTPUT_TOOLTIPS = (
-        "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt are concatenated one after the other.",
+        "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt follow one another and stay apart: Wan Frame Process and Wan Encode Video write one file per video.",
         "Run statistics: time per step, peak memory beside the estimate, the plan applied, the step where the experts switched, seed and sizes.",
         "The model's frame rate (16 for Wan 2.1 and 2.2 A14B, 24 for TI2V-5B), for the video encoder.",
         "The statistics as text.",
@@ -52,7 +52,7 @@ class WanSample:
                 "last_image": ("IMAGE", {"tooltip": "The last frame (Wan 2.1 FLF2V only)."}),
                 "cfg_2": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 30.0, "step": 0.1, "round": 0.01, "tooltip": "-1 = model default (the same as cfg). Wan 2.2 A14B only: guidance of the low-noise expert."}),
                 "boundary_ratio": ("FLOAT", {"default": AUTO, "min": AUTO, "max": 0.999, "step": 0.005, "tooltip": "-1 = model default (0.875 T2V, 0.9 I2V). Wan 2.2 A14B only: the experts switch when the timestep falls below boundary_ratio x 1000."}),
-                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
+                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "tooltip": "Videos per prompt (different noise, same seed): one IMAGE holding them one after another, written as one file each by Wan Encode Video (Wan Frame Process can merge them)."}),
             },
         }
 

@@ -157,6 +157,22 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
     print(f"\n{name}: queue to video {seconds:.2f} s")
 
 
+def test_videos_per_prompt_give_one_file_each(comfy_server: Server) -> None:
+    """The shipped T2V workflow with videos=2, wired as shipped (Sample -> Frame Process -> Encode):
+    two MP4 files of num_frames each, not one file of both videos glued together."""
+    import imageio_ffmpeg
+
+    overrides = {"WanSample": {**SMALL, "steps": 2, "videos": 2}, "WanEncodeVideo": {"filename_prefix": "wan_two"},
+                 **_stand_ins(comfy_server, "wan21_t2v_1.3B")}
+    entry, _ = comfy_server.run(_prompt(comfy_server, "wan21_t2v_1.3B", overrides))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    videos = [item for out in entry["outputs"].values() for item in out.get("images", []) if item["filename"].startswith("wan_two")]
+    assert len(videos) == 2, videos
+    for video in videos:
+        path = comfy_server.base / "output" / video.get("subfolder", "") / video["filename"]
+        assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == SMALL["num_frames"]
+
+
 # --------------------------------------------------------------------------- per-run optimize settings
 RUN_A = {"precision": "bf16", "offload": "group"}  # Safe Load loads bf16: no cast, block-level offload to disk
 RUN_B = {"precision": "fp32", "offload": "none"}   # a cast to fp32 and no offload

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.translate import translate_or_wrap
+from ..frames.boundaries import mark_videos
 from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..lora.apply import lora_applied
@@ -41,7 +42,7 @@ ESTIMATE_SLACK = 64 * 2**20  # ... and 64 MiB (small runs are dominated by alloc
 
 @dataclass
 class SampleResult:
-    frames: Any  # IMAGE: (videos * num_frames, H, W, 3) float32 in [0, 1]
+    frames: Any  # IMAGE: (videos * num_frames, H, W, 3) float32 in [0, 1], marked with its videos' lengths
     stats: SampleStats
 
 
@@ -196,6 +197,7 @@ def sample(
         raise translate_or_wrap(exc, stage="decode" if decoding else "sample") from exc
     finished = time.perf_counter()
     check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
+    mark_videos(frames, [r.num_frames] * r.videos)  # the videos stay apart on the IMAGE link (frames/boundaries.py)
     stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device, dtype)
     stats.plan = plan
     stats.problems[:0] = plan_problems
