@@ -86,13 +86,15 @@ class WanDetectArchitecture:
 
     def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
         from ..compat.detect.detector import ArchitectureDetector
+        from ..compat.settings.store import load_settings
 
         path = _resolve(model, model_path)
         if path is None:
             from ..compat.core.errors import UsageError
 
             raise UsageError("MODEL_NOT_CHOSEN", "model: none, model_path: empty")
-        info = ArchitectureDetector().inspect(path)
+        overrides = load_settings(comfy_env.user_directory()).advanced.pipeline_overrides  # what the settings force
+        info = ArchitectureDetector(overrides).inspect(path)
         summary = info.summary()
         return {"ui": verdict_ui(info), "result": (info, summary)}
 

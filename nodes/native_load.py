@@ -13,7 +13,7 @@ from . import comfy_env, comfy_memory, comfy_native, input_paths
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve, verdict_ui
 from .missing_model import check_choice
-from .safe_load import _path, _policy
+from .safe_load import _path, _settings
 
 CATEGORY = "Wan Compat/Load"
 PARTS = ("vae", "text_encoder", "clip_vision")
@@ -94,7 +94,7 @@ class WanSafeLoadNative:
         parts: dict[str, Path | None] = {"vae": _resolve(vae, ""), "text_encoder": _resolve(text_encoder, ""), "clip_vision": _resolve(clip_vision, "")}
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
-                                       policy=_policy(), roots=comfy_env.model_roots())
+                                       policy=_settings().security, roots=comfy_env.model_roots())
         built: dict[str, Any] = {}
         for part in ("model", *PARTS):
             state = checked.tensors.pop(part, None)

@@ -18,11 +18,12 @@ PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")
 _PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_encoder", "clip_vision": "clip_vision"}
 
 
-def _policy() -> Any:
-    """The security section of the pack's settings (strict defaults when there is no settings file)."""
+def _settings() -> Any:
+    """The pack's settings (strict defaults when there is no settings file): the security policy
+    and the pipeline overrides of every load."""
     from ..compat.settings.store import load_settings
 
-    return load_settings(comfy_env.user_directory()).security
+    return load_settings(comfy_env.user_directory())
 
 
 def _path(text: str) -> Path | None:
@@ -121,6 +122,7 @@ class WanSafeLoad:
 
         parts = _parts(kwargs)
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, model_path) or getattr(model_info, "path", None), *parts.values()))
+        settings = _settings()
         # No model and no model_info: MODEL_NOT_GIVEN; both, naming different models: MODEL_INFO_MISMATCH.
         loaded = load_pipeline(
             _resolve(model, model_path),
@@ -128,9 +130,10 @@ class WanSafeLoad:
             **{part: path for part, path in parts.items() if path is not None},
             config_source=_path(config_path),
             tokenizer=_path(tokenizer_path),
-            policy=_policy(),
+            policy=settings.security,
             roots=comfy_env.model_roots(),
             options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
+            overrides=settings.advanced.pipeline_overrides,
         )
         comfy_memory.register(loaded.pipeline)
         text = loaded.summary()

@@ -42,6 +42,8 @@ class ModelInfo:
         self.components: dict[str, dict[str, Any]] = {}
         self.vae: dict[str, Any] | None = None
         self.requirements: dict[str, Any] | None = None
+        # What the settings forced (`advanced.pipeline_overrides`, overrides.py): by, pipeline_class, variant.
+        self.forced: dict[str, Any] | None = None
         self.evidence: list[str] = []
         self.problems: list[Problem] = []
         self.elapsed_ms = 0.0

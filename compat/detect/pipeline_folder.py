@@ -10,7 +10,7 @@ from typing import Any
 
 from . import configs, hints, registry, validate
 from ..core.errors import WanCompatError, problem
-from .slots import KNOWN_SLOTS, slot_problems
+from .slots import KNOWN_SLOTS, slot_problems, standard_parts
 from .config_check import config_vs_weights
 from .facts import Facts, classify
 from .model_info import ModelInfo
@@ -170,6 +170,12 @@ class PipelineFolderDetection:
             clip_given=True,
         ):
             info.add(p)
+        fallback = self._fallback_class(info)
+        if fallback is not None:
+            declared, info.pipeline_class = info.pipeline_class, fallback
+            info.evidence.append(f"model_index.json names {declared}, which diffusers does not ship; standard Wan parts -> {fallback}")
+            info.add(problem("PIPELINE_CLASS_FALLBACK", f"model_index.json names {declared}; loaded as {fallback}", severity="warning",
+                             declared=declared, used=fallback))
         for p in validate.check_pipeline_class(info.pipeline_class, info.task):
             info.add(p)
         if "vae" in parts:
@@ -180,6 +186,19 @@ class PipelineFolderDetection:
         feature, required = self._version_needs(info, has_t2, expand)
         for p in validate.check_diffusers_version(required, validate.installed_diffusers_version(), feature):
             info.add(p)
+
+    @staticmethod
+    def _fallback_class(info: ModelInfo) -> str | None:
+        """The Wan pipeline that fits a folder whose `_class_name` diffusers does not ship, when every
+        part is a standard Wan part (no custom code anywhere): the detected variant's class, else the
+        one that runs the task its transformer was detected for. None when the class is known, the
+        parts are not standard or the task is not known (then UNKNOWN_PIPELINE_CLASS stands)."""
+        if info.pipeline_class in validate.PIPELINE_TASKS or not standard_parts(info.components):
+            return None
+        official = (info.requirements or {}).get("pipeline_class")
+        if official:
+            return official
+        return validate.PIPELINE_FOR_TASK.get(info.task or "")
 
     @staticmethod
     def _version_needs(info: ModelInfo, moe: bool, expand: bool) -> tuple[str, str | None]:

@@ -13,20 +13,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..core.errors import LoadError, WanCompatError
+from ..detect.slots import SLOT_CLASSES
 from . import checks, dtypes, fp8, materialize
 from .report import LoadReport
 
-# What each component slot may hold (model_index.json classes and the classes single files use).
-WAN_TRANSFORMERS = ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel")
-SLOT_CLASSES: dict[str, tuple[str, ...]] = {
-    "transformer": WAN_TRANSFORMERS,
-    "transformer_2": WAN_TRANSFORMERS,
-    "vae": ("AutoencoderKLWan",),
-    "text_encoder": ("UMT5EncoderModel",),
-    "image_encoder": ("CLIPVisionModel", "CLIPVisionModelWithProjection"),
-    "tokenizer": ("T5Tokenizer", "T5TokenizerFast", "AutoTokenizer"),
-    "image_processor": ("CLIPImageProcessor", "CLIPImageProcessorPil", "CLIPImageProcessorFast"),
-}
+# What each component slot may hold: detect/slots.py (the classes diffusers/transformers ship for it).
 WEIGHT_SLOTS = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
 # Tensors some real files carry that are not weights of the model: embedded tokenizer, markers,
 # and buffers transformers no longer saves.

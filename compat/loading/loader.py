@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from . import key_naming
 from ..detect.detector import ArchitectureDetector
 from ..core.errors import LoadError, ModelFileError, SecurityError, UsageError
 from ..detect.facts import classify
+from ..detect.overrides import apply_overrides
 from ..detect.model_info import ModelInfo
 from ..security import paths
 from ..detect.safetensors_header import read_header
@@ -70,12 +71,15 @@ def load_pipeline(
     policy: SecurityPolicy | None = None,
     roots: list[str] | None = None,
     options: LoadOptions | None = None,
+    overrides: Sequence[Any] = (),
 ) -> PipelineHandle:
     """Load a Wan pipeline safely; raises a WanCompatError subclass for anything refused.
 
     `roots`: the folders models may come from (ComfyUI's model folders). None means the paths given
     here are explicit (the command line), so they are allowed themselves. `security.extra_model_roots`
     always adds to the roots. `model_info`: the Detect node's verdict on `model` (or instead of it).
+    `overrides`: the settings' `advanced.pipeline_overrides` (a forced pipeline class or variant,
+    `compat/detect/overrides.py`), applied to the verdict before anything is built from it.
     """
     policy = policy or SecurityPolicy()
     options = options or LoadOptions()
@@ -94,19 +98,27 @@ def load_pipeline(
                              f"parts: set Wan Safe Load's {', '.join(extras)} to none to use the folder, or pick the "
                              "single-file model (models/diffusion_models) in Wan Detect Architecture to keep the files")
         report.source["format"] = "diffusers"
-        loaded = _FolderLoader(given["model"], allowed, policy, options, report, model_info).load()
+        loaded = _FolderLoader(given["model"], allowed, policy, options, report, model_info, overrides).load()
     else:
         report.source["format"] = "single_files"
-        loaded = _SingleFileLoader(given, allowed, policy, options, report, model_info).load()
+        loaded = _SingleFileLoader(given, allowed, policy, options, report, model_info, overrides).load()
     report.finish()
     return loaded
 
 
+def _forced(info: ModelInfo, overrides: Sequence[Any], report: LoadReport) -> ModelInfo:
+    """The verdict with the settings' override applied (overrides.py), reported in the load report."""
+    info = apply_overrides(info, overrides)
+    if info.forced:
+        report.source["forced"] = ", ".join(f"{k} {v}" for k, v in info.forced.items() if k != "by" and v) + f" by {info.forced['by']}"
+    return info
+
+
 class _FolderLoader:
     def __init__(self, folder: Path, allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport,
-                 model_info: ModelInfo | None = None) -> None:
+                 model_info: ModelInfo | None = None, overrides: Sequence[Any] = ()) -> None:
         self.folder, self.allowed, self.policy, self.options, self.report = folder, allowed, policy, options, report
-        self.model_info = model_info
+        self.model_info, self.overrides = model_info, overrides
 
     def load(self) -> PipelineHandle:
         report, folder = self.report, self.folder
@@ -116,11 +128,13 @@ class _FolderLoader:
                 return self._sandboxed(index)
             before = snapshot(files)
             classes = require_shipped_classes(index)
-            pipeline_cls = assemble.pipeline_class(str(index["_class_name"]))
             shapes = self._preflight_weights(index)
         with report.timed("detect"):
-            info = model_verdict(ArchitectureDetector(), folder, self.model_info, report)
+            info = _forced(model_verdict(ArchitectureDetector(), folder, self.model_info, report), self.overrides, report)
             _refuse_on_errors(info, report)
+        # The class detection settled on: model_index.json's, a forced one, or the Wan pipeline that
+        # fits standard parts when diffusers does not ship the declared class (PIPELINE_CLASS_FALLBACK).
+        pipeline_cls = assemble.pipeline_class(info.pipeline_class or str(index["_class_name"]))
         variant_class = _variant_transformer_class(info)
         for slot, cls in classes.items():
             components.expected_class(slot, cls.__name__, variant_class)
@@ -190,9 +204,9 @@ class _SingleFileLoader:
     SLOTS = ("model", "transformer_2", "vae", "text_encoder", "clip_vision")
 
     def __init__(self, given: dict[str, Path], allowed: list[str], policy: SecurityPolicy, options: LoadOptions, report: LoadReport,
-                 model_info: ModelInfo | None = None) -> None:
+                 model_info: ModelInfo | None = None, overrides: Sequence[Any] = ()) -> None:
         self.given, self.allowed, self.policy, self.options, self.report = given, allowed, policy, options, report
-        self.model_info = model_info
+        self.model_info, self.overrides = model_info, overrides
         self.files: dict[str, Path] = {}
         self.pickled: dict[Path, dict[str, Any]] = {}
         self.gguf: set[Path] = set()
@@ -265,6 +279,7 @@ class _SingleFileLoader:
         detector = TensorAwareDetector(self.pickled)
         info = model_verdict(detector, files["model"], self.model_info, self.report,
                              vae=files.get("vae"), text_encoder=files.get("text_encoder"), clip_vision=files.get("clip_vision"))
+        info = _forced(info, self.overrides, self.report)
         _refuse_on_errors(info, self.report)
         if info.kind != "transformer":
             raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {files['model'].name} is a {info.kind}, not a diffusion model (transformer)")
@@ -292,6 +307,8 @@ class _SingleFileLoader:
                 raise SecurityError("CUSTOM_CODE_FILES", f"{folder.name} is used only for its configs; a config source must carry no code", path=str(folder))
             require_shipped_classes(index)
             configs = component_configs.from_folder(folder, index)
+        if (info.forced or {}).get("pipeline_class") and info.pipeline_class:
+            configs.pipeline_class = info.pipeline_class
         assemble.pipeline_class(configs.pipeline_class)
         components.expected_class("transformer", configs.transformer_class, _variant_transformer_class(info))
         self.report.allow("configs", configs.origin)
