@@ -20,8 +20,7 @@ STAGE_INPUTS: dict[str, tuple[str, str, str]] = {
 }
 # Attributes of a composite object (e.g. a pipeline handle) that may hold stage reports. A `plan`
 # on a report (the plan a sample run applied) is added by the collector itself.
-NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("vae_report", "vae"),
-                  ("stats", "sample"))
+NESTED_REPORTS = (("model_info", "detect"), ("report", None), ("vae_report", "vae"), ("stats", "sample"))
 
 
 def _add_any(collector: Any, value: Any, stage: str) -> None:
