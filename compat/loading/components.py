@@ -78,7 +78,8 @@ def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tup
                      dtype: Any, report: LoadReport, storage: Any = None) -> Any:
     """A component of a diffusers folder; `found` holds the names and shapes its file headers list."""
     started = time.perf_counter()
-    config = cls.load_config(folder / name) if is_diffusers_class(cls) else cls.config_class.from_pretrained(folder / name).to_dict()
+    config = (cls.load_config(folder / name, local_files_only=True) if is_diffusers_class(cls)
+              else cls.config_class.from_pretrained(folder / name, local_files_only=True).to_dict())
     expected = meta_model(cls, config)
     checks.compare_keys(checks.expected_shapes(expected), found, tied=checks.tied_keys(expected), ignorable=IGNORABLE).raise_if_any(name, f"{name}/")
     del expected

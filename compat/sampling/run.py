@@ -152,6 +152,10 @@ def sample(
     """
     import torch
 
+    if getattr(handle, "sandboxed", False):  # trusted custom code: the run happens in the sandbox
+        from .sandboxed import sample_sandboxed
+
+        return sample_sandboxed(handle, request, on_progress=on_progress, check_interrupt=check_interrupt)
     started = time.perf_counter()
     pipeline = require_wan_pipeline(handle, "Wan Sample")
     info = handle.model_info

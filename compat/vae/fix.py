@@ -45,6 +45,8 @@ class VaeFixReport:
 
     def summary(self) -> str:
         f = self.found
+        if not self.checks:  # nothing was checked (a sandboxed pipeline): say only why
+            return "\n".join([f"VAE: {f.get('class')}"] + [p.text() for p in self.problems])
         lines = [f"VAE: {f.get('class')} z_dim {f.get('z_dim')}, {f.get('spatial')}x spatial / {f.get('temporal')}x temporal, {f.get('dtype')}"]
         if self.swapped:
             lines.append(f"replaced by {self.swapped['path']} ({self.swapped['reason']})")
@@ -105,6 +107,8 @@ def fix_vae(
     LoadError for weights that were never loaded, UsageError for bad options.
     """
     started = time.perf_counter()
+    if getattr(handle, "sandboxed", False):
+        return _sandboxed(handle, vae)
     pipeline = require_wan_pipeline(handle, "Wan VAE Fix")
     info = handle.model_info
     options, choices = decode_options(handle.decode, tiling=tiling, slicing=slicing,
@@ -152,6 +156,19 @@ def fix_vae(
     report.seconds = time.perf_counter() - started
     # A plan made before carries the decode options it was made with: Wan Sample makes a new one.
     return replace(handle, pipeline=pipeline, vae_report=report, decode=options, plan=None)
+
+
+def _sandboxed(handle: Any, vae: str | Path | None) -> Any:
+    """A trusted custom pipeline runs only in the sandbox: its VAE is built and run by its own code,
+    out of reach. Passed on unchanged, with a report saying so; a VAE to swap in is refused."""
+    if vae is not None:
+        raise UsageError("PIPELINE_UNSUPPORTED", f"Wan VAE Fix: {Path(vae).name} cannot be swapped into a sandboxed pipeline, "
+                         "whose code builds its own VAE", stage="Wan VAE Fix", pipeline_class=str(handle.pipeline_class))
+    report = VaeFixReport(found={"class": "the pipeline's own (in the sandbox)"}, checks=[])
+    report.problems.append(problem("SANDBOX_STAGE_LIMITED", "Wan VAE Fix cannot check or replace the VAE of a sandboxed pipeline, "
+                                   "and tiling, slicing and chunked decode do not apply; the pipeline is passed on unchanged",
+                                   severity="info", stage="Wan VAE Fix"))
+    return replace(handle, vae_report=report)
 
 
 def _findings(pipeline: Any, info: Any) -> list[Problem]:
