@@ -349,6 +349,20 @@ def preview(handle: Any, preferences: Any = None, resources: SystemResources | N
     return replace(made, preview=source)
 
 
+def next_offload(plan: OptimizationPlan) -> OptimizationPlan | None:
+    """`plan` with the next offload level that works on its device (none -> model -> group ->
+    sequential; a CPU has only group: model and sequential offload need an accelerator), for one
+    retry after an out-of-memory while sampling; None when there is none left."""
+    later = OFFLOADS[OFFLOADS.index(plan.offload) + 1:] if plan.offload in OFFLOADS else ()
+    usable = [m for m in later if plan.device != "cpu" or m == "group"]
+    if not usable:
+        return None
+    mode = usable[0]
+    why = f"out of memory with {plan.offload} offload: retried once with {mode} offload"
+    return replace(plan, offload=mode, weight_storage="default",
+                   choices=[c for c in plan.choices if c.name != "offload"] + [Choice("offload", mode, why, "retry")])
+
+
 def plan_for_run(handle: Any, sizes: Sizes, *, user_dir: str | None = None,
                  resources: SystemResources | None = None) -> tuple[OptimizationPlan, list[Problem]]:
     """The plan Wan Sample applies for a run of `sizes`: the handle's plan when it was made for

@@ -45,6 +45,7 @@ class SampleStats:
     memory_baseline_bytes: int = 0
     memory_method: str = ""
     estimate: dict[str, Any] = field(default_factory=dict)
+    retries: list[dict[str, str]] = field(default_factory=list)  # out-of-memory retries: stage, error, what changed
     problems: list[Problem] = field(default_factory=list)
     plan: OptimizationPlan | None = None  # the plan applied for this run (made for its size)
 
