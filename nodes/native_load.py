@@ -94,7 +94,8 @@ class WanSafeLoadNative:
         parts: dict[str, Path | None] = {"vae": _resolve(vae, ""), "text_encoder": _resolve(text_encoder, ""), "clip_vision": _resolve(clip_vision, "")}
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
-                                       policy=_settings().security, roots=comfy_env.model_roots())
+                                       policy=_settings().security, roots=comfy_env.model_roots(),
+                                       on_progress=comfy_env.progress_reporter())  # the weight bytes read
         built: dict[str, Any] = {}
         for part in ("model", *PARTS):
             state = checked.tensors.pop(part, None)

@@ -134,6 +134,7 @@ class WanSafeLoad:
             roots=comfy_env.model_roots(),
             options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
             overrides=settings.advanced.pipeline_overrides,
+            on_progress=comfy_env.progress_reporter(),  # the weight bytes read
         )
         comfy_memory.register(loaded.pipeline)
         text = loaded.summary()

@@ -72,14 +72,7 @@ class WanSample:
                videos: int = 1) -> dict[str, Any]:
         from ..compat.sampling import SampleRequest, sample
 
-        bar: Any = None
-
-        def on_progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = comfy_env.progress_bar(total)
-            bar.update_absolute(done, total)
-
+        on_progress = comfy_env.progress_reporter()
         request = SampleRequest(
             prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, num_frames=num_frames, steps=steps,
             seed=seed, cfg=cfg, shift=None if shift < 0 else shift, cfg_2=None if cfg_2 < 0 else cfg_2,

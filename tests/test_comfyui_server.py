@@ -173,6 +173,30 @@ def test_videos_per_prompt_give_one_file_each(comfy_server: Server) -> None:
         assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == SMALL["num_frames"]
 
 
+def test_long_stages_move_comfyuis_progress_bar(comfy_server: Server) -> None:
+    """Safe Load (the bytes of the single files it reads, tensor by tensor), VAE Fix, Sample (steps
+    and decoded chunks) and Diagnose report progress through ComfyUI's own ProgressBar: the server
+    sends each update to the client that queued the prompt, for the node that made it."""
+    prompt = _prompt(comfy_server, "wan21_t2v_1.3B", {"WanSample": {**SMALL, "steps": 2}, **_stand_ins(comfy_server, "wan21_t2v_1.3B")})
+    ids = {node["class_type"]: key for key, node in prompt.items()}
+    entry, messages = comfy_server.run_watching(prompt)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    progress: dict[str, list[tuple[int, int]]] = {}
+    for message in messages:
+        if message["type"] == "progress":
+            progress.setdefault(str(message["data"]["node"]), []).append((message["data"]["value"], message["data"]["max"]))
+    load = progress[ids["WanSafeLoad"]]
+    assert len(load) > 10 and load[-1][0] == load[-1][1] and load == sorted(load)  # many tensors, ending full
+    picked = [m for n in _workflow("wan21_t2v_1.3B")["nodes"] if n["type"] in ("WanDetectArchitecture", "WanSafeLoad")
+              for m in n["properties"]["models"]]
+    total = sum((comfy_server.base / "models" / m["directory"] / m["name"]).stat().st_size for m in picked)
+    assert load[-1][1] == total  # bytes of the files it read (the model, the VAE, the text encoder)
+    for node in ("WanVAEFix", "WanSample", "WanDiagnose"):
+        updates = progress[ids[node]]
+        assert updates and updates[-1][0] == updates[-1][1], (node, updates)
+    assert [v for v, _ in progress[ids["WanSample"]]][:2] == [1, 2]  # one per step
+
+
 # --------------------------------------------------------------------------- per-run optimize settings
 RUN_A = {"precision": "bf16", "offload": "group"}  # Safe Load loads bf16: no cast, block-level offload to disk
 RUN_B = {"precision": "fp32", "offload": "none"}   # a cast to fp32 and no offload

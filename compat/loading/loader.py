@@ -17,9 +17,10 @@ The result is a `PipelineHandle` (the `WAN_PIPELINE` type): pipeline, verdict an
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import key_naming
 from ..detect.detector import ArchitectureDetector
@@ -40,6 +41,9 @@ from .folder_checks import checked_folder as _checked_folder
 from .handle import PipelineHandle
 from .report import FileRecord, LoadReport
 from .verdict import load_target, model_verdict, refuse_on_errors as _refuse_on_errors, variant_transformer_class as _variant_transformer_class
+
+
+log = logging.getLogger("wan_compat.load")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def load_pipeline(
     roots: list[str] | None = None,
     options: LoadOptions | None = None,
     overrides: Sequence[Any] = (),
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PipelineHandle:
     """Load a Wan pipeline safely; raises a WanCompatError subclass for anything refused.
 
@@ -80,6 +85,8 @@ def load_pipeline(
     always adds to the roots. `model_info`: the Detect node's verdict on `model` (or instead of it).
     `overrides`: the settings' `advanced.pipeline_overrides` (a forced pipeline class or variant,
     `compat/detect/overrides.py`), applied to the verdict before anything is built from it.
+    `on_progress(bytes read, bytes to read)`: the weights read so far (each tensor of a single file,
+    each component of a folder), for a progress bar.
     """
     policy = policy or SecurityPolicy()
     options = options or LoadOptions()
@@ -89,6 +96,7 @@ def load_pipeline(
     given = {k: Path(str(v)).expanduser() for k, v in given.items() if v not in (None, "")}
     allowed = paths.roots_from(list(roots if roots is not None else given.values()) + list(policy.extra_model_roots))
     report = LoadReport(source={"model": str(given["model"]), **{k: str(v) for k, v in given.items() if k != "model"}})
+    report.track(on_progress)  # the bytes to read are known once the files are checked (`expect`)
     options.check()
     target = paths.resolve_inside(given["model"], allowed, expect="any")
     if target.is_dir():
@@ -103,7 +111,19 @@ def load_pipeline(
         report.source["format"] = "single_files"
         loaded = _SingleFileLoader(given, allowed, policy, options, report, model_info, overrides).load()
     report.finish()
+    _log_load(loaded)
     return loaded
+
+
+def _log_load(loaded: PipelineHandle) -> None:
+    """INFO: what was loaded, from where, how long it took; DEBUG: each policy decision."""
+    report = loaded.report
+    log.info("loaded %s (%s) from %s in %.1f s", report.pipeline_class, loaded.model_info.variant or loaded.model_info.task or "model",
+             report.source.get("model"), report.timings_ms.get("total", 0.0) / 1000)
+    for decision in report.decisions:
+        log.debug("%s: %s (%s)", decision.decision, decision.subject, decision.reason)
+    for item in report.problems:
+        log.debug("%s", item.text())
 
 
 def _forced(info: ModelInfo, overrides: Sequence[Any], report: LoadReport) -> ModelInfo:
@@ -119,6 +139,7 @@ class _FolderLoader:
                  model_info: ModelInfo | None = None, overrides: Sequence[Any] = ()) -> None:
         self.folder, self.allowed, self.policy, self.options, self.report = folder, allowed, policy, options, report
         self.model_info, self.overrides = model_info, overrides
+        self._slot_bytes: dict[str, int] = {}  # weight bytes of each slot (progress)
 
     def load(self) -> PipelineHandle:
         report, folder = self.report, self.folder
@@ -129,6 +150,7 @@ class _FolderLoader:
             before = snapshot(files)
             classes = require_shipped_classes(index)
             shapes = self._preflight_weights(index)
+            report.expect(sum(self._slot_bytes.values()))
         with report.timed("detect"):
             info = _forced(model_verdict(ArchitectureDetector(), folder, self.model_info, report), self.overrides, report)
             _refuse_on_errors(info, report)
@@ -147,6 +169,7 @@ class _FolderLoader:
                         cls, folder, slot, shapes[slot], dtype=self._dtype(slot), report=report,
                         storage=dtypes.storage_dtype(self.options.weight_storage) if slot.startswith("transformer") else None,
                     )
+                    report.advance(self._slot_bytes.get(slot, 0))  # diffusers reads a component in one call
                 elif slot == "scheduler":
                     built[slot] = cls.from_pretrained(folder, subfolder=slot, local_files_only=True)
                 else:  # tokenizer, image_processor
@@ -197,6 +220,7 @@ class _FolderLoader:
             if weights is None:
                 raise ModelFileError("COMPONENT_MISSING", f"'{slot}/' holds no .safetensors weights", component=slot)
             shapes[slot] = weights.shapes
+            self._slot_bytes[slot] = weights.file_bytes
         return shapes
 
 
@@ -215,6 +239,7 @@ class _SingleFileLoader:
         report = self.report
         with report.timed("checks"):
             self._check_files()
+            report.expect(sum(p.stat().st_size for p in self.files.values()))
             tokenizer_folder = self._tokenizer_folder()
             before = snapshot(self.files.values())
         with report.timed("detect"):

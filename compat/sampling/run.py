@@ -81,6 +81,8 @@ class _StepWatch:
         now = time.perf_counter()
         self.step_seconds.append(now - self.last)
         self.last = now
+        log.debug("step %d/%d (timestep %g, %s): %.3f s", step + 1, self.total, float(timestep),
+                  self.experts[-1] if self.experts else "transformer", self.step_seconds[-1])
         latents = tensors["latents"]
         if not bool(torch.isfinite(latents).all()):
             bad = int((~torch.isfinite(latents)).sum())
@@ -205,6 +207,9 @@ def sample(
         watch.progress(context.total, interrupt=False)
     if record:
         _record(stats, info, user_dir)
+    log.info("%s %dx%d, %d frame(s) x %d video(s), %d steps in %.1f s (%.2f s/step, decode %s) on %s", stats.mode.upper(), r.width,
+             r.height, r.num_frames, r.videos, r.steps, stats.total_seconds, stats.seconds_per_step, mode, stats.device)
+    log.debug("plan: %s", plan.summary())
     return SampleResult(frames, stats)
 
 
