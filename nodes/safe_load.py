@@ -39,7 +39,8 @@ class WanSafeLoad:
         "Loads a Wan 2.1 / 2.2 pipeline safely: safetensors only unless a pickle's sha256 is allowlisted, no custom "
         "code, every path inside the model folders, and every weight checked (no missing, unexpected or mismatched "
         "key, nothing left uninitialised). Takes a diffusers folder, or ComfyUI single files (diffusion model, VAE, "
-        "text encoder, CLIP vision for Wan 2.1 I2V/FLF2V, the low-noise expert for Wan 2.2 A14B)."
+        "text encoder, CLIP vision for Wan 2.1 I2V/FLF2V, the low-noise expert for Wan 2.2 A14B); with a folder, a part "
+        "given here replaces the folder's own, and a folder refused for one broken part names the input that replaces it."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("WAN_PIPELINE", "STRING")
@@ -61,14 +62,14 @@ class WanSafeLoad:
             "optional": {
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: the model to load (leave the list at none) and its verdict, re-used instead of detecting again while the files are unchanged."}),
                 "model_path": ("STRING", {"default": "", "tooltip": "Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."}),
-                "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B single files only: the low-noise expert."),
+                "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B: the low-noise expert (single files), or a replacement for a diffusers folder's transformer_2."),
                 "transformer_2_path": ("STRING", {"default": "", "tooltip": "Absolute path of the low-noise expert; wins over the list."}),
-                "vae": comfy_env.model_combo("vae", "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."),
-                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of the VAE file; wins over the list."}),
-                "text_encoder": comfy_env.model_combo("text_encoder", "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."),
-                "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of the text-encoder file; wins over the list."}),
-                "clip_vision": comfy_env.model_combo("clip_vision", "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."),
-                "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of the CLIP vision file; wins over the list."}),
+                "vae": comfy_env.model_combo("vae", "The VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B): for single files, or to replace a diffusers folder's vae/ (its own is then never read)."),
+                "vae_path": ("STRING", {"default": "", "tooltip": "Absolute path of a VAE file, or of another diffusers folder's vae/ folder; wins over the list."}),
+                "text_encoder": comfy_env.model_combo("text_encoder", "The UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used): for single files, or to replace a diffusers folder's text_encoder/."),
+                "text_encoder_path": ("STRING", {"default": "", "tooltip": "Absolute path of a text-encoder file, or of another diffusers folder's text_encoder/ folder; wins over the list."}),
+                "clip_vision": comfy_env.model_combo("clip_vision", "Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors, for single files or to replace a diffusers folder's image_encoder/."),
+                "clip_vision_path": ("STRING", {"default": "", "tooltip": "Absolute path of a CLIP vision file, or of another diffusers folder's image_encoder/ folder; wins over the list."}),
                 "config_path": ("STRING", {"default": "", "tooltip": "Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."}),
                 "tokenizer_path": ("STRING", {"default": "", "tooltip": "Single files: a tokenizer folder to use instead of the one embedded in the text encoder."}),
                 "vae_dtype": (DTYPES, {"default": "fp32", "tooltip": "Precision of the VAE and CLIP vision (fp32 as in the official Wan examples)."}),

@@ -83,7 +83,7 @@ def test_no_call_reaches_the_hub(tiny_path, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr[-3000:]
     calls = json.loads(run.stdout.strip().splitlines()[-1])
     assert {c["call"].split(".")[-1] for c in calls} >= {"load_config", "from_pretrained"}  # the spies saw the pack's calls
-    assert {c["caller"] for c in calls} >= {"wan_compat.compat.loading.components", "wan_compat.compat.loading.loader",
+    assert {c["caller"] for c in calls} >= {"wan_compat.compat.loading.components", "wan_compat.compat.loading.folder_loader",
                                              "wan_compat.compat.loading.tokenizer"}
     missing = [c for c in calls if c["local_files_only"] is not True]
     assert not missing, missing

@@ -127,7 +127,7 @@ def _configs(info: ModelInfo, config_source: Path | None, allowed: list[str], po
              report: LoadReport) -> component_configs.PipelineConfigs:
     if config_source is None:
         return component_configs.from_registry(info, False)
-    from .loader import _checked_folder  # the same path and code checks Wan Safe Load makes
+    from .folder_checks import checked_folder as _checked_folder  # the same path and code checks Wan Safe Load makes
     from ..core.errors import SecurityError
     from ..security.trust import require_shipped_classes
 

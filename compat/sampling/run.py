@@ -35,18 +35,12 @@ from ..vae.decode_retry import Retry, decode_with_retries
 from .images import check_frames, to_pil
 from .memory import PeakMemory
 from .request import Resolved, SampleRequest, resolve
-from .stats import SampleStats
+from .stats import SampleResult, SampleStats
 
 Progress = Callable[[int, int], None]
 log = logging.getLogger("wan_compat.sample")
 ESTIMATE_TOLERANCE = 0.5  # report ESTIMATE_OFF beyond +-50 % ...
 ESTIMATE_SLACK = 64 * 2**20  # ... and 64 MiB (small runs are dominated by allocator noise)
-
-
-@dataclass
-class SampleResult:
-    frames: Any  # IMAGE: (videos * num_frames, H, W, 3) float32 in [0, 1], marked with its videos' lengths
-    stats: SampleStats
 
 
 class _StepWatch:

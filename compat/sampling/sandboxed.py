@@ -17,7 +17,7 @@ from ..core.errors import SampleError, UsageError, problem
 from ..frames.boundaries import mark_videos
 from .images import check_frames
 from .request import MAX_VIDEOS, SampleRequest
-from .stats import SampleStats
+from .stats import SampleResult, SampleStats
 
 Progress = Callable[[int, int], None]
 
@@ -40,8 +40,6 @@ def sample_sandboxed(handle: Any, request: SampleRequest, *, on_progress: Progre
     """Run `request` on the sandboxed pipeline of `handle`; returns a SampleResult."""
     import numpy as np
     import torch
-
-    from .run import SampleResult
 
     _checked(request)
     r = request
