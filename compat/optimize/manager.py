@@ -17,7 +17,7 @@ from ..core.errors import Problem, problem
 from ..loading.handle import PipelineHandle
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..vae.decode import DecodeOptions
-from .memory import MemoryEstimate, ModelShape, Sizes, estimate
+from .memory import DTYPE_BYTES, MemoryEstimate, ModelShape, Sizes, estimate
 from .resources import GIB, SystemResources
 
 OFFLOADS = ("none", "model", "group", "sequential")  # from fastest to the least memory
@@ -52,6 +52,7 @@ class OptimizationPlan:
     problems: list[Problem] = field(default_factory=list)
     preview: str | None = None
     weight_storage: str = "default"  # fp8_e4m3fn: the transformers' linear weights go to the GPU in fp8 for the run
+    history: list[dict[str, Any]] = field(default_factory=list)  # what earlier runs of this model and size measured, by strategy
 
     @property
     def stage(self) -> str:
@@ -69,7 +70,7 @@ class OptimizationPlan:
                 "decode": self.decode.to_dict(),
                 "sizes": self.sizes.to_dict(), "estimate": self.estimate.to_dict(), "budget": self.budget, "fits": self.fits,
                 "choices": [c.to_dict() for c in self.choices], "resources": self.resources,
-                "problems": [p.to_dict() for p in self.problems], "preview": self.preview}
+                "problems": [p.to_dict() for p in self.problems], "preview": self.preview, "history": self.history}
 
     def summary(self) -> str:
         e, s = self.estimate, self.sizes
@@ -79,8 +80,23 @@ class OptimizationPlan:
                  f"(budget {self.budget['device_bytes'] / GIB:.2f} / {self.budget['ram_bytes'] / GIB:.2f} GiB): "
                  + ("fits" if self.fits else "does NOT fit")]
         lines += [f"- {c.name}: {c.value} ({c.source}) - {c.reason}" for c in self.choices]
+        lines += self._history_lines()
         lines += [p.text() for p in self.problems]
         return "\n".join(lines)
+
+    def _history_lines(self) -> list[str]:
+        """What earlier runs of this model at this size measured, fastest first, and whether this plan
+        is the fastest one measured."""
+        if not self.history:
+            return []
+        lines = [f"history at {self.sizes.describe()} ({sum(r['runs'] for r in self.history)} runs):"]
+        for row in self.history:
+            peak = f", peak {row['peak_memory_bytes'] / GIB:.2f} GiB" if row.get("peak_memory_bytes") else ""
+            lines.append(f"- {row['strategy']}: {row['seconds_per_step']:.3g} s/step over {row['runs']} run(s) on {row['device']}{peak}")
+        fastest = self.history[0]["plan"]
+        if (fastest.get("precision"), fastest.get("offload")) != (self.precision, self.offload):
+            lines.append(f"- measured fastest here: {self.history[0]['strategy']} (this plan: {self.precision}, offload {self.offload})")
+        return lines
 
 
 @dataclass
@@ -228,6 +244,11 @@ class OptimizationManager:
         acc = self.resources.accelerator
         device = acc.device if acc else "cpu"
         held = sum(n for c, n in shape.fp8_params.items() if c.startswith("transformer"))
+        if held and not self.preferences.keep_fp8_storage:
+            choices.append(Choice("weight_storage", f"upcast to {precision}", f"optimization.keep_fp8_storage is off: the {held:,} "
+                                  f"transformer parameters held in fp8 are upcast to {precision} for this run (not per call), "
+                                  f"{DTYPE_BYTES[precision]} bytes each; the loaded weights stay fp8", "settings"))
+            return "upcast"
         if held:
             choices.append(Choice("weight_storage", "fp8 (as loaded)", f"{held:,} transformer parameters are held in fp8 and computed in {precision}: "
                                   "1 byte each on the device", "loaded"))

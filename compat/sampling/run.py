@@ -200,7 +200,7 @@ def sample(
     if mode != "chunked":  # a full or tiled decode is one piece of work
         watch.progress(context.total, interrupt=False)
     if record:
-        _record(stats, info, user_dir)
+        _record(stats, info, user_dir, handle.loras)
     log.info("%s %dx%d, %d frame(s) x %d video(s), %d steps in %.1f s (%.2f s/step, decode %s) on %s", stats.mode.upper(), r.width,
              r.height, r.num_frames, r.videos, r.steps, stats.total_seconds, stats.seconds_per_step, mode, stats.device)
     log.debug("plan: %s", plan.summary())
@@ -283,7 +283,17 @@ def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames:
     return stats
 
 
-def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
+def applied_plan(stats: SampleStats, loras: Any = ()) -> dict[str, Any]:
+    """The strategy a run applied, as the history records it (and hashes it)."""
+    plan = stats.plan
+    if plan is None:
+        return {}
+    return {"precision": plan.precision, "offload": plan.offload, "tiling": plan.decode.tiling, "slicing": plan.decode.slicing,
+            "chunked": plan.decode.chunked, "decode_mode": stats.decode_mode, "weight_storage": plan.weight_storage,
+            "loras": [{"name": spec.name, "strength": spec.strength, "target": spec.target} for spec in loras]}
+
+
+def _record(stats: SampleStats, info: Any, user_dir: str | Path | None, loras: Any = ()) -> None:
     """Store the run in the performance history; a failure there is a warning, never a failed run."""
     from .perf_history import PerfRun, record_run
 
@@ -293,7 +303,7 @@ def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
             frames=stats.num_frames, steps=stats.steps, seconds_per_step=stats.seconds_per_step, total_seconds=stats.total_seconds,
             peak_memory_bytes=stats.peak_memory_bytes, estimate_bytes=stats.estimate.get("device_peak_bytes"),
             extra={"mode": stats.mode, "videos": stats.videos, "decode_mode": stats.decode_mode, "switch_step": stats.switch_step,
-                   "dtype": stats.dtype}), user_dir=user_dir)
+                   "dtype": stats.dtype, "retries": stats.retries}, plan=applied_plan(stats, loras)), user_dir=user_dir)
     except WanCompatError as err:
         stats.problems.append(problem(err.code, err.detail, severity="warning", **err.problem.context))
         return
