@@ -267,10 +267,10 @@ def test_comfyui_unload_releases_the_packs_pipeline(native_server: Server) -> No
     entry, _ = native_server.run(_safe_load_prompt(native_server.base))
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
     loaded = _rss(native_server)
-    releases = native_server.log.read_text().count("wan-compat: released")
+    releases = native_server.log.read_text().count("of pipeline weights with ComfyUI's unload")
     _free(native_server, unload_models=True)
     for _ in range(600):  # the queue's worker handles /free between prompts
-        if native_server.log.read_text().count("wan-compat: released") > releases:
+        if native_server.log.read_text().count("of pipeline weights with ComfyUI's unload") > releases:
             break
         time.sleep(0.1)
     else:

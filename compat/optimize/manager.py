@@ -99,31 +99,6 @@ class OptimizationPlan:
         return lines
 
 
-@dataclass
-class SandboxedPlan:
-    """What Wan Optimize can say about a trusted custom pipeline: it runs in the sandbox, where its own
-    code chooses device, precision and offload; no plan is made or applied (a stage report)."""
-
-    preferences: Any
-    problems: list[Problem] = field(default_factory=list)
-    stage = "plan_preview"
-    preview = "a sandboxed pipeline: no plan"
-
-    def to_dict(self) -> dict[str, Any]:
-        prefs = self.preferences.model_dump(mode="json") if hasattr(self.preferences, "model_dump") else self.preferences
-        return {"sandboxed": True, "preferences": prefs, "problems": [p.to_dict() for p in self.problems]}
-
-    def summary(self) -> str:
-        return "\n".join(p.text() for p in self.problems)
-
-
-def _sandboxed_plan(preferences: Any) -> SandboxedPlan:
-    return SandboxedPlan(preferences, [problem(
-        "SANDBOX_STAGE_LIMITED", "Wan Optimize cannot plan or apply precision, offload, tiling or chunked decode for a pipeline "
-        "that runs in the sandbox; its code chooses them (your preferences are kept on the pipeline, unused)",
-        severity="info", stage="Wan Optimize")])
-
-
 def _gib(n: float) -> str:
     return f"{n / GIB:.2f} GiB"
 
@@ -360,11 +335,14 @@ def recommended_sizes(model_info: Any) -> tuple[Sizes, str]:
     return Sizes(int(width), int(height), int(frames)), "no recommended size is known for this model: Wan 2.1 480p's where missing"
 
 
-def preview(handle: Any, preferences: Any = None, resources: SystemResources | None = None) -> OptimizationPlan | SandboxedPlan:
+def preview(handle: Any, preferences: Any = None, resources: SystemResources | None = None) -> Any:
     """What the plan would be at the model's recommended size (Wan Optimize shows it; Wan Sample
-    makes the plan for the size it runs)."""
+    makes the plan for the size it runs): an OptimizationPlan, or a SandboxedPlan saying why there
+    is none for a sandboxed pipeline."""
     if getattr(handle, "sandboxed", False) and isinstance(handle, PipelineHandle):
-        return _sandboxed_plan(preferences)
+        from .sandboxed_plan import sandboxed_plan
+
+        return sandboxed_plan(preferences)
     sizes, source = recommended_sizes(handle.model_info)
     made = OptimizationManager(resources, preferences).plan(handle, sizes)
     return replace(made, preview=source)
