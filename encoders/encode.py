@@ -12,6 +12,7 @@ Interrupts and other exceptions also remove the temp file and kill ffmpeg, but w
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -223,6 +224,8 @@ def _encode(frames: Any, target: SaveTarget, fmt: VideoFormat, *, fps: float, cr
         temp = None
         result.size_bytes = result.path.stat().st_size
         result.seconds = time.perf_counter() - started
+        logging.getLogger("wan_compat.encode").info("wrote %s (%d frames, %dx%d, %s) in %.1f s", result.path, total, out_w, out_h,
+                                                    fmt.name, result.seconds)
         return result
     except OSError as exc:  # our own writes (temp file, metadata file, publish)
         from .paths import os_error

@@ -248,6 +248,20 @@ def progress_bar(total: int) -> Any:
     return ProgressBar(total)
 
 
+def progress_reporter() -> Any:
+    """`on_progress(done, total)` for the backend (bytes read, steps, stages): ComfyUI's ProgressBar,
+    made on the first call so its total is the backend's; a counter outside ComfyUI."""
+    bar: Any = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(total)
+        bar.update_absolute(done, total)
+
+    return report
+
+
 def throw_if_interrupted() -> None:
     try:
         import comfy.model_management as mm  # ComfyUI's module

@@ -19,6 +19,7 @@ import threading
 import weakref
 from typing import Any
 
+log = logging.getLogger("wan_compat.memory")
 _LOCK = threading.Lock()
 _LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()  # pipelines loaded by this pack, still referenced
 _GENERATION = [0]
@@ -55,6 +56,7 @@ def make_room(needed_bytes: int) -> None:
     mm = _mm()
     if mm is None or needed_bytes <= 0:
         return
+    log.debug("asking ComfyUI to free %.1f MiB for the pack", needed_bytes / 2**20)
     mm.free_memory(int(needed_bytes), mm.get_torch_device())
 
 
@@ -91,7 +93,7 @@ def release_all() -> int:
             module.to("meta")
     _trim()
     if released:
-        logging.info("wan-compat: released %.1f MiB of pipeline weights with ComfyUI's unload", released / 2**20)
+        log.info("released %.1f MiB of pipeline weights with ComfyUI's unload", released / 2**20)
     return released
 
 

@@ -93,13 +93,15 @@ class WanDetectArchitecture:
 
     def detect(self, model: str = NONE, model_path: str = "") -> dict[str, Any]:
         from ..compat.security.link_rule import LinkCheckedDetector
+        from ..compat.settings.store import load_settings
 
         path = _resolve(model, model_path)
         if path is None:
             from ..compat.core.errors import UsageError
 
             raise UsageError("MODEL_NOT_CHOSEN", "model: none, model_path: empty")
-        info = LinkCheckedDetector().inspect(path)
+        overrides = load_settings(comfy_env.user_directory()).advanced.pipeline_overrides  # what the settings force
+        info = LinkCheckedDetector(overrides).inspect(path)
         return {"ui": verdict_ui(info), "result": (info, shown_paths.relative(info.summary()))}
 
 

@@ -20,8 +20,7 @@ STAGE_INPUTS: dict[str, tuple[str, str, str]] = {
 }
 # Attributes of a composite object (e.g. a pipeline handle) that may hold stage reports. A `plan`
 # on a report (the plan a sample run applied) is added by the collector itself.
-NESTED_REPORTS = (("model_info", "detect"), ("load_report", "load"), ("report", None), ("vae_report", "vae"),
-                  ("stats", "sample"))
+NESTED_REPORTS = (("model_info", "detect"), ("report", None), ("vae_report", "vae"), ("stats", "sample"))
 
 
 def _add_any(collector: Any, value: Any, stage: str) -> None:
@@ -101,20 +100,27 @@ class WanDiagnose:
         from ..compat.settings.store import settings_dir
 
         collector = DiagnosticCollector()
-        for name, value in stage_inputs.items():
-            if name in STAGE_INPUTS and value is not None:
-                _add_any(collector, value, STAGE_INPUTS[name][1])
+        given = [(name, value) for name, value in stage_inputs.items() if name in STAGE_INPUTS and value is not None]
+        steps = len(given) + 3 + bool(include_system)  # each input, settings, history, (system), the report file
+        progress = comfy_env.progress_reporter()
+        for done, (name, value) in enumerate(given, 1):
+            _add_any(collector, value, STAGE_INPUTS[name][1])
+            progress(done, steps)
         user_dir = comfy_env.user_directory()
         collector.add_settings(user_dir=str(user_dir) if user_dir else None)
+        progress(len(given) + 1, steps)
         model = stage_inputs.get("model_info")
         model_id = getattr(model, "variant", None) or None
         perf = (collector.settings or {}).get("values", {}).get("performance", {})
         collector.add_performance(PerfHistory.in_directory(settings_dir(user_dir)), model=model_id,
                                   threshold=perf.get("regression_threshold", 0.25), min_runs=perf.get("min_comparable_runs", 3))
+        progress(len(given) + 2, steps)
         if include_system:
-            collector.add_system()
+            collector.add_system()  # GPU, RAM, ffmpeg and versions: the slow part
+            progress(len(given) + 3, steps)
         report = collector.build()
         path = write_report(report, comfy_env.output_directory(), filename_prefix)
+        progress(steps, steps)
         basic = report.text("basic")
         ui = {"text": [basic], "wan_report": [{"verdict": report.verdict, "filename": path.name, "subfolder": "", "type": "output",
                                              "level": level}]}

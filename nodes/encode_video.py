@@ -75,7 +75,7 @@ class WanEncodeVideo:
                 "images": ("IMAGE", {"tooltip": "The frames (any IMAGE batch; from Wan Frame Process or any other node). Connect this or video."}),
                 "video": ("VIDEO", {"tooltip": "Instead of images: ComfyUI's VIDEO (core CreateVideo, Load Video, other packs); its frames are encoded at its own frame rate (fps is then not used) and its audio is kept."}),
                 "audio": ("AUDIO", {"tooltip": "A soundtrack (Load Audio, Get Video Components, speech-to-video graphs): AAC in MP4, Opus in WebM, cut to the video's length. Wins over the audio of a connected VIDEO."}),
-                "frames_info": ("WAN_FRAMES_INFO", {"tooltip": "From Wan Frame Process: splits a batch into its videos (one file each) and adds its facts to the metadata."}),
+                "frames_info": ("WAN_FRAMES_INFO", {"tooltip": "From Wan Frame Process: splits a batch into its videos (one file each) and adds its facts to the metadata. Without it, the videos of a batch from Wan Sample are still written one file each."}),
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: its verdict is embedded in the metadata."}),
                 "save_metadata": ("BOOLEAN", {"default": True, "tooltip": "Embed prompt, workflow and model verdict in the file (drag the video onto ComfyUI to get the workflow back)."}),
             },
@@ -124,7 +124,7 @@ class WanEncodeVideo:
                         user_dir=comfy_env.user_directory(), need_fallback_flag=True)
         fmt = choice.fmt
         total = int(images.shape[0]) if hasattr(images, "shape") else 0
-        spans = frames_info.boundaries() if frames_info is not None and frames_info.frames == total else [(0, total)]
+        spans = _spans(images, frames_info, total)
         metadata = _metadata(prompt, extra_pnginfo, frames_info, model_verdict(model_info)) if save_metadata else None
         bar = comfy_env.progress_bar(max(total, 1))
 
@@ -157,6 +157,16 @@ class WanEncodeVideo:
 def _audio_words(audio: dict[str, Any]) -> str:
     channels = {1: "mono", 2: "stereo"}.get(audio["channels"], f"{audio['channels']} channels")
     return f"audio {audio['codec']} {channels} {audio['sample_rate']} Hz, {audio['seconds']:g} s"
+
+
+def _spans(images: Any, frames_info: Any, total: int) -> list[tuple[int, int]]:
+    """One (start, stop) per video: Wan Frame Process's frames_info when it describes these frames,
+    else the videos Wan Sample marked on the tensor (frames/boundaries.py), else one video."""
+    from ..compat.frames.boundaries import spans, video_lengths
+
+    if frames_info is not None and frames_info.frames == total:
+        return frames_info.boundaries()
+    return spans(video_lengths(images) or [total])
 
 
 def _metadata(prompt: Any, extra_pnginfo: Any, frames_info: Any, verdict: Any) -> dict[str, Any]:

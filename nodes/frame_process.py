@@ -6,19 +6,21 @@ from typing import Any
 from ..compat.frames.handler import SIZE_MODES, VALUE_RANGES
 
 CATEGORY = "Wan Compat/Frames"
+KEEP_APART, MERGE = "keep videos apart", "merge into one video"
 
 
 class WanFrameProcess:
     DESCRIPTION = (
         "Turns sampler output (numpy, torch or PIL, one video or a batch) or any IMAGE into a standard IMAGE "
         "(float32 in [0, 1], frames x height x width x 3), refusing empty, NaN or out-of-range frames with the fix, "
-        "padding or resizing to an encodable size, and carrying fps and where each video of a batch starts."
+        "padding or resizing to an encodable size, and carrying fps and where each video of a batch starts: the "
+        "videos of Wan Sample's videos=N stay apart (one file each in Wan Encode Video) unless batch says merge."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "FLOAT", "WAN_FRAMES_INFO")
     RETURN_NAMES = ("images", "fps", "frames_info")
     OUTPUT_TOOLTIPS = (
-        "The frames as one IMAGE batch (videos of a batch one after another), for any image or video node.",
+        "The frames as one IMAGE batch (videos of a batch one after another, still marked apart for Wan Encode Video), for any image or video node.",
         "The frame rate, for Wan Encode Video or any other video node.",
         "Video boundaries, sizes, fps, model verdict and what was changed, for Wan Encode Video and Diagnose.",
     )
@@ -41,12 +43,15 @@ class WanFrameProcess:
                 "images": ("IMAGE", {"tooltip": "An IMAGE batch (frames x height x width x channels)."}),
                 "video": ("*", {"tooltip": "Pipeline output instead of images: numpy (B,F,H,W,C), torch (B,F,C,H,W), lists of PIL images, or an object with .frames."}),
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "Optional report from Wan Detect Architecture; its verdict is embedded in the video's metadata."}),
+                "batch": ([KEEP_APART, MERGE], {"default": KEEP_APART,
+                                                "tooltip": "Several videos from Wan Sample (videos > 1): keep them apart (Wan Encode Video writes one file each) or merge them into one video."}),
             },
         }
 
     def process(self, fps: float, size_mode: str, multiple_of: int, value_range: str, images: Any = None,
-                video: Any = None, model_info: Any = None) -> tuple[Any, float, Any]:
+                video: Any = None, model_info: Any = None, batch: str = KEEP_APART) -> tuple[Any, float, Any]:
         from ..compat.core.errors import FrameError
+        from ..compat.frames.boundaries import video_lengths
         from ..compat.frames.handler import FrameTensorHandler, model_verdict
 
         source = images if images is not None else video
@@ -54,7 +59,12 @@ class WanFrameProcess:
             raise FrameError("FRAMES_EMPTY", "connect images or video")
         metadata = {"model": model_verdict(model_info)} if model_info is not None else {}
         handler = FrameTensorHandler(value_range=value_range, size_mode=size_mode, multiple_of=multiple_of)  # type: ignore[arg-type]
-        image, info = handler.normalize(source, fps=fps, metadata=metadata)
+        lengths = video_lengths(source) if batch == KEEP_APART else None
+        image, info = handler.normalize(source, fps=fps, metadata=metadata, lengths=lengths)
+        if batch == MERGE:
+            info.video_lengths = [info.frames]
+            if video_lengths(image):  # the input itself, marked by Wan Sample: a view without the mark, no copy
+                image = image.view(image.shape)
         return image, info.fps, info
 
 

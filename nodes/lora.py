@@ -9,7 +9,7 @@ from typing import Any
 from . import comfy_env, input_paths
 from .comfy_env import NONE
 from .detect import _resolve, path_input
-from .safe_load import _policy
+from .safe_load import _settings
 
 CATEGORY = "Wan Compat/Load"
 TARGETS = ["transformer", "transformer_2", "both"]
@@ -65,7 +65,7 @@ class WanLoRA:
             if path is None:
                 continue
             specs += prepare_lora(pipeline, path, float(kwargs.get(f"strength_{i}", 1.0)), str(kwargs.get(f"target_{i}", "transformer")),
-                                  policy=_policy(), roots=comfy_env.model_roots())
+                                  policy=_settings().security, roots=comfy_env.model_roots())
         handle = with_loras(pipeline, specs)
         lines = [f"{s.name} -> {s.target}: strength {s.strength:g}, {s.format}, rank {s.rank}, {len(s.deltas)} layers" for s in handle.loras]
         return handle, "\n".join(lines) or "no LoRA chosen: the pipeline is passed on unchanged"

@@ -13,7 +13,7 @@ from . import comfy_env, comfy_memory, comfy_native, input_paths, shown_paths
 from .comfy_env import NONE
 from .detect import _file_fingerprint, _resolve, path_input, verdict_ui
 from .missing_model import check_choice
-from .safe_load import _path, _policy
+from .safe_load import _path, _settings
 
 CATEGORY = "Wan Compat/Load"
 PARTS = ("vae", "text_encoder", "clip_vision")
@@ -100,7 +100,8 @@ class WanSafeLoadNative:
                                          "clip_vision": _resolve(clip_vision, "", "clip_vision")}
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
-                                       policy=_policy(), roots=comfy_env.model_roots())
+                                       policy=_settings().security, roots=comfy_env.model_roots(),
+                                       on_progress=comfy_env.progress_reporter())  # the weight bytes read
         built: dict[str, Any] = {}
         for part in ("model", *PARTS):
             state = checked.tensors.pop(part, None)

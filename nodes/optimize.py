@@ -65,9 +65,12 @@ class WanOptimize:
         from dataclasses import replace
 
         from ..compat.optimize import preview
+        from ..compat.sampling.perf_history import with_history
 
         prefs = preferences(precision, offload, max_vram_gb)
         shown = preview(pipeline, prefs)  # refuses what is not a WAN_PIPELINE, with a typed error
+        user_dir = comfy_env.user_directory()
+        shown = with_history(shown, pipeline.model_info, str(user_dir) if user_dir else None)  # what earlier runs measured
         optimized = replace(pipeline, preferences=prefs, plan=None)
         chosen = ", ".join(f"{k} {v}" for k, v in (("precision", prefs.precision), ("offload", prefs.offload),
                                                      ("max_vram_gb", prefs.max_vram_gb or "none")))

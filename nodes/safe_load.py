@@ -18,11 +18,12 @@ PARTS = ("transformer_2", "vae", "text_encoder", "clip_vision")
 _PART_SLOT = {"transformer_2": "model", "vae": "vae", "text_encoder": "text_encoder", "clip_vision": "clip_vision"}
 
 
-def _policy() -> Any:
-    """The security section of the pack's settings (strict defaults when there is no settings file)."""
+def _settings() -> Any:
+    """The pack's settings (strict defaults when there is no settings file): the security policy
+    and the pipeline overrides of every load."""
     from ..compat.settings.store import load_settings
 
-    return load_settings(comfy_env.user_directory()).security
+    return load_settings(comfy_env.user_directory())
 
 
 def _path(text: str) -> Path | None:
@@ -38,7 +39,8 @@ class WanSafeLoad:
         "Loads a Wan 2.1 / 2.2 pipeline safely: safetensors only unless a pickle's sha256 is allowlisted, no custom "
         "code, every path inside the model folders, and every weight checked (no missing, unexpected or mismatched "
         "key, nothing left uninitialised). Takes a diffusers folder, or ComfyUI single files (diffusion model, VAE, "
-        "text encoder, CLIP vision for Wan 2.1 I2V/FLF2V, the low-noise expert for Wan 2.2 A14B)."
+        "text encoder, CLIP vision for Wan 2.1 I2V/FLF2V, the low-noise expert for Wan 2.2 A14B); with a folder, a part "
+        "given here replaces the folder's own, and a folder refused for one broken part names the input that replaces it."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("WAN_PIPELINE", "STRING")
@@ -60,14 +62,14 @@ class WanSafeLoad:
             "optional": {
                 "model_info": ("WAN_MODEL_INFO", {"tooltip": "From Wan Detect Architecture: the model to load and its verdict, re-used instead of detecting again while the files are unchanged."}),
                 "model_path": path_input("Absolute path of a diffusers folder or diffusion model file; wins over the list. Must lie inside the model folders."),
-                "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B single files only: the low-noise expert."),
+                "transformer_2": comfy_env.model_combo("model", "Wan 2.2 A14B: the low-noise expert (single files), or a replacement for a diffusers folder's transformer_2."),
                 "transformer_2_path": path_input("Absolute path of the low-noise expert; wins over the list."),
-                "vae": comfy_env.model_combo("vae", "Single files: the VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B)."),
-                "vae_path": path_input("Absolute path of the VAE file; wins over the list."),
-                "text_encoder": comfy_env.model_combo("text_encoder", "Single files: the UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used)."),
-                "text_encoder_path": path_input("Absolute path of the text-encoder file; wins over the list."),
-                "clip_vision": comfy_env.model_combo("clip_vision", "Single files, Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors."),
-                "clip_vision_path": path_input("Absolute path of the CLIP vision file; wins over the list."),
+                "vae": comfy_env.model_combo("vae", "The VAE (wan_2.1_vae for every 14B model, wan2.2_vae for TI2V-5B): for single files, or to replace a diffusers folder's vae/ (its own is then never read)."),
+                "vae_path": path_input("Absolute path of a VAE file, or of another diffusers folder's vae/ folder; wins over the list."),
+                "text_encoder": comfy_env.model_combo("text_encoder", "The UMT5-XXL text encoder (umt5_xxl_*.safetensors; its embedded tokenizer is used): for single files, or to replace a diffusers folder's text_encoder/."),
+                "text_encoder_path": path_input("Absolute path of a text-encoder file, or of another diffusers folder's text_encoder/ folder; wins over the list."),
+                "clip_vision": comfy_env.model_combo("clip_vision", "Wan 2.1 I2V/FLF2V only: clip_vision_h.safetensors, for single files or to replace a diffusers folder's image_encoder/."),
+                "clip_vision_path": path_input("Absolute path of a CLIP vision file, or of another diffusers folder's image_encoder/ folder; wins over the list."),
                 "config_path": path_input("Single files of a model the pack has no config for: a diffusers folder of the same model; only its configs, scheduler and tokenizer are used."),
                 "tokenizer_path": path_input("Single files: a tokenizer folder to use instead of the one embedded in the text encoder."),
                 "vae_dtype": (DTYPES, {"default": "fp32", "advanced": True, "tooltip": "Precision of the VAE and CLIP vision (fp32 as in the official Wan examples)."}),
@@ -127,6 +129,7 @@ class WanSafeLoad:
 
         parts = _parts(kwargs)
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, model_path) or getattr(model_info, "path", None), *parts.values()))
+        settings = _settings()
         # No model and no model_info: MODEL_NOT_GIVEN; both, naming different models: MODEL_INFO_MISMATCH.
         loaded = load_pipeline(
             _resolve(model, model_path),
@@ -134,9 +137,11 @@ class WanSafeLoad:
             **{part: path for part, path in parts.items() if path is not None},
             config_source=_path(config_path),
             tokenizer=_path(tokenizer_path),
-            policy=_policy(),
+            policy=settings.security,
             roots=comfy_env.model_roots(),
             options=LoadOptions(dtype=dtype, vae_dtype=vae_dtype, weight_storage=weight_storage),
+            overrides=settings.advanced.pipeline_overrides,
+            on_progress=comfy_env.progress_reporter(),  # the weight bytes read
         )
         comfy_memory.register(loaded.pipeline)
         text = shown_paths.relative(loaded.summary())

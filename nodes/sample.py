@@ -57,7 +57,7 @@ class WanSample:
     RETURN_TYPES = ("IMAGE", "WAN_SAMPLE_STATS", "FLOAT", "STRING")
     RETURN_NAMES = ("frames", "stats", "fps", "summary")
     OUTPUT_TOOLTIPS = (
-        "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt are concatenated one after the other.",
+        "The frames as IMAGE (frames, height, width, 3) in [0, 1]; several videos per prompt follow one another and stay apart: Wan Frame Process and Wan Encode Video write one file per video.",
         "Run statistics: time per step, peak memory beside the estimate, the plan applied, the step where the experts switched, seed and sizes.",
         "The model's frame rate (16 for Wan 2.1 and 2.2 A14B, 24 for TI2V-5B), for the video encoder.",
         "The statistics as text.",
@@ -84,7 +84,7 @@ class WanSample:
                 "last_image": ("IMAGE", {"tooltip": "The last frame (Wan 2.1 FLF2V only)."}),
                 "cfg_2": _default_combo("cfg_2", "Wan 2.2 A14B only: guidance of the low-noise expert. model default: the same as cfg (the shipped A14B workflows set the recommended 3 for T2V, 3.5 for I2V).", advanced=True),
                 "boundary_ratio": _default_combo("boundary_ratio", "Wan 2.2 A14B only: the experts switch when the timestep falls below boundary_ratio x 1000. model default: 0.875 T2V, 0.9 I2V.", advanced=True),
-                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "advanced": True, "tooltip": "Videos per prompt (different noise, same seed); their frames are concatenated in the output."}),
+                "videos": ("INT", {"default": 1, "min": 1, "max": 16, "advanced": True, "tooltip": "Videos per prompt (different noise, same seed): one IMAGE holding them one after another, written as one file each by Wan Encode Video (Wan Frame Process can merge them)."}),
             },
         }
 
@@ -109,14 +109,7 @@ class WanSample:
                videos: int = 1) -> dict[str, Any]:
         from ..compat.sampling import SampleRequest, sample
 
-        bar: Any = None
-
-        def on_progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = comfy_env.progress_bar(total)
-            bar.update_absolute(done, total)
-
+        on_progress = comfy_env.progress_reporter()
         request = SampleRequest(
             prompt=prompt, negative_prompt=negative_prompt, width=width, height=height, num_frames=num_frames, steps=steps,
             seed=seed, cfg=cfg, shift=setting(shift), cfg_2=setting(cfg_2), boundary_ratio=setting(boundary_ratio),

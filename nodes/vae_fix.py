@@ -84,6 +84,7 @@ class WanVAEFix:
             config_source=input_paths.admitted(config_path) if config_path.strip() else None,
             policy=_settings().security,
             roots=comfy_env.model_roots(),
+            on_progress=comfy_env.progress_reporter(),  # the checks, and the bytes of a VAE swapped in
         )
         text = fixed.vae_report.summary()
         return {"ui": {"text": [text]}, "result": (fixed, text)}

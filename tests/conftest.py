@@ -106,6 +106,22 @@ def private_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+# --------------------------------------------------------------------------- the sandbox
+@pytest.fixture
+def bwrap() -> str:
+    """Why the sandbox can run here. Without it the test skips locally, and fails in CI
+    (`WAN_COMPAT_CI=1`, set by .ci/run, which installs bubblewrap): a CI that cannot sandbox must
+    not pass green with every sandbox test skipped."""
+    from wan_compat.compat.security import sandbox
+
+    available, reason = sandbox.sandbox_status()
+    if not available:
+        if os.environ.get("WAN_COMPAT_CI"):
+            pytest.fail(f"CI cannot sandbox: {reason}")
+        pytest.skip(f"no sandbox here: {reason} (CI installs Debian's bubblewrap)")
+    return reason
+
+
 # --------------------------------------------------------------------------- encoding
 @pytest.fixture
 def encode_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

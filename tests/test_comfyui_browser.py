@@ -22,7 +22,6 @@ from comfyui_server import Server, ServerError, newest_frontend, prepare_base, r
 from workflow_specs import workflow_path
 
 ROOT = Path(__file__).resolve().parents[1]
-WEB_FILES = tuple(p.name for p in (ROOT / "web").glob("*.js"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -31,6 +30,8 @@ UIS = [("pinned", "classic"), ("newest", "classic"), ("newest", "vue")]
 VUE_SETTING = "Comfy.VueNodes.Enabled"  # the 1.58 bundle's setting id for "Modern Node Design (Nodes 2.0)"
 GENERATION = ["wan21_t2v_1.3B", "wan22_t2v_A14B", "wan22_ti2v_5B", "wan21_i2v_14B_480p", "wan22_i2v_A14B"]
 pytestmark = pytest.mark.comfyui
+# Every file of the extension: a warning or error logged with any of them on the stack is the pack's.
+WEB_FILES = tuple(sorted(p.name for p in (Path(__file__).resolve().parents[1] / "web").glob("*.js")))
 # Every console warning and error with the stack that logged it, so a deprecation notice the
 # frontend prints from its own code is still traced to the extension that called the old API.
 CONSOLE_WITH_STACKS = """(() => {
@@ -83,12 +84,12 @@ class Page:
         page.on("response", lambda r: self.failed.append(r.url) if r.status >= 400 else None)
 
     def ours(self) -> list[dict[str, str]]:
-        """Warnings, errors and deprecation notices the pack's extension caused: logged while one of
-        its files (web/*.js) was on the stack (the frontend logs deprecations from its own files),
-        or naming it."""
-        words = ("wan_compat", "widgets.js", "inputEl")
+        """Warnings, errors and deprecation notices the pack's extension caused: logged while its
+        code was on the stack (the frontend logs deprecations from its own files), or naming it."""
+        words = ("wan_compat", "widgets.js", "inputEl", *WEB_FILES)
         logged = self.page.evaluate("() => window.__wanConsole ?? []")
-        found = [m for m in self.console if m["type"] == "pageerror" and ("wan_compat" in m["text"] or any(f in m["text"] for f in WEB_FILES))]
+        found = [m for m in self.console if m["type"] in ("pageerror", "error", "warning")
+                 and (any(f in m["text"] or f in m["url"] for f in WEB_FILES) or (m["type"] == "pageerror" and "wan_compat" in m["text"]))]
         return found + [m for m in logged if any(f in m["stack"] for f in WEB_FILES) or any(w in m["text"] for w in words)]
 
     def screenshot(self, tmp_path: Path, name: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,59 @@ def test_generation_workflow_makes_a_video(comfy_server: Server, name: str) -> N
         assert "multiplied by their scale_weight" in stages  # the UMT5 stand-in, as the loader reports it
     assert '"finite_check": "upstream"' in stages
     print(f"\n{name}: queue to video {seconds:.2f} s")
+
+
+def test_videos_per_prompt_give_one_file_each(comfy_server: Server) -> None:
+    """The shipped T2V workflow with videos=2, wired as shipped (Sample -> Frame Process -> Encode):
+    two MP4 files of num_frames each, not one file of both videos glued together."""
+    import imageio_ffmpeg
+
+    overrides = {"WanSample": {**SMALL, "steps": 2, "videos": 2}, "WanEncodeVideo": {"filename_prefix": "wan_two"},
+                 **_stand_ins(comfy_server, "wan21_t2v_1.3B")}
+    entry, _ = comfy_server.run(_prompt(comfy_server, "wan21_t2v_1.3B", overrides))
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    videos = [item for out in entry["outputs"].values() for item in out.get("images", []) if item["filename"].startswith("wan_two")]
+    assert len(videos) == 2, videos
+    for video in videos:
+        path = comfy_server.base / "output" / video.get("subfolder", "") / video["filename"]
+        assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == SMALL["num_frames"]
+
+
+RELEASED = "of pipeline weights with ComfyUI's unload"  # the pack's log line when ComfyUI's unload released its pipelines
+
+
+def test_long_stages_move_comfyuis_progress_bar(comfy_server: Server) -> None:
+    """Safe Load (the bytes of the single files it reads, tensor by tensor), VAE Fix, Sample (steps
+    and decoded chunks) and Diagnose report progress through ComfyUI's own ProgressBar: the server
+    sends each update to the client that queued the prompt, for the node that made it."""
+    prompt = _prompt(comfy_server, "wan21_t2v_1.3B", {"WanSample": {**SMALL, "steps": 2}, **_stand_ins(comfy_server, "wan21_t2v_1.3B")})
+    ids = {node["class_type"]: key for key, node in prompt.items()}
+    # Earlier tests ran this graph: ComfyUI's "Unload models" releases the pack's pipeline, so Safe
+    # Load runs (and reads) again instead of handing over its cached output.
+    released = comfy_server.log.read_text().count(RELEASED)
+    request = urllib.request.Request(comfy_server.url + "/free", data=b'{"unload_models": true}', headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    for _ in range(600):  # the queue's worker handles /free between prompts
+        if comfy_server.log.read_text().count(RELEASED) > released:
+            break
+        time.sleep(0.1)
+    entry, messages = comfy_server.run_watching(prompt)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[:3000]
+    progress: dict[str, list[tuple[int, int]]] = {}
+    for message in messages:
+        if message["type"] == "progress":
+            progress.setdefault(str(message["data"]["node"]), []).append((message["data"]["value"], message["data"]["max"]))
+    load = progress[ids["WanSafeLoad"]]
+    assert len(load) > 10 and load[-1][0] == load[-1][1] and load == sorted(load)  # many tensors, ending full
+    picked = [m for n in _workflow("wan21_t2v_1.3B")["nodes"] if n["type"] in ("WanDetectArchitecture", "WanSafeLoad")
+              for m in n["properties"]["models"]]
+    total = sum((comfy_server.base / "models" / m["directory"] / m["name"]).stat().st_size for m in picked)
+    assert load[-1][1] == total  # bytes of the files it read (the model, the VAE, the text encoder)
+    for node in ("WanVAEFix", "WanSample", "WanDiagnose"):
+        updates = progress[ids[node]]
+        assert updates and updates[-1][0] == updates[-1][1], (node, updates)
+    assert [v for v, _ in progress[ids["WanSample"]]][:2] == [1, 2]  # one per step
 
 
 # --------------------------------------------------------------------------- per-run optimize settings

@@ -160,7 +160,13 @@ def test_pipeline_class_must_fit_the_task(sparse_pipeline, tmp_path: Path) -> No
 
 
 def test_unknown_pipeline_class(t2v_copy: Path) -> None:
+    """A class diffusers does not ship: with standard Wan parts the folder falls back to the Wan
+    pipeline that fits them (a warning naming both); with any other part it stays unknown."""
     _edit_json(t2v_copy / "model_index.json", _class_name="MyCustomWanPipeline")
+    info = DETECT.inspect(t2v_copy)
+    assert codes(info) == ["PIPELINE_CLASS_FALLBACK"] and info.ok and info.pipeline_class == "WanPipeline"
+    assert "MyCustomWanPipeline" in info.problems[0].detail and "WanPipeline" in info.problems[0].detail
+    _edit_json(t2v_copy / "model_index.json", tokenizer=["transformers", "LlamaTokenizer"])
     assert "UNKNOWN_PIPELINE_CLASS" in codes(DETECT.inspect(t2v_copy))
 
 

@@ -287,12 +287,16 @@ def test_diagnose_node(wrong_vae_info, isolated):
     assert WanDiagnose.VALIDATE_INPUTS(input_types={}, level="basic") is True
     assert "plain name" in WanDiagnose.VALIDATE_INPUTS(input_types={}, filename_prefix="../x")
 
-    class PipelineHandle:  # what Wan Safe Load hands over: a pipeline carrying its reports
-        def __init__(self) -> None:
-            self.model_info, self.load_report, self.pipe = wrong_vae_info, LoadReport(), object()
+    from wan_compat.compat.loading.handle import PipelineHandle
+    from wan_compat.compat.loading.report import LoadReport as RealLoadReport
+
+    # What Wan Safe Load hands over, the real class (its pipeline needs no weights for a report).
+    load = RealLoadReport(source={"model": wrong_vae_info.path, "format": "single_files"}, pipeline_class="WanPipeline")
+    load.timings_ms["total"] = 3200.0
+    handle = PipelineHandle(pipeline=object(), model_info=wrong_vae_info, report=load)
 
     node = WanDiagnose()
-    out = node.diagnose(level="detailed", pipeline=PipelineHandle(), sample_stats=SampleStats(),
+    out = node.diagnose(level="detailed", pipeline=handle, sample_stats=SampleStats(),
                         any_report=RuntimeError("Cannot copy out of meta tensor; no data!"), include_system=False)
     report, text, json_path = out["result"]
     assert out["ui"]["text"] == [report.text("basic")]
@@ -302,7 +306,7 @@ def test_diagnose_node(wrong_vae_info, isolated):
     assert text.startswith("Wan Compat diagnosis: ERROR (2 error(s), 0 warning(s))")
     path = Path(json_path)
     assert path.parent == isolated / "output" and path.name == "wan_diagnose_00001_.json"
-    assert json.loads(path.read_text())["stages"]["load"]["data"]["seconds"] == 3.2
+    assert json.loads(path.read_text())["stages"]["load"]["data"]["report"]["timings_ms"]["total"] == 3200.0
 
     again = node.diagnose(level="basic", model_info=wrong_vae_info, include_system=False, filename_prefix="mine")
     assert Path(again["result"][2]).name == "mine_00001_.json"

@@ -113,4 +113,4 @@ def test_only_memory_of_a_checked_tensor_counts_as_checked() -> None:
     key = id(base)
     del base, part
     gc.collect()
-    assert key not in checked._ENTRIES  # weak: the entry goes with its tensor
+    assert key not in checked._CHECKED._entries  # weak: the entry goes with its tensor

@@ -142,10 +142,13 @@ def test_trusted_code_still_never_runs_in_process(t2v: Path, tmp_path: Path, can
 
 @pytest.mark.parametrize("class_name", ["EvilWanPipeline", "StableDiffusionPipeline"])
 def test_unknown_pipeline_class(t2v: Path, tmp_path: Path, class_name: str) -> None:
+    """Not a Wan pipeline diffusers ships, and one part is not a standard Wan part either: nothing
+    tells which pipeline fits, so it is refused. (With standard parts it loads as the Wan pipeline
+    that fits them: tests/test_sandboxed_pipeline.py.)"""
     index = json.loads((t2v / "model_index.json").read_text())
-    (t2v / "model_index.json").write_text(json.dumps({**index, "_class_name": class_name}))
-    err = _refused(SecurityError, "UNKNOWN_PIPELINE_CLASS", tmp_path / "models", model=t2v)
-    assert class_name in str(err)
+    (t2v / "model_index.json").write_text(json.dumps({**index, "_class_name": class_name, "tokenizer": ["transformers", "LlamaTokenizer"]}))
+    err = _refused(LoadError, "MODEL_NOT_LOADABLE", tmp_path / "models", model=t2v)
+    assert "UNKNOWN_PIPELINE_CLASS" in str(err) and class_name in str(err)
 
 
 @pytest.mark.parametrize("entry", [["os", "system"], ["builtins", "exec"]])
@@ -268,8 +271,9 @@ def test_i2v_single_files_without_clip_vision(tiny_pipelines, tmp_path: Path) ->
     assert "image_encoder" in str(err) and "WanImageToVideoPipeline" in str(err)
 
 
-def test_extra_parts_with_a_folder_are_a_usage_error(t2v: Path, files, tmp_path: Path) -> None:
-    _refused(UsageError, "USAGE", tmp_path / "models", model=t2v, vae=files["vae"])
+def test_a_config_source_or_tokenizer_with_a_folder_is_a_usage_error(t2v: Path, tmp_path: Path) -> None:
+    err = _refused(UsageError, "USAGE", tmp_path / "models", model=t2v, config_source=t2v, tokenizer=t2v / "tokenizer")
+    assert "set Wan Safe Load's config_source, tokenizer to none" in err.message()
 
 
 def test_unknown_precision(t2v: Path, tmp_path: Path) -> None:
@@ -295,11 +299,14 @@ def test_no_tokenizer_anywhere(t2v: Path, files, tmp_path: Path) -> None:
     _refused(LoadError, "TOKENIZER_NOT_FOUND", root, model=files["transformer"], vae=files["vae"], text_encoder=files["text_encoder"], config_source=t2v)
 
 
-def test_a_folder_with_single_file_parts_names_the_inputs_to_clear(t2v: Path, files) -> None:
+def test_a_folder_with_single_file_parts_loads_them_instead_of_its_own(t2v: Path, files) -> None:
     """A shipped workflow switched to the diffusers folder in Detect while Safe Load still picks the
-    Comfy-Org files: refused before anything is read, naming the inputs to set to none."""
+    Comfy-Org files: the files replace the folder's parts (tests/test_isolation.py for more)."""
     root = t2v.parent
-    with pytest.raises(WanCompatError) as err:
-        load_pipeline(t2v, vae=files["vae"], text_encoder=files["text_encoder"], roots=[str(root), str(Path(files["vae"]).parent)])
-    assert err.value.code == "USAGE"
-    assert "set Wan Safe Load's text_encoder, vae to none" in err.value.message()
+    loaded = load_pipeline(t2v, vae=files["vae"], text_encoder=files["text_encoder"], roots=[str(root), str(Path(files["vae"]).parent)],
+                           options=LoadOptions(dtype="fp32"))
+    assert {r.role: r.path for r in loaded.report.files if r.role in ("vae", "text_encoder")} == {
+        "vae": str(files["vae"]), "text_encoder": str(files["text_encoder"])}
+    assert "replaced by Wan Safe Load's inputs: vae/ <- " in " ".join(loaded.model_info.evidence)
+
+

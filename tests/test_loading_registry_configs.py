@@ -1,6 +1,7 @@
 """The configs shipped in the registry fit the real releases: for every known variant, the model the
 registry config builds (on `meta`) has exactly the names and shapes of a real-size single file in
-the original/ComfyUI naming, after key conversion. This is the single-file route of Wan Safe Load
+the original/ComfyUI naming, after key conversion; those files are built from the published configs
+(`data/fixtures/published_configs.json`, independent of the registry: sparse.py). This is the single-file route of Wan Safe Load
 up to the point where tensor data is read (real-size files are sparse: their data is not real)."""
 from __future__ import annotations
 

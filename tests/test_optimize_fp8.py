@@ -86,3 +86,26 @@ def test_per_run_fp8_storage_is_applied_and_removed(tiny_loaded, private_setting
     assert "forward" not in q.__dict__
     for name, p in t.named_parameters():
         assert before[name][0] is p and before[name][1] == p.data_ptr() and torch.equal(before[name][2], p.detach()), name
+
+
+def test_keep_fp8_storage_off_upcasts_for_the_run_only(tiny_path, private_settings) -> None:
+    """optimization.keep_fp8_storage false: a transformer loaded with fp8 storage runs with its
+    linear weights upcast to the run's precision (not per call), the same frames, and stays fp8."""
+    from wan_compat.compat.loading import LoadOptions, load_pipeline
+    from wan_compat.compat.sampling import SampleRequest, sample
+
+    handle = load_pipeline(tiny_path("wan2.1-t2v"), options=LoadOptions(dtype="fp32", weight_storage="fp8_e4m3fn"))
+    q = handle.pipeline.transformer.blocks[0].attn1.to_q
+    assert q.weight.dtype == torch.float8_e4m3fn
+    seen: list[torch.dtype] = []
+    q.register_forward_pre_hook(lambda module, args: seen.append(module.weight.dtype))
+    request = SampleRequest(prompt="a lighthouse", width=32, height=32, num_frames=5, steps=2, seed=3)
+    kept = sample(dataclasses.replace(handle, preferences=OptimizationPreferences(precision="fp32")), request, record=False)
+    assert set(seen) == {torch.float8_e4m3fn} and kept.stats.plan.choice("weight_storage").value == "fp8 (as loaded)"
+    seen.clear()
+    off = OptimizationPreferences(precision="fp32", keep_fp8_storage=False)
+    upcast = sample(dataclasses.replace(handle, preferences=off), request, record=False)
+    choice = upcast.stats.plan.choice("weight_storage")
+    assert set(seen) == {torch.float32} and upcast.stats.plan.weight_storage == "upcast" and "keep_fp8_storage is off" in choice.reason
+    assert q.weight.dtype == torch.float8_e4m3fn  # the loaded weights stay fp8
+    assert torch.equal(upcast.frames, kept.frames)  # fp8 -> fp32 is exact: the same numbers, cast once instead of per call

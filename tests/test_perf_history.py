@@ -177,9 +177,9 @@ def test_record_run_uses_the_settings_folder_threshold_and_switch(tmp_path, monk
         assert record_run(run(1.0, created=float(i), settings_hash=None, versions={})) is None
     stored = PerfHistory.in_directory(tmp_path / "cfg").runs()
     assert len(stored) == 3 and stored[0].settings_hash and stored[0].versions["torch"]
-    assert record_run(run(1.5, created=10.0)) is not None  # +50 % > 25 %
+    assert record_run(run(1.5, created=10.0, settings_hash=None)) is not None  # +50 % > 25 %, the same strategy
     SettingsStore().set("performance.regression_threshold", 1.0)
-    assert record_run(run(1.5, created=11.0)) is None
+    assert record_run(run(1.5, created=11.0, settings_hash=None)) is None
     SettingsStore().set("performance.record_history", False)
     assert record_run(run(9.0, created=12.0)) is None
     assert len(PerfHistory.in_directory(tmp_path / "cfg").runs()) == 5
@@ -187,3 +187,62 @@ def test_record_run_uses_the_settings_folder_threshold_and_switch(tmp_path, monk
     assert record_run(run(1.0, created=13.0)) is None
     assert (tmp_path / "cfg" / "settings.json").read_text() == "{broken"
     assert len(PerfHistory.in_directory(tmp_path / "cfg").runs()) == 6
+
+
+# ------------------------------------------------------------------ strategies (issue 24)
+def test_a_version_1_history_is_migrated_and_kept(history):
+    """A file written before runs recorded their plan: read as before (no plan), then written to."""
+    history.path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(history.path)
+    conn.executescript("""CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created REAL NOT NULL, model TEXT NOT NULL,
+        variant TEXT, device TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, frames INTEGER NOT NULL,
+        steps INTEGER NOT NULL, seconds_per_step REAL NOT NULL, total_seconds REAL, peak_memory_bytes INTEGER,
+        estimate_bytes INTEGER, encode_seconds REAL, settings_hash TEXT, versions TEXT NOT NULL DEFAULT '{}',
+        extra TEXT NOT NULL DEFAULT '{}');
+        INSERT INTO runs (created, model, device, width, height, frames, steps, seconds_per_step)
+        VALUES (1.0, 'wan2.1-t2v-1.3b', 'cpu', 832, 480, 81, 30, 3.5);
+        PRAGMA user_version=1;""")
+    conn.close()
+    old = history.runs()
+    assert len(old) == 1 and old[0].plan == {} and old[0].strategy() == "-"
+    history.record(run(2.0, plan={"precision": "bf16", "offload": "group", "decode_mode": "chunked"}))
+    assert [r.plan.get("offload") for r in history.runs()] == ["group", None]
+    assert sqlite3.connect(history.path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_runs_of_two_strategies_are_told_apart(tiny_loaded, tmp_path, monkeypatch, capsys):
+    """The same request with no offload and with group offload: two plans, two settings hashes, each
+    compared only with its own kind, both in `wan-compat perf`, and Optimize's plan says what each
+    measured at that size."""
+    import dataclasses
+
+    from wan_compat.compat.optimize.manager import OptimizationManager
+    from wan_compat.compat.optimize.memory import Sizes
+    from wan_compat.compat.sampling import SampleRequest, sample
+    from wan_compat.compat.sampling.perf_history import with_history
+    from wan_compat.compat.settings.store import OptimizationPreferences
+
+    monkeypatch.setenv("WAN_COMPAT_CONFIG_DIR", str(tmp_path / "cfg"))
+    handle = tiny_loaded("wan2.1-t2v")
+    request = SampleRequest(prompt="a lantern", width=32, height=32, num_frames=5, steps=2, seed=0)
+    for offload in ("none", "group", "none"):
+        prefs = OptimizationPreferences(precision="fp32", offload=offload)
+        sample(dataclasses.replace(handle, preferences=prefs), request)
+    runs = PerfHistory.in_directory(tmp_path / "cfg").runs()
+    assert [r.plan["offload"] for r in runs] == ["none", "group", "none"]
+    assert runs[0].plan == {"precision": "fp32", "offload": "none", "tiling": False, "slicing": False, "chunked": True,
+                            "decode_mode": "chunked", "weight_storage": "default", "loras": []}
+    assert runs[0].settings_hash == runs[2].settings_hash != runs[1].settings_hash
+    history = PerfHistory.in_directory(tmp_path / "cfg")
+    assert [r.id for r in history.comparable(runs[0])] == [runs[2].id]  # the group run is another strategy
+
+    assert main(["perf"]) == 0
+    out = capsys.readouterr().out
+    assert "plan" in out.splitlines()[0] and "fp32, offload group, chunked decode" in out and runs[1].settings_hash in out
+
+    plan = OptimizationManager(preferences=OptimizationPreferences(precision="fp32")).plan(handle, Sizes(32, 32, 5))
+    shown = with_history(plan, handle.model_info)
+    assert [(row["plan"]["offload"], row["runs"]) for row in sorted(shown.history, key=lambda r: r["plan"]["offload"])] == [("group", 1), ("none", 2)]
+    assert "history at 32x32, 5 frames (3 runs):" in shown.summary() and shown.to_dict()["history"] == shown.history
+    assert with_history(OptimizationManager(preferences=OptimizationPreferences()).plan(handle, Sizes(64, 64, 5)), handle.model_info).history == []
+

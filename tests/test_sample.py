@@ -318,36 +318,43 @@ def test_full_decode_completes_the_progress(tiny_loaded) -> None:
 
 @pytest.mark.skipif(not os.environ.get("COMFYUI_DIR"), reason="COMFYUI_DIR is not set (a ComfyUI checkout to import comfy from)")
 def test_comfyui_interrupt_reaches_the_node(tiny_pipelines, tmp_path: Path) -> None:
-    """The node with ComfyUI's own interrupt flag (comfy.model_management), in a separate process."""
+    """The node with ComfyUI's own ProgressBar and interrupt flag (comfy.utils, comfy.model_management),
+    in a separate process: the progress hook ComfyUI's server installs sees each step, and the
+    interrupt set after the first step stops the run there."""
     import subprocess
-    import sys
 
+    from comfyui_server import comfy_python
+
+    python = comfy_python(Path(os.environ["COMFYUI_DIR"]))
+    assert python, "COMFYUI_DIR has no venv with ComfyUI's requirements (COMFYUI_PYTHON)"
+    (tmp_path / "pack").mkdir()
+    (tmp_path / "pack" / "wan_compat").symlink_to(Path(__file__).resolve().parents[1])  # the pack, importable by ComfyUI's Python
     code = f"""
 import sys, json
-sys.path.insert(0, {os.environ['COMFYUI_DIR']!r})
+sys.path[:0] = [{os.environ['COMFYUI_DIR']!r}, {str(tmp_path / 'pack')!r}]
 import comfy.options; comfy.options.enable_args_parsing(); sys.argv = ['main', '--cpu']
 import comfy.model_management as mm
+import comfy.utils
 from wan_compat.compat.loading import LoadOptions, load_pipeline
 from wan_compat.nodes.sample import WanSample
 import wan_compat.nodes.comfy_env as env
 handle = load_pipeline({str(tiny_pipelines['wan2.1-t2v'])!r}, options=LoadOptions(dtype='fp32'))
 steps = []
-real = env.progress_bar
-class Bar:
-    def __init__(self, total): self.total = total
-    def update_absolute(self, done, total=None, preview=None):
-        steps.append(done)
-        if done == 1: mm.interrupt_current_processing(True)
-env.progress_bar = Bar
+def hook(value, total, preview, node_id=None):  # as ComfyUI's server hooks every ProgressBar
+    steps.append([value, total])
+    if value == 1: mm.interrupt_current_processing(True)
+comfy.utils.set_progress_bar_global_hook(hook)
+assert type(env.progress_bar(4)) is comfy.utils.ProgressBar
 try:
     WanSample().sample(handle, prompt='dance monkey', width=32, height=32, num_frames=5, steps=4, seed=0)
 except mm.InterruptProcessingException:
     print(json.dumps({{'interrupted': True, 'steps': steps}}))
 """
     env = dict(os.environ, WAN_COMPAT_CONFIG_DIR=str(tmp_path / "settings"))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"interrupted": True, "steps": [1]}
+    # 4 steps + 2 decoded chunks (5 frames: 2 latent frames, one per chunk)
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"interrupted": True, "steps": [[1, 6]]}
 
 
 def test_diagnose_takes_the_pipeline_plan_and_stats(tiny_pipelines, tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_two_central_directories_are_refused_even_when_allowlisted(place) -> Non
     policy = SecurityPolicy(allowed_pickle_sha256=[hashlib.sha256(data).hexdigest()])
     with opened_files() as opened, pytest.raises(SecurityError) as err:
         load_pickle_state_dict(path, policy)
-    assert err.value.code in ("PICKLE_ARCHIVE_AMBIGUOUS", "PICKLE_UNSAFE_GLOBALS", "PICKLE_MALFORMED")
+    assert err.value.code == "PICKLE_ARCHIVE_AMBIGUOUS", (err.value.code, err.value.detail)
     assert opened_inside(opened, outside) == []
 
 

@@ -139,7 +139,7 @@ def test_write_failure_is_typed_and_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- versions
-def test_v1_file_is_migrated_and_rewritten_as_v3(isolated):
+def test_v1_file_is_migrated_and_rewritten_as_v3(isolated, capsys):
     isolated.mkdir()
     shutil.copy(DATA / "settings_v1.json", isolated / "settings.json")
     loaded = SettingsStore().load()
@@ -152,8 +152,12 @@ def test_v1_file_is_migrated_and_rewritten_as_v3(isolated):
     override = s.pipeline_override_for("/models/diffusers/wan2.1-i2v-14b-480p")
     assert override is not None and override.pipeline_class == "WanImageToVideoPipeline"
     assert s.pipeline_override_for("/models/wan2.2-ti2v-5b") is None
-    # Reading leaves the v1 file as it was; the next write stores the migrated layout.
+    # Reading leaves the v1 file as it was; the next write stores the migrated layout, as validate says.
     assert json.loads((isolated / "settings.json").read_text())["version"] == 1
+    from wan_compat.compat.cli import main
+
+    assert main(["config", "validate"]) == 0
+    assert "version 1 layout: `wan-compat config set` rewrites it as version 3" in capsys.readouterr().out
     SettingsStore().set("encoder.crf", 28)
     doc = json.loads((isolated / "settings.json").read_text())
     assert doc["version"] == 3 and doc["encoder"] == {"format": "webm", "crf": 28, "preset": "fast", "fps": 16}

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import SettingsError
-    from ..settings.store import SettingsStore
+    from ..settings.store import CURRENT_VERSION, SettingsStore
 
     store = SettingsStore()
     if args.action == "path":
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             note = "valid" if loaded.exists else "no file yet: defaults apply"
             if loaded.migrated_from:
-                note += f" (version {loaded.migrated_from} layout: `wan-compat config set` rewrites it as version 2)"
+                note += f" (version {loaded.migrated_from} layout: `wan-compat config set` rewrites it as version {CURRENT_VERSION})"
             emit_text(f"{store.path}: {note}")
         return 0
     loaded = store.load()

@@ -19,23 +19,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def cli_policy() -> object:
-    """The security policy the CLI's settings hold (strict defaults when none or unreadable)."""
+def cli_settings() -> object:
+    """The CLI's settings: its security policy and pipeline overrides (the defaults, strict, when
+    there is no settings file or it cannot be read)."""
     from ..core.errors import WanCompatError
-    from ..settings.store import load_settings
+    from ..settings.store import Settings, load_settings
 
     try:
-        return load_settings(None).security
+        return load_settings(None)
     except WanCompatError:
-        from ..security.policy import SecurityPolicy
-
-        return SecurityPolicy()
+        return Settings()
 
 
 def run(args: argparse.Namespace) -> int:
-    info = inspect_checked(args.path, lambda: LinkCheckedDetector().inspect(
+    settings = cli_settings()
+    info = inspect_checked(args.path, lambda: LinkCheckedDetector(settings.advanced.pipeline_overrides).inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    ), cli_policy())
+    ), settings.security)
     if args.json:
         emit_json(info.to_dict())
     else:

@@ -32,13 +32,14 @@ def run(args: argparse.Namespace) -> int:
     if not runs:
         emit_text(f"no runs recorded yet in {history.path}")
         return 0
-    lines = [f"{'id':>5}  {'model':28} {'size':>13} {'steps':>5} {'device':16} {'s/step':>8} {'peak GiB':>8} {'est GiB':>8}  versions"]
+    lines = [f"{'id':>5}  {'model':28} {'size':>13} {'steps':>5} {'device':16} {'s/step':>8} {'peak GiB':>8} {'est GiB':>8}  "
+             f"{'settings':12}  {'plan':44}  versions"]
     for r in runs:
         peak = f"{r.peak_memory_bytes / 2**30:.2f}" if r.peak_memory_bytes else "-"
         est = f"{r.estimate_bytes / 2**30:.2f}" if r.estimate_bytes else "-"
         versions = " ".join(f"{k.replace('comfyui-wan-compat', 'pack')} {v}" for k, v in r.versions.items() if v)
         lines.append(f"{r.id:>5}  {r.model[:28]:28} {f'{r.width}x{r.height}x{r.frames}':>13} {r.steps:>5} {r.device[:16]:16} "
-                     f"{r.seconds_per_step:>8.3g} {peak:>8} {est:>8}  {versions}")
+                     f"{r.seconds_per_step:>8.3g} {peak:>8} {est:>8}  {(r.settings_hash or '-'):12}  {r.strategy()[:44]:44}  {versions}")
     for g in regressions:
         lines.append(g.to_problem().text())
     if not regressions:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 from ..detect.detector import ArchitectureDetector
 from ..detect.weights import INDEX_SUFFIX
-from .inspect_cmd import cli_policy
+from .inspect_cmd import cli_settings
 from .output import emit_json, emit_text
 from .refusals import inspect_checked
 
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         from ..core.errors import UsageError
 
         raise UsageError("PATH_NOT_FOUND", f"{root} is not a folder")
-    detector = ArchitectureDetector()
-    policy = cli_policy()
+    settings = cli_settings()
+    detector, policy = ArchitectureDetector(settings.advanced.pipeline_overrides), settings.security
     # Each model on its own: a hostile file is reported (INPUT_PARSE_FAILED at worst) and the scan goes on.
     results = [inspect_checked(path, lambda path=path: detector.inspect(path), policy) for path in find_models(root)]
     if args.json:

@@ -197,6 +197,15 @@ def translate(exc: BaseException, *, stage: str | None = None) -> WanCompatError
     return error
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation failure another strategy could avoid: torch.OutOfMemoryError
+    (CUDA, HIP, MPS, XPU), torch's CPU allocator failing, or a MemoryError."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    error = translate(exc) if isinstance(exc, Exception) and not isinstance(exc, WanCompatError) else None
+    return error is not None and error.code in ("GPU_OUT_OF_MEMORY", "RAM_OUT_OF_MEMORY")
+
+
 def translate_or_wrap(exc: BaseException, *, stage: str | None = None) -> WanCompatError:
     """Like `translate`, but an unknown exception becomes UNEXPECTED_ERROR instead of None."""
     error = translate(exc, stage=stage)

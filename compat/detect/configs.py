@@ -1,8 +1,11 @@
-"""Fast, typed reading of `model_index.json` and component configs for detection.
+"""Typed reading of `model_index.json` and component configs for detection.
 
-Detection needs a handful of fields. This reader takes them with their expected types and records
-a JSON path for anything wrong; as soon as one thing is wrong it hands the document to the pydantic
-schemas (`schemas.py`), which list every problem at once. The happy path never imports pydantic.
+Every config that is read is validated by the pydantic schemas (`schemas.py`): ranges and relations
+included (a `latents_std` that is not positive, a negative `flow_shift`), each problem with its JSON
+path, so a config that would pass detection and loading and then turn the first step into NaN is
+refused here. The fields detection uses are also checked by a light typed reader (`_quick_problems`),
+whose findings stand when the schema has nothing to add. pydantic is imported on the first config
+read (never for a single file, which carries no config): `benchmarks/schemas.py` measures the cost.
 """
 from __future__ import annotations
 
@@ -96,14 +99,13 @@ def _quick_problems(kind: str, doc: Any) -> list[str]:
 
 
 def read(kind: str, path: Path) -> ConfigDoc:
-    """Read one config; on any problem, the full schema check replaces the quick findings."""
+    """Read one config and validate it against its schema; the schema's findings (every problem,
+    with its JSON path) replace the quick reader's when it has any."""
     try:
         doc = safe_json.load_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return ConfigDoc(path, {}, [f"$: not valid JSON ({exc})"])
-    problems = _quick_problems(kind, doc)
-    if problems:
-        from . import schemas  # only now: pydantic is slow to import
+    from . import schemas  # here, not at import: only a config read needs pydantic
 
-        problems = schemas.validate(kind, doc) or problems
+    problems = schemas.validate(kind, doc) or _quick_problems(kind, doc)
     return ConfigDoc(path, doc if isinstance(doc, dict) else {}, problems)

@@ -24,12 +24,16 @@ from ..core.regular_file import open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Sequence
 
     from .registry import Variant
 
 class ArchitectureDetector(PipelineFolderDetection):
-    """Detects Wan architectures. Stateless; one instance can inspect any number of paths."""
+    """Detects Wan architectures; one instance can inspect any number of paths. `overrides`: the
+    settings' `advanced.pipeline_overrides` (overrides.py), applied to each model's verdict."""
+
+    def __init__(self, overrides: Sequence[Any] = ()) -> None:
+        self.overrides = tuple(overrides or ())
 
     def inspect(
         self,
@@ -42,6 +46,10 @@ class ArchitectureDetector(PipelineFolderDetection):
         started = time.perf_counter()
         taken = fingerprint.take(path)  # before anything is read: a later change cannot hide
         info = self._inspect_path(Path(path))
+        if self.overrides:
+            from .overrides import apply_overrides
+
+            info = apply_overrides(info, self.overrides)
         info.fingerprint = taken
         if vae or text_encoder or clip_vision:
             info = self.check_parts(info, vae=vae, text_encoder=text_encoder, clip_vision=clip_vision)

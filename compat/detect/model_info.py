@@ -42,8 +42,12 @@ class ModelInfo:
         self.components: dict[str, dict[str, Any]] = {}
         self.vae: dict[str, Any] | None = None
         self.requirements: dict[str, Any] | None = None
+        # What the settings forced (`advanced.pipeline_overrides`, overrides.py): by, pipeline_class, variant.
+        self.forced: dict[str, Any] | None = None
         self.evidence: list[str] = []
         self.problems: list[Problem] = []
+        # A folder's findings by the part they concern ([code, detail] pairs): a part replaced at load settles them.
+        self.part_problems: dict[str, list[list[str]]] = {}
         self.elapsed_ms = 0.0
         # The files the verdict was made from (see fingerprint.py); None: unknown, never re-used.
         self.fingerprint: list[list[Any]] | None = None

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import configs, hints, registry, validate
 from ..core.errors import WanCompatError, problem
-from .slots import KNOWN_SLOTS, slot_problems
+from .slots import KNOWN_SLOTS, slot_problems, standard_parts
 from .config_check import config_vs_weights
 from .facts import Facts, classify
 from .model_info import ModelInfo
@@ -44,6 +44,21 @@ VERDICT_FIELDS = ("family", "version", "task", "size", "moe", "variant", "candid
 
 
 
+def _attribute(info: ModelInfo, slot: str, found: list[Any]) -> None:
+    """Add `found` to the verdict and list it under the component it concerns (`problems`: [code,
+    detail] pairs), so a loader that replaces that part knows which findings go with it."""
+    for item in found:
+        info.add(item)
+    if found:
+        info.part_problems.setdefault(slot, []).extend([p.code, p.detail] for p in found)
+
+
+def part_problems(info: ModelInfo, slot: str) -> list[Any]:
+    """The findings of a folder's verdict that concern one part (see `_attribute`)."""
+    mine = {tuple(pair) for pair in info.part_problems.get(slot, [])}
+    return [p for p in info.problems if (p.code, p.detail) in mine]
+
+
 class PipelineFolderDetection:
     """What `ArchitectureDetector` knows of diffusers pipeline folders."""
 
@@ -71,7 +86,7 @@ class PipelineFolderDetection:
             info.components[name] = component
             sub = folder / name
             if not sub.is_dir():
-                info.add(problem("COMPONENT_MISSING", f"'{name}/' is not in {folder.name}", component=name))
+                _attribute(info, name, [problem("COMPONENT_MISSING", f"'{name}/' is not in {folder.name}", component=name)])
                 continue
             if name in AUX_COMPONENTS:
                 if not any((sub / f).is_file() for f in AUX_COMPONENTS[name]):
@@ -82,7 +97,10 @@ class PipelineFolderDetection:
                     if not sched.ok:
                         info.add(problem("CONFIG_INVALID", "scheduler/scheduler_config.json: " + "; ".join(sched.problems)))
                 continue
+            found = len(info.problems)
             part = self._pipeline_component(folder, name, component, info)
+            if len(info.problems) > found:  # this part's own findings
+                info.part_problems.setdefault(name, []).extend([p.code, p.detail] for p in info.problems[found:])
             if part is not None:
                 parts[name] = part
                 total += component.get("bytes", 0)
@@ -158,18 +176,20 @@ class PipelineFolderDetection:
             info.add(problem("CONFIG_INVALID", "model_index.json: $.expand_timesteps must be true for Wan 2.2 TI2V-5B"))
         transformer.variant = registry.by_id(info.variant) if info.variant else None
         info.components["transformer"]["variant"] = info.variant
+        # Each pairwise finding is the part's (a replacement for that part settles it: Safe Load).
         if "transformer_2" in parts:
-            for p in validate.check_experts(transformer, parts["transformer_2"]):
-                info.add(p)
-        clip = parts.get("image_encoder")
-        for p in validate.check_parts(
-            transformer,
-            vae=parts.get("vae"),
-            text_encoder=parts.get("text_encoder"),
-            clip_vision=clip,
-            clip_given=True,
-        ):
-            info.add(p)
+            _attribute(info, "transformer_2", validate.check_experts(transformer, parts["transformer_2"]))
+        if "vae" in parts:
+            _attribute(info, "vae", validate.check_vae(transformer, parts["vae"]))
+        if "text_encoder" in parts:
+            _attribute(info, "text_encoder", validate.check_text_encoder(transformer, parts["text_encoder"]))
+        _attribute(info, "image_encoder", validate.check_clip_vision(transformer, parts.get("image_encoder")))
+        fallback = self._fallback_class(info)
+        if fallback is not None:
+            declared, info.pipeline_class = info.pipeline_class, fallback
+            info.evidence.append(f"model_index.json names {declared}, which diffusers does not ship; standard Wan parts -> {fallback}")
+            info.add(problem("PIPELINE_CLASS_FALLBACK", f"model_index.json names {declared}; loaded as {fallback}", severity="warning",
+                             declared=declared, used=fallback))
         for p in validate.check_pipeline_class(info.pipeline_class, info.task):
             info.add(p)
         if "vae" in parts:
@@ -180,6 +200,19 @@ class PipelineFolderDetection:
         feature, required = self._version_needs(info, has_t2, expand)
         for p in validate.check_diffusers_version(required, validate.installed_diffusers_version(), feature):
             info.add(p)
+
+    @staticmethod
+    def _fallback_class(info: ModelInfo) -> str | None:
+        """The Wan pipeline that fits a folder whose `_class_name` diffusers does not ship, when every
+        part is a standard Wan part (no custom code anywhere): the detected variant's class, else the
+        one that runs the task its transformer was detected for. None when the class is known, the
+        parts are not standard or the task is not known (then UNKNOWN_PIPELINE_CLASS stands)."""
+        if info.pipeline_class in validate.PIPELINE_TASKS or not standard_parts(info.components):
+            return None
+        official = (info.requirements or {}).get("pipeline_class")
+        if official:
+            return official
+        return validate.PIPELINE_FOR_TASK.get(info.task or "")
 
     @staticmethod
     def _version_needs(info: ModelInfo, moe: bool, expand: bool) -> tuple[str, str | None]:

@@ -1,9 +1,9 @@
 """Pydantic schemas for `model_index.json` and the Wan component configs.
 
 They report every problem at once, each with its JSON path (`$.transformer[1]`, `$.latents_std`).
-Importing pydantic costs more than a whole `wan-compat inspect`, so the detector reads configs with
-a light typed reader (`configs.py`) and calls these schemas whenever that reader finds anything
-wrong; the loader and the Check Compatibility node always run them.
+They run on every config that is read (`configs.read`: detection, and so every load, VAE swap and
+compatibility check; `component_configs.from_folder`: a config source), imported on the first
+config read only, so inspecting a single file never imports pydantic.
 """
 from __future__ import annotations
 

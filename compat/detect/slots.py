@@ -15,8 +15,33 @@ import re
 WEIGHT_SLOTS = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
 AUX_SLOTS = ("scheduler", "tokenizer", "image_processor")
 KNOWN_SLOTS = WEIGHT_SLOTS + AUX_SLOTS
+# What each slot of a Wan pipeline holds (the classes diffusers/transformers ship for it); a scheduler
+# is any diffusers class named *Scheduler.
+WAN_TRANSFORMERS = ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel")
+SLOT_CLASSES: dict[str, tuple[str, ...]] = {
+    "transformer": WAN_TRANSFORMERS,
+    "transformer_2": WAN_TRANSFORMERS,
+    "vae": ("AutoencoderKLWan",),
+    "text_encoder": ("UMT5EncoderModel",),
+    "image_encoder": ("CLIPVisionModel", "CLIPVisionModelWithProjection"),
+    "tokenizer": ("T5Tokenizer", "T5TokenizerFast", "AutoTokenizer"),
+    "image_processor": ("CLIPImageProcessor", "CLIPImageProcessorPil", "CLIPImageProcessorFast"),
+}
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MAX_LIBRARY_NAME = 64
+
+
+def standard_parts(components: dict[str, dict[str, object]]) -> bool:
+    """Every component of a detected folder is a class diffusers/transformers ship for that slot."""
+    for slot, spec in components.items():
+        library, name = spec.get("library"), spec.get("class")
+        if library is None and name is None:
+            continue
+        if library not in ("diffusers", "transformers") or not isinstance(name, str):
+            return False
+        if not (name in SLOT_CLASSES.get(slot, ()) or (slot == "scheduler" and library == "diffusers" and name.endswith("Scheduler"))):
+            return False
+    return True
 
 
 def is_slot_name(name: object) -> bool:

@@ -26,6 +26,10 @@ PIPELINE_TASKS: dict[str, tuple[str, ...]] = {
     "WanVideoToVideoPipeline": ("t2v",),
     "WanAnimatePipeline": ("animate",),
 }
+# The pipeline the official releases use for each task (a folder naming a class diffusers does not
+# ship falls back to it when its parts are standard: pipeline_folder.py).
+PIPELINE_FOR_TASK = {"t2v": "WanPipeline", "ti2v": "WanPipeline", "i2v": "WanImageToVideoPipeline",
+                     "flf2v": "WanImageToVideoPipeline", "vace": "WanVACEPipeline", "animate": "WanAnimatePipeline"}
 
 
 class Part:

@@ -2,6 +2,7 @@
 free counter, created with O_EXCL so two writers never collide (the name pattern ComfyUI uses)."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -35,4 +36,5 @@ def write_report(report: DiagnosticReport, directory: str | os.PathLike[str], pr
         except BaseException:
             path.unlink(missing_ok=True)  # never leave half a report
             raise
+        logging.getLogger("wan_compat.diagnose").info("diagnosis %s: %s", report.verdict.upper(), path)
         return path

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..core.errors import FrameError, Problem, problem
 from .arrays import CHANNELS, chunk_frames, first_non_finite, is_float, is_torch, is_uint8, iter_chunks, numpy_chunk, value_bounds
+from .boundaries import mark_videos, spans
 from .checked import checked_bounds, mark_checked
 
 ValueRange = Literal["auto", "0..1", "-1..1", "0..255"]
@@ -53,11 +54,7 @@ class FramesInfo:
 
     def boundaries(self) -> list[tuple[int, int]]:
         """(start, stop) of each video inside the IMAGE batch."""
-        out, start = [], 0
-        for length in self.video_lengths:
-            out.append((start, start + length))
-            start += length
-        return out
+        return spans(self.video_lengths)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +101,10 @@ class FrameTensorHandler:
             raise FrameError("FRAMES_BAD_SHAPE", f"multiple_of must be >= 1, got {multiple_of}")
         self.value_range, self.size_mode, self.multiple_of, self.backend = value_range, size_mode, multiple_of, backend
 
-    def normalize(self, frames: Any, *, fps: float = 16.0, metadata: dict[str, Any] | None = None) -> tuple[Any, FramesInfo]:
+    def normalize(self, frames: Any, *, fps: float = 16.0, metadata: dict[str, Any] | None = None,
+                  lengths: list[int] | None = None) -> tuple[Any, FramesInfo]:
+        """`lengths`: where the videos of a single IMAGE batch start (Wan Sample's mark), so they stay
+        apart; they must add up to its frames. The output tensor carries them too (`boundaries.py`)."""
         if not fps or fps <= 0:
             raise FrameError("FRAMES_BAD_SHAPE", f"fps must be > 0, got {fps}")
         videos = self._videos(frames)
@@ -138,8 +138,13 @@ class FrameTensorHandler:
         image = self._assemble(videos, scale, offset, 0.0 <= lo and hi <= 1.0, out_h, out_w)
         if checked_bounds(image) is None:  # finite, clipped to [0, 1]; black borders add 0
             mark_checked(image, 0.0 if (out_h, out_w) != (h, w) and self.size_mode == "pad" else max(lo, 0.0), min(hi, 1.0))
+        found = [int(v.array.shape[0]) for v in videos]
+        if lengths and len(videos) == 1 and sum(lengths) == found[0]:
+            found = [int(n) for n in lengths]
+        if len(found) > 1:
+            mark_videos(image, found)
         info = FramesInfo(
-            fps=float(fps), video_lengths=[int(v.array.shape[0]) for v in videos], width=out_w, height=out_h,
+            fps=float(fps), video_lengths=found, width=out_w, height=out_h,
             source_width=w, source_height=h, source_layout=videos[0].layout, value_range=value_range,
             size_mode=self.size_mode, metadata=dict(metadata or {}), problems=problems,
         )

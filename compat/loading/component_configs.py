@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import safe_json
-from ..detect import registry
+from ..detect import configs, registry
 from ..core.errors import LoadError, ModelFileError
 from ..detect.model_info import ModelInfo
 
@@ -83,32 +83,39 @@ def from_registry(info: ModelInfo, moe: bool) -> PipelineConfigs:
     )
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """A config read and, for the kinds the schemas know, validated (detect/schemas.py)."""
+    doc = configs.read(kind, path) if kind else None
+    if doc is not None:
+        if not doc.ok:
+            raise ModelFileError("CONFIG_INVALID", f"{path}: " + "; ".join(doc.problems))
+        return doc.data
     try:
-        doc = safe_json.load_file(path)
+        found = safe_json.load_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError("CONFIG_INVALID", f"{path}: {exc}") from None
-    if not isinstance(doc, dict):
+    if not isinstance(found, dict):
         raise ModelFileError("CONFIG_INVALID", f"{path}: not a JSON object")
-    return doc
+    return found
 
 
 def from_folder(folder: Path, index: dict[str, Any]) -> PipelineConfigs:
-    """Configs of a diffusers folder (already path- and code-checked by the caller)."""
-    def optional(name: str, file: str) -> dict[str, Any] | None:
-        return _json(folder / name / file) if isinstance(index.get(name), list) and index[name][0] and (folder / name / file).is_file() else None
+    """Configs of a diffusers folder (already path- and code-checked by the caller), each validated."""
+    def optional(name: str, file: str, kind: str | None = None) -> dict[str, Any] | None:
+        present = isinstance(index.get(name), list) and index[name][0] and (folder / name / file).is_file()
+        return _json(folder / name / file, kind) if present else None
 
-    transformer = _json(folder / "transformer" / "config.json")
+    transformer = _json(folder / "transformer" / "config.json", "transformer")
     return PipelineConfigs(
         origin=f"config folder: {folder}",
         pipeline_class=str(index.get("_class_name")),
         transformer_class=str(transformer.get("_class_name") or index["transformer"][1]),
         transformer=transformer,
-        transformer_2=optional("transformer_2", "config.json"),
-        vae=_json(folder / "vae" / "config.json"),
-        text_encoder=_json(folder / "text_encoder" / "config.json"),
-        scheduler=_json(folder / "scheduler" / "scheduler_config.json"),
-        image_encoder=optional("image_encoder", "config.json"),
+        transformer_2=optional("transformer_2", "config.json", "transformer"),
+        vae=_json(folder / "vae" / "config.json", "vae"),
+        text_encoder=_json(folder / "text_encoder" / "config.json", "text_encoder"),
+        scheduler=_json(folder / "scheduler" / "scheduler_config.json", "scheduler"),
+        image_encoder=optional("image_encoder", "config.json", "clip_vision"),
         image_processor=optional("image_processor", "preprocessor_config.json"),
         scalars={k: index.get(k) for k in ("boundary_ratio", "expand_timesteps") if k in index},
         folder=folder,

@@ -13,20 +13,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..core.errors import LoadError, WanCompatError
+from ..detect.slots import SLOT_CLASSES
 from . import checks, dtypes, fp8, materialize
 from .report import LoadReport
 
-# What each component slot may hold (model_index.json classes and the classes single files use).
-WAN_TRANSFORMERS = ("WanTransformer3DModel", "WanVACETransformer3DModel", "WanAnimateTransformer3DModel")
-SLOT_CLASSES: dict[str, tuple[str, ...]] = {
-    "transformer": WAN_TRANSFORMERS,
-    "transformer_2": WAN_TRANSFORMERS,
-    "vae": ("AutoencoderKLWan",),
-    "text_encoder": ("UMT5EncoderModel",),
-    "image_encoder": ("CLIPVisionModel", "CLIPVisionModelWithProjection"),
-    "tokenizer": ("T5Tokenizer", "T5TokenizerFast", "AutoTokenizer"),
-    "image_processor": ("CLIPImageProcessor", "CLIPImageProcessorPil", "CLIPImageProcessorFast"),
-}
+# What each component slot may hold: detect/slots.py (the classes diffusers/transformers ship for it).
 WEIGHT_SLOTS = ("transformer", "transformer_2", "vae", "text_encoder", "image_encoder")
 # Tensors some real files carry that are not weights of the model: embedded tokenizer, markers,
 # and buffers transformers no longer saves.
@@ -87,7 +78,8 @@ def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tup
                      dtype: Any, report: LoadReport, storage: Any = None) -> Any:
     """A component of a diffusers folder; `found` holds the names and shapes its file headers list."""
     started = time.perf_counter()
-    config = cls.load_config(folder / name) if is_diffusers_class(cls) else cls.config_class.from_pretrained(folder / name).to_dict()
+    config = (cls.load_config(folder / name, local_files_only=True) if is_diffusers_class(cls)
+              else cls.config_class.from_pretrained(folder / name, local_files_only=True).to_dict())
     expected = meta_model(cls, config)
     checks.compare_keys(checks.expected_shapes(expected), found, tied=checks.tied_keys(expected), ignorable=IGNORABLE).raise_if_any(name, f"{name}/")
     del expected

@@ -29,6 +29,7 @@ class TensorAwareDetector(ArchitectureDetector):
     """ArchitectureDetector that reads the given paths' tensors from memory instead of a header."""
 
     def __init__(self, loaded: Mapping[Path, Mapping[str, Any]]) -> None:
+        super().__init__()
         self._loaded = {Path(k): v for k, v in loaded.items()}
 
     def _inspect_path(self, path: Path) -> ModelInfo:

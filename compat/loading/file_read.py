@@ -8,7 +8,7 @@ bare read of the file, and nothing refers to the file once it returns.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..core.errors import ModelFileError
 from ..detect.safetensors_header import SafetensorsHeader
@@ -20,8 +20,9 @@ TORCH_DTYPES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "F8_E5M2": "float8_
                 "U64": "uint64", "F64": "float64", "C64": "complex64"}
 
 
-def read_tensors(pinned: PinnedFile, header: SafetensorsHeader) -> dict[str, Any]:
-    """name -> tensor (in the header's order), each in a buffer of its own."""
+def read_tensors(pinned: PinnedFile, header: SafetensorsHeader, on_bytes: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """name -> tensor (in the header's order), each in a buffer of its own; `on_bytes(n)` after each
+    tensor's n bytes were read (progress)."""
     import torch
 
     base = 8 + header.header_size
@@ -37,4 +38,6 @@ def read_tensors(pinned: PinnedFile, header: SafetensorsHeader) -> dict[str, Any
         if buffer.numel() and fh.readinto(memoryview(buffer.numpy())) != buffer.numel():
             raise ModelFileError("SAFETENSORS_TRUNCATED", f"{pinned.path.name}: {name} ends past the end of the file", path=str(pinned.path))
         out[name] = buffer.view(dtype).reshape(info.shape)
+        if on_bytes is not None:
+            on_bytes(info.end - info.start)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..core.errors import Problem
 
@@ -57,9 +57,28 @@ class LoadReport:
     memory: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     _started: float = field(default_factory=time.perf_counter, repr=False)
+    # Progress of the weight bytes read, for ComfyUI's bar (`expect`, `advance`); dropped at `finish`.
+    _progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
+    _bytes: list[int] = field(default_factory=lambda: [0, 0], repr=False, compare=False)  # [read, expected]
 
     def __post_init__(self) -> None:
         self.memory["rss_before"] = _rss()
+
+    def track(self, on_progress: Callable[[int, int], None] | None) -> None:
+        """Report the weight bytes read through `on_progress(read, expected)` (see `expect`)."""
+        self._progress = on_progress
+
+    def expect(self, total_bytes: int) -> None:
+        """The weights about to be read add up to `total_bytes` (the bar starts at 0 of them)."""
+        self._bytes = [0, max(int(total_bytes), 1)]
+        if self._progress is not None:
+            self._progress(*self._bytes)
+
+    def advance(self, nbytes: int) -> None:
+        """`nbytes` more of the weights were read (a tensor of a single file, a folder's component)."""
+        if self._progress is not None:
+            self._bytes[0] = min(self._bytes[0] + int(nbytes), self._bytes[1])
+            self._progress(*self._bytes)
 
     def allow(self, subject: str, reason: str) -> None:
         self.decisions.append(Decision(subject, "allowed", reason))
@@ -80,6 +99,9 @@ class LoadReport:
             self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 3)
 
     def finish(self) -> None:
+        if self._progress is not None:  # the bar is full, and the report (cached by ComfyUI) keeps no reference to it
+            self._progress(self._bytes[1], self._bytes[1])
+            self._progress = None
         self.timings_ms["total"] = round((time.perf_counter() - self._started) * 1000, 3)
         after = _rss()
         self.memory["rss_after"] = after

@@ -64,11 +64,12 @@ def read_state_dict(path: Path, role: str, policy: SecurityPolicy, report: LoadR
             report.refuse(str(path), err.summary, err.code)
             raise
         report.files.append(FileRecord(role, str(path), fmt.value, evidence.size, evidence.sha256, scan=evidence.scan.to_dict()))
+        report.advance(evidence.size)
         report.allow(str(path), f"pickle with allowlisted sha256 {evidence.sha256}, loaded with torch.load(weights_only=True, mmap=True)")
         return {k: v.clone() if hasattr(v, "clone") else v for k, v in tensors.items()}, {}  # copied out of the map
     with PinnedFile(path) as pinned:
         header = read_header(path)
-        tensors = read_tensors(pinned, header)  # memory of their own: nothing refers to the file after the load
+        tensors = read_tensors(pinned, header, report.advance)  # memory of their own: nothing refers to the file after the load
         digest = pinned.sha256() if policy.hash_safetensors else None
         pinned.verify_unchanged()
     report.files.append(FileRecord(role, str(path), "safetensors", header.file_size, digest))

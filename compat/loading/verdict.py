@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from ..core.errors import LoadError, UsageError
 from ..detect.detector import ArchitectureDetector
@@ -57,6 +58,16 @@ def refuse_on_errors(info: ModelInfo, report: LoadReport) -> None:
     if errors:
         detail = "; ".join(f"[{p.code}] {p.summary}" + (f" ({p.detail})" if p.detail else "") for p in errors)
         raise LoadError("MODEL_NOT_LOADABLE", detail)
+
+
+def apply_forced(info: ModelInfo, overrides: Any, report: LoadReport) -> ModelInfo:
+    """The verdict with the settings' override applied (detect/overrides.py), said in the load report."""
+    from ..detect.overrides import apply_overrides
+
+    info = apply_overrides(info, overrides)
+    if info.forced:
+        report.source["forced"] = ", ".join(f"{k} {v}" for k, v in info.forced.items() if k != "by" and v) + f" by {info.forced['by']}"
+    return info
 
 
 def variant_transformer_class(info: ModelInfo) -> str | None:

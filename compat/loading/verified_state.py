@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+import logging
 from typing import Any, Callable, Mapping
 
 from ..core.errors import LoadError
@@ -127,7 +128,7 @@ def _configs(info: ModelInfo, config_source: Path | None, allowed: list[str], po
              report: LoadReport) -> component_configs.PipelineConfigs:
     if config_source is None:
         return component_configs.from_registry(info, False)
-    from .loader import _checked_folder  # the same path and code checks Wan Safe Load makes
+    from .folder_checks import checked_folder as _checked_folder  # the same path and code checks Wan Safe Load makes
     from ..core.errors import SecurityError
     from ..security.trust import require_shipped_classes
 
@@ -145,11 +146,12 @@ def _configs(info: ModelInfo, config_source: Path | None, allowed: list[str], po
 def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: Path | None = None,
                          clip_vision: Path | None = None, config_source: Path | None = None,
                          model_info: ModelInfo | None = None, policy: SecurityPolicy | None = None,
-                         roots: list[str] | None = None) -> VerifiedSet:
+                         roots: list[str] | None = None, on_progress: Callable[[int, int], None] | None = None) -> VerifiedSet:
     """Read, detect and check a set of single files; raise a WanCompatError for anything refused.
 
     `roots`: the folders models may come from (None: the given paths themselves, as on the command
     line). `config_source`: a diffusers folder whose configs describe a size the registry lacks.
+    `on_progress(bytes read, bytes to read)`: the weights read so far, tensor by tensor.
     """
     policy = policy or SecurityPolicy()
     given = {k: Path(str(v)).expanduser() for k, v in
@@ -158,6 +160,9 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
     allowed = paths.roots_from(list(roots if roots is not None else [*given.values(), *extra]) + list(policy.extra_model_roots))
     report = LoadReport(source={k: str(v) for k, v in given.items()})
     report.source["format"] = "single_files (native)"
+    report.track(on_progress)
+    given = {part: paths.resolve_inside(path, allowed, expect="file") for part, path in given.items()}  # before anything is read
+    report.expect(sum(path.stat().st_size for path in given.values()))
     tensors: dict[str, dict[str, Any]] = {}
     files: dict[str, Path] = {}
     pickled: dict[Path, dict[str, Any]] = {}  # no header to detect from: the loaded tensors instead
@@ -182,4 +187,6 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
             report.allow(str(files[part]), f"{part}: {checked[part]} keys, names and shapes as {configs.origin} expects")
     verify_snapshot(before)
     report.finish()
+    logging.getLogger("wan_compat.load").info("verified %d file(s) of %s for ComfyUI's loaders in %.1f s", len(files),
+                                              info.variant or info.task or "the model", report.timings_ms.get("total", 0.0) / 1000)
     return VerifiedSet(tensors, info, report, checked)

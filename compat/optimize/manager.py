@@ -17,7 +17,7 @@ from ..core.errors import Problem, problem
 from ..loading.handle import PipelineHandle
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..vae.decode import DecodeOptions
-from .memory import MemoryEstimate, ModelShape, Sizes, estimate
+from .memory import DTYPE_BYTES, MemoryEstimate, ModelShape, Sizes, estimate
 from .resources import GIB, SystemResources
 
 OFFLOADS = ("none", "model", "group", "sequential")  # from fastest to the least memory
@@ -52,6 +52,7 @@ class OptimizationPlan:
     problems: list[Problem] = field(default_factory=list)
     preview: str | None = None
     weight_storage: str = "default"  # fp8_e4m3fn: the transformers' linear weights go to the GPU in fp8 for the run
+    history: list[dict[str, Any]] = field(default_factory=list)  # what earlier runs of this model and size measured, by strategy
 
     @property
     def stage(self) -> str:
@@ -69,7 +70,7 @@ class OptimizationPlan:
                 "decode": self.decode.to_dict(),
                 "sizes": self.sizes.to_dict(), "estimate": self.estimate.to_dict(), "budget": self.budget, "fits": self.fits,
                 "choices": [c.to_dict() for c in self.choices], "resources": self.resources,
-                "problems": [p.to_dict() for p in self.problems], "preview": self.preview}
+                "problems": [p.to_dict() for p in self.problems], "preview": self.preview, "history": self.history}
 
     def summary(self) -> str:
         e, s = self.estimate, self.sizes
@@ -79,8 +80,23 @@ class OptimizationPlan:
                  f"(budget {self.budget['device_bytes'] / GIB:.2f} / {self.budget['ram_bytes'] / GIB:.2f} GiB): "
                  + ("fits" if self.fits else "does NOT fit")]
         lines += [f"- {c.name}: {c.value} ({c.source}) - {c.reason}" for c in self.choices]
+        lines += self._history_lines()
         lines += [p.text() for p in self.problems]
         return "\n".join(lines)
+
+    def _history_lines(self) -> list[str]:
+        """What earlier runs of this model at this size measured, fastest first, and whether this plan
+        is the fastest one measured."""
+        if not self.history:
+            return []
+        lines = [f"history at {self.sizes.describe()} ({sum(r['runs'] for r in self.history)} runs):"]
+        for row in self.history:
+            peak = f", peak {row['peak_memory_bytes'] / GIB:.2f} GiB" if row.get("peak_memory_bytes") else ""
+            lines.append(f"- {row['strategy']}: {row['seconds_per_step']:.3g} s/step over {row['runs']} run(s) on {row['device']}{peak}")
+        fastest = self.history[0]["plan"]
+        if (fastest.get("precision"), fastest.get("offload")) != (self.precision, self.offload):
+            lines.append(f"- measured fastest here: {self.history[0]['strategy']} (this plan: {self.precision}, offload {self.offload})")
+        return lines
 
 
 def _gib(n: float) -> str:
@@ -203,6 +219,11 @@ class OptimizationManager:
         acc = self.resources.accelerator
         device = acc.device if acc else "cpu"
         held = sum(n for c, n in shape.fp8_params.items() if c.startswith("transformer"))
+        if held and not self.preferences.keep_fp8_storage:
+            choices.append(Choice("weight_storage", f"upcast to {precision}", f"optimization.keep_fp8_storage is off: the {held:,} "
+                                  f"transformer parameters held in fp8 are upcast to {precision} for this run (not per call), "
+                                  f"{DTYPE_BYTES[precision]} bytes each; the loaded weights stay fp8", "settings"))
+            return "upcast"
         if held:
             choices.append(Choice("weight_storage", "fp8 (as loaded)", f"{held:,} transformer parameters are held in fp8 and computed in {precision}: "
                                   "1 byte each on the device", "loaded"))
@@ -314,12 +335,31 @@ def recommended_sizes(model_info: Any) -> tuple[Sizes, str]:
     return Sizes(int(width), int(height), int(frames)), "no recommended size is known for this model: Wan 2.1 480p's where missing"
 
 
-def preview(handle: Any, preferences: Any = None, resources: SystemResources | None = None) -> OptimizationPlan:
+def preview(handle: Any, preferences: Any = None, resources: SystemResources | None = None) -> Any:
     """What the plan would be at the model's recommended size (Wan Optimize shows it; Wan Sample
-    makes the plan for the size it runs)."""
+    makes the plan for the size it runs): an OptimizationPlan, or a SandboxedPlan saying why there
+    is none for a sandboxed pipeline."""
+    if getattr(handle, "sandboxed", False) and isinstance(handle, PipelineHandle):
+        from .sandboxed_plan import sandboxed_plan
+
+        return sandboxed_plan(preferences)
     sizes, source = recommended_sizes(handle.model_info)
     made = OptimizationManager(resources, preferences).plan(handle, sizes)
     return replace(made, preview=source)
+
+
+def next_offload(plan: OptimizationPlan) -> OptimizationPlan | None:
+    """`plan` with the next offload level that works on its device (none -> model -> group ->
+    sequential; a CPU has only group: model and sequential offload need an accelerator), for one
+    retry after an out-of-memory while sampling; None when there is none left."""
+    later = OFFLOADS[OFFLOADS.index(plan.offload) + 1:] if plan.offload in OFFLOADS else ()
+    usable = [m for m in later if plan.device != "cpu" or m == "group"]
+    if not usable:
+        return None
+    mode = usable[0]
+    why = f"out of memory with {plan.offload} offload: retried once with {mode} offload"
+    return replace(plan, offload=mode, weight_storage="default",
+                   choices=[c for c in plan.choices if c.name != "offload"] + [Choice("offload", mode, why, "retry")])
 
 
 def plan_for_run(handle: Any, sizes: Sizes, *, user_dir: str | None = None,

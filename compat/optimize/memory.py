@@ -165,12 +165,13 @@ class MemoryEstimate:
 
 def weight_bytes(shape: ModelShape, precision: str, vae_precision: str = "fp32", storage: str = "default") -> dict[str, int]:
     """Transformers and text encoder at `precision`; the VAE and CLIP at `vae_precision`. Parameters
-    held in fp8 take one byte; with fp8 `storage` so do the transformers' storable linear weights."""
+    held in fp8 take one byte (at `precision` with `storage` "upcast": keep_fp8_storage off); with
+    fp8 `storage` so do the transformers' storable linear weights."""
     out = {}
     for name, count in shape.params.items():
         dtype = vae_precision if name in ("vae", "image_encoder") else precision
-        fp8 = shape.fp8_params.get(name, 0)
-        if storage != "default" and name.startswith("transformer"):
+        fp8 = shape.fp8_params.get(name, 0) if storage != "upcast" else 0
+        if storage not in ("default", "upcast") and name.startswith("transformer"):
             fp8 = max(fp8, int(count * shape.storable_share))
         out[name] = (count - fp8) * DTYPE_BYTES[dtype] + fp8
     return out

@@ -122,12 +122,13 @@ def _convert(components: dict[str, Any], plan: Any) -> None:
     import torch
 
     from ..loading import dtypes
-    from ..loading.fp8 import install as install_fp8
+    from ..loading.fp8 import install as install_fp8, is_fp8
     from ..loading.materialize import fp8_storable
 
     compute = dtypes.torch_dtype(plan.precision)
     castable = (torch.float32, torch.bfloat16, torch.float16)
-    storage = dtypes.storage_dtype(getattr(plan, "weight_storage", "default"))
+    upcast = getattr(plan, "weight_storage", "default") == "upcast"  # keep_fp8_storage off: fp8 weights in `compute` for the run
+    storage = None if upcast else dtypes.storage_dtype(getattr(plan, "weight_storage", "default"))
     for name, module in components.items():
         move = plan.offload == "none" or (plan.offload == "group" and name not in OFFLOADED)
         device = torch.device(plan.device) if move else None
@@ -138,6 +139,8 @@ def _convert(components: dict[str, Any], plan: Any) -> None:
             if tensor.is_meta:
                 continue
             dtype = targets.get(id(tensor), tensor.dtype) if tensor.dtype in castable else tensor.dtype
+            if upcast and name in CAST and is_fp8(tensor.dtype):  # the per-call upcast then casts to its own dtype: no-op
+                dtype = compute
             where = device if device is not None else tensor.device
             if tensor.dtype != dtype or tensor.device != where:
                 tensor.data = tensor.data.to(device=where, dtype=dtype)

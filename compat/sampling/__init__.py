@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_EXPORTS = {"sample": "run", "SampleResult": "run", "SampleRequest": "request", "resolve": "request",
+_EXPORTS = {"sample": "run", "SampleResult": "stats", "SampleRequest": "request", "resolve": "request",
             "SampleStats": "stats", "PeakMemory": "memory"}
 __all__ = list(_EXPORTS)
 

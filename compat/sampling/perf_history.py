@@ -1,11 +1,14 @@
 """Performance history: each run's figures in a small SQLite database, and regression checks.
 
-A run is compared only with comparable earlier runs: same model, resolution, frame count, steps and
-device. It is a regression when its seconds per step exceed the median of those runs by more than a
-threshold (25 % by default, settings `performance.regression_threshold`), given at least
-`min_runs` of them. The database lives beside the settings (`perf_history.sqlite3`), uses WAL so
-that ComfyUI and the CLI can write at the same time, and carries its schema version in
-`PRAGMA user_version`.
+Each run records the plan it applied (precision, offload, VAE tiling and slicing, decode mode, weight
+storage, LoRAs: `plan`), and its `settings_hash` covers that plan as well as the settings, so runs of
+different strategies are told apart. A run is compared only with comparable earlier runs: same model,
+resolution, frame count, steps, device and strategy (settings hash). It is a regression when its
+seconds per step exceed the median of those runs by more than a threshold (25 % by default, settings
+`performance.regression_threshold`), given at least `min_runs` of them. `measured()` sums the history
+of one model and size by strategy, for Wan Optimize. The database lives beside the settings
+(`perf_history.sqlite3`), uses WAL so that ComfyUI and the CLI can write at the same time, and carries
+its schema version in `PRAGMA user_version` (version 2 added `plan`; version 1 files are migrated).
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ from typing import Any, Iterator
 
 from ..core.errors import Problem, WanCompatError, problem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILE_NAME = "perf_history.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+JSON_COLUMNS = ("versions", "extra", "plan")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -43,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     encode_seconds REAL,
     settings_hash TEXT,
     versions TEXT NOT NULL DEFAULT '{}',
-    extra TEXT NOT NULL DEFAULT '{}'
+    extra TEXT NOT NULL DEFAULT '{}',
+    plan TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_comparable ON runs (model, width, height, frames, steps, device, created);
 """
@@ -68,11 +73,33 @@ class PerfRun:
     settings_hash: str | None = None
     versions: dict[str, str | None] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)  # the strategy applied: precision, offload, decode, storage, LoRAs
     created: float = field(default_factory=time.time)
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def strategy(self) -> str:
+        """The plan in a few words: `fp32, offload none, chunked decode`."""
+        p = self.plan
+        if not p:
+            return "-"
+        bits = [str(p.get("precision", "?")), f"offload {p.get('offload', '?')}", f"{p.get('decode_mode', '?')} decode"]
+        if p.get("tiling"):
+            bits.append("tiling")
+        if p.get("weight_storage") not in (None, "default"):
+            bits.append(f"storage {p['weight_storage']}")
+        if p.get("loras"):
+            bits.append(f"{len(p['loras'])} LoRA(s)")
+        return ", ".join(bits)
+
+
+def strategy_hash(settings_digest: str, plan: dict[str, Any]) -> str:
+    """A short hash of the settings and the applied plan together: equal only for one strategy."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps([settings_digest, plan], sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -137,13 +164,17 @@ class PerfHistory:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise self._fail(f"schema version {version}; this pack knows up to {SCHEMA_VERSION}")
-            if version < SCHEMA_VERSION and create:
+            if version < SCHEMA_VERSION and (create or version >= 1):  # an older file is migrated even when only read
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("BEGIN IMMEDIATE")
                 # Re-read inside the write lock: another process may have created it meanwhile.
-                if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                current = conn.execute("PRAGMA user_version").fetchone()[0]
+                if current == 1:  # version 1: no plan column yet
+                    conn.execute("ALTER TABLE runs ADD COLUMN plan TEXT NOT NULL DEFAULT '{}'")
+                elif current < 1:
                     for statement in filter(str.strip, _SCHEMA.split(";")):
                         conn.execute(statement)
+                if current < SCHEMA_VERSION:
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -159,7 +190,7 @@ class PerfHistory:
         values = []
         for name in self.COLUMNS:
             value = getattr(run, name)
-            values.append(json.dumps(value, sort_keys=True, default=str) if name in ("versions", "extra") else value)
+            values.append(json.dumps(value, sort_keys=True, default=str) if name in JSON_COLUMNS else value)
         try:
             with closing(self._connect(create=True)) as conn:
                 cursor = conn.execute(
@@ -187,8 +218,8 @@ class PerfHistory:
 
     def _row(self, row: tuple[Any, ...]) -> PerfRun:
         data = dict(zip(("id",) + self.COLUMNS, row))
-        data["versions"] = json.loads(data["versions"] or "{}")
-        data["extra"] = json.loads(data["extra"] or "{}")
+        for name in JSON_COLUMNS:
+            data[name] = json.loads(data[name] or "{}")
         return PerfRun(**data)
 
     def runs(self, *, model: str | None = None, limit: int | None = 50) -> list[PerfRun]:
@@ -198,9 +229,10 @@ class PerfHistory:
         return self._select("WHERE model = ? OR variant = ?", (model, model), limit=limit)
 
     def comparable(self, run: PerfRun, *, limit: int = 20) -> list[PerfRun]:
-        """Earlier runs with the same model, resolution, frames, steps and device (newest first)."""
-        where = "WHERE model = ? AND width = ? AND height = ? AND frames = ? AND steps = ? AND device = ?"
-        params: tuple[Any, ...] = (run.model, run.width, run.height, run.frames, run.steps, run.device)
+        """Earlier runs with the same model, resolution, frames, steps, device and strategy (the
+        settings hash, which covers the applied plan), newest first."""
+        where = "WHERE model = ? AND width = ? AND height = ? AND frames = ? AND steps = ? AND device = ? AND settings_hash IS ?"
+        params: tuple[Any, ...] = (run.model, run.width, run.height, run.frames, run.steps, run.device, run.settings_hash)
         if run.id is not None:
             where += " AND id < ?"
             params += (run.id,)
@@ -230,6 +262,39 @@ class PerfHistory:
                 yield found
 
 
+def measured(history: PerfHistory, model: str, width: int, height: int, frames: int, device: str | None = None,
+             limit: int = 200) -> list[dict[str, Any]]:
+    """What the history measured for one model and size: per strategy (the applied plan), the runs,
+    the median seconds per step and the highest peak memory; fastest first."""
+    groups: dict[str, list[PerfRun]] = {}
+    for run in history.runs(model=model, limit=limit):
+        if (run.width, run.height, run.frames) == (width, height, frames) and (device is None or run.device == device) and run.plan:
+            groups.setdefault(json.dumps(run.plan, sort_keys=True, default=str), []).append(run)
+    rows = [{"strategy": runs[0].strategy(), "plan": runs[0].plan, "runs": len(runs),
+             "seconds_per_step": statistics.median(r.seconds_per_step for r in runs),
+             "peak_memory_bytes": max((r.peak_memory_bytes or 0) for r in runs) or None, "device": runs[0].device}
+            for runs in groups.values()]
+    return sorted(rows, key=lambda row: row["seconds_per_step"])
+
+
+def with_history(plan: Any, model_info: Any, user_dir: str | os.PathLike[str] | None = None) -> Any:
+    """`plan` with what the history measured for its model and size (`plan.history`), when there is any."""
+    from dataclasses import replace
+    from pathlib import Path as _Path
+
+    from ..settings.store import settings_dir
+
+    if not hasattr(plan, "sizes"):  # a sandboxed pipeline: no plan to compare
+        return plan
+    model = getattr(model_info, "variant", None) or _Path(str(getattr(model_info, "path", ""))).name
+    try:
+        rows = measured(PerfHistory.in_directory(settings_dir(user_dir)), model, plan.sizes.width, plan.sizes.height,
+                        plan.sizes.num_frames)
+    except WanCompatError:  # an unreadable history never stops a plan
+        return plan
+    return replace(plan, history=rows) if rows else plan
+
+
 def record_run(run: PerfRun, *, user_dir: str | os.PathLike[str] | None = None, settings: Any = None) -> Regression | None:
     """What a stage calls after a generation: store `run` in the user's history (unless the settings
     say `performance.record_history: false`) and return a Regression if it is one.
@@ -246,7 +311,7 @@ def record_run(run: PerfRun, *, user_dir: str | os.PathLike[str] | None = None, 
             settings = Settings()
     if not settings.performance.record_history:
         return None
-    run.settings_hash = run.settings_hash or settings.digest()
+    run.settings_hash = run.settings_hash or strategy_hash(settings.digest(), run.plan)
     run.versions = run.versions or current_versions()
     history = PerfHistory.in_directory(settings_dir(user_dir))
     history.record(run)

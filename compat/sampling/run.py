@@ -15,34 +15,32 @@ expert ran each step (Wan 2.2 MoE). The pipeline stops at latents; the VAE decod
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.translate import translate_or_wrap
+from ..core.translate import out_of_memory, translate_or_wrap
+from ..frames.boundaries import mark_videos
 from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..lora.apply import lora_applied
-from ..optimize.manager import OptimizationPlan, plan_for_run
+from ..optimize.manager import OptimizationPlan, next_offload, plan_for_run
 from ..optimize.memory import ModelShape, Sizes, estimate
 from ..optimize.runtime import applied
 from ..vae.checks import check_pipeline_vae
-from ..vae.decode import decode_to_frames, unnormalize
+from ..vae.decode import unnormalize
+from ..vae.decode_retry import Retry, decode_with_retries
 from .images import check_frames, to_pil
 from .memory import PeakMemory
 from .request import Resolved, SampleRequest, resolve
-from .stats import SampleStats
+from .stats import SampleResult, SampleStats
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("wan_compat.sample")
 ESTIMATE_TOLERANCE = 0.5  # report ESTIMATE_OFF beyond +-50 % ...
 ESTIMATE_SLACK = 64 * 2**20  # ... and 64 MiB (small runs are dominated by allocator noise)
-
-
-@dataclass
-class SampleResult:
-    frames: Any  # IMAGE: (videos * num_frames, H, W, 3) float32 in [0, 1]
-    stats: SampleStats
 
 
 class _StepWatch:
@@ -77,6 +75,8 @@ class _StepWatch:
         now = time.perf_counter()
         self.step_seconds.append(now - self.last)
         self.last = now
+        log.debug("step %d/%d (timestep %g, %s): %.3f s", step + 1, self.total, float(timestep),
+                  self.experts[-1] if self.experts else "transformer", self.step_seconds[-1])
         latents = tensors["latents"]
         if not bool(torch.isfinite(latents).all()):
             bad = int((~torch.isfinite(latents)).sum())
@@ -149,8 +149,10 @@ def sample(
     The memory plan for the request's size (`handle.plan` when made for exactly it, else one from
     `handle.preferences` or the settings in `user_dir`) is applied for this run only: `stats.plan`.
     """
-    import torch
+    if getattr(handle, "sandboxed", False):  # trusted custom code: the run happens in the sandbox
+        from .sandboxed import sample_sandboxed
 
+        return sample_sandboxed(handle, request, on_progress=on_progress, check_interrupt=check_interrupt)
     started = time.perf_counter()
     pipeline = require_wan_pipeline(handle, "Wan Sample")
     info = handle.model_info
@@ -160,53 +162,101 @@ def sample(
     images = {name: to_pil(getattr(r, name), name) for name in ("image", "last_image") if getattr(r, name) is not None}
     sizes = Sizes(r.width, r.height, r.num_frames, r.videos)
     plan, plan_problems = plan_for_run(handle, sizes, user_dir=str(user_dir) if user_dir else None)
-    decode = plan.decode
     run = run_pipeline(pipeline, resolved)
     latent_frames = (r.num_frames - 1) // resolved.temporal + 1
+    decode = plan.decode
     chunks = r.videos * -(-latent_frames // decode.chunk_latent_frames) if decode.chunked else 1
-    total = r.steps + chunks
-    watch: _StepWatch | None = None
-    try:
-        with applied(run, plan, decode), lora_applied(run, handle.loras):  # cast, offload, device and VAE flags for this run only
+    context = _Run(handle, run, resolved, sizes, images, r.steps + chunks, on_progress, check_interrupt)
+    retries: list[Retry] = []
+    while True:  # once more with the next offload level after an out-of-memory while sampling
+        try:
+            done = context.once(plan)
+            break
+        except BaseException as exc:
+            watch = context.watch
+            if (watch is not None and exc is watch.raised) or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
+                raise
+            denoising = watch is None or len(watch.step_seconds) < r.steps
+            following = next_offload(plan) if denoising and not retries and out_of_memory(exc) else None
+            if following is None:
+                raise translate_or_wrap(exc, stage="sample" if denoising else "decode") from exc
+            retries.append(Retry("sample", f"out of memory at step {len(watch.step_seconds) + 1 if watch else 1} ({type(exc).__name__})",
+                                 f"retried once with {following.offload} offload (was {plan.offload})"))
+            log.warning("out of memory while sampling with %s offload; retrying once with %s offload", plan.offload, following.offload)
+            plan = following
+    frames, mode, watch = done.frames, done.mode, done.watch
+    finished = time.perf_counter()
+    check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
+    mark_videos(frames, [r.num_frames] * r.videos)  # the videos stay apart on the IMAGE link (frames/boundaries.py)
+    stats = _stats(handle, run, resolved, watch, frames, mode, done.peak, done.estimate, done.device, done.dtype)
+    stats.plan = plan
+    stats.problems[:0] = plan_problems
+    for retry in retries + done.retries:
+        stats.retries.append(retry.to_dict())
+        stats.problems.append(problem("OUT_OF_MEMORY_RETRIED", f"{retry.error}: {retry.changed}", severity="warning", stage=retry.stage))
+    stats.prepare_seconds = (watch.started or done.denoised) - started
+    stats.decode_seconds = finished - done.denoised
+    stats.total_seconds = finished - started
+    if mode != "chunked":  # a full or tiled decode is one piece of work
+        watch.progress(context.total, interrupt=False)
+    if record:
+        _record(stats, info, user_dir, handle.loras)
+    log.info("%s %dx%d, %d frame(s) x %d video(s), %d steps in %.1f s (%.2f s/step, decode %s) on %s", stats.mode.upper(), r.width,
+             r.height, r.num_frames, r.videos, r.steps, stats.total_seconds, stats.seconds_per_step, mode, stats.device)
+    log.debug("plan: %s", plan.summary())
+    return SampleResult(frames, stats)
+
+
+@dataclass
+class _Done:
+    frames: Any
+    mode: str
+    retries: list[Retry]
+    peak: PeakMemory
+    estimate: dict[str, Any]
+    device: Any
+    dtype: str
+    watch: _StepWatch
+    denoised: float
+
+
+class _Run:
+    """One request on one run pipeline; `once(plan)` applies the plan, denoises and decodes."""
+
+    def __init__(self, handle: Any, run: Any, resolved: Resolved, sizes: Sizes, images: dict[str, Any], total: int,
+                 on_progress: Progress | None, check_interrupt: Callable[[], None] | None) -> None:
+        self.handle, self.run, self.resolved, self.sizes, self.images, self.total = handle, run, resolved, sizes, images, total
+        self.on_progress, self.check_interrupt = on_progress, check_interrupt
+        self.watch: _StepWatch | None = None
+
+    def once(self, plan: OptimizationPlan) -> _Done:
+        import torch
+
+        run, r = self.run, self.resolved.request
+        self.watch = None
+        with applied(run, plan, plan.decode), lora_applied(run, self.handle.loras):  # cast, offload, device and VAE flags for this run only
             device = run._execution_device
-            estimate = _estimate(plan, run, sizes, device)
+            estimate = _estimate(plan, run, self.sizes, device)
             transformer = run.transformer if run.transformer is not None else run.transformer_2
             dtype = str(transformer.dtype).replace("torch.", "")
-            watch = _StepWatch(run, total, on_progress, check_interrupt)
+            watch = self.watch = _StepWatch(run, self.total, self.on_progress, self.check_interrupt)
             kwargs: dict[str, Any] = dict(prompt=r.prompt, negative_prompt=r.negative_prompt, height=r.height, width=r.width,
                                           num_frames=r.num_frames, num_inference_steps=r.steps, guidance_scale=r.cfg,
                                           num_videos_per_prompt=r.videos, output_type="latent",
                                           generator=torch.Generator(device=device).manual_seed(int(r.seed)),
-                                          callback_on_step_end=watch.callback, **images)
-            if resolved.moe:
-                kwargs["guidance_scale_2"] = resolved.cfg_2
+                                          callback_on_step_end=watch.callback, **self.images)
+            if self.resolved.moe:
+                kwargs["guidance_scale_2"] = self.resolved.cfg_2
             try:
                 with PeakMemory(device) as peak, torch.no_grad():
                     latents = run(**kwargs).frames
                     denoised = time.perf_counter()
-                    frames, mode = decode_to_frames(run.vae, unnormalize(run.vae, latents), decode,
-                                                    on_chunk=lambda done, _: watch.progress(r.steps + done))
+                    frames, mode, retries = decode_with_retries(run.vae, unnormalize(run.vae, latents), plan.decode,
+                                                                on_chunk=lambda done, _: watch.progress(r.steps + done))
                     del latents
             finally:
                 watch.remove()
-    except BaseException as exc:
-        if (watch is not None and exc is watch.raised) or not isinstance(exc, Exception) or isinstance(exc, WanCompatError):
-            raise
-        decoding = watch is not None and watch.experts and len(watch.step_seconds) == r.steps
-        raise translate_or_wrap(exc, stage="decode" if decoding else "sample") from exc
-    finished = time.perf_counter()
-    check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
-    stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device, dtype)
-    stats.plan = plan
-    stats.problems[:0] = plan_problems
-    stats.prepare_seconds = (watch.started or denoised) - started
-    stats.decode_seconds = finished - denoised
-    stats.total_seconds = finished - started
-    if mode != "chunked":  # a full or tiled decode is one piece of work
-        watch.progress(total, interrupt=False)
-    if record:
-        _record(stats, info, user_dir)
-    return SampleResult(frames, stats)
+        return _Done(frames, mode, retries, peak, estimate, device, dtype, watch, denoised)
 
 
 def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames: Any, mode: str, peak: PeakMemory,
@@ -233,7 +283,17 @@ def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames:
     return stats
 
 
-def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
+def applied_plan(stats: SampleStats, loras: Any = ()) -> dict[str, Any]:
+    """The strategy a run applied, as the history records it (and hashes it)."""
+    plan = stats.plan
+    if plan is None:
+        return {}
+    return {"precision": plan.precision, "offload": plan.offload, "tiling": plan.decode.tiling, "slicing": plan.decode.slicing,
+            "chunked": plan.decode.chunked, "decode_mode": stats.decode_mode, "weight_storage": plan.weight_storage,
+            "loras": [{"name": spec.name, "strength": spec.strength, "target": spec.target} for spec in loras]}
+
+
+def _record(stats: SampleStats, info: Any, user_dir: str | Path | None, loras: Any = ()) -> None:
     """Store the run in the performance history; a failure there is a warning, never a failed run."""
     from .perf_history import PerfRun, record_run
 
@@ -243,7 +303,7 @@ def _record(stats: SampleStats, info: Any, user_dir: str | Path | None) -> None:
             frames=stats.num_frames, steps=stats.steps, seconds_per_step=stats.seconds_per_step, total_seconds=stats.total_seconds,
             peak_memory_bytes=stats.peak_memory_bytes, estimate_bytes=stats.estimate.get("device_peak_bytes"),
             extra={"mode": stats.mode, "videos": stats.videos, "decode_mode": stats.decode_mode, "switch_step": stats.switch_step,
-                   "dtype": stats.dtype}), user_dir=user_dir)
+                   "dtype": stats.dtype, "retries": stats.retries}, plan=applied_plan(stats, loras)), user_dir=user_dir)
     except WanCompatError as err:
         stats.problems.append(problem(err.code, err.detail, severity="warning", **err.problem.context))
         return

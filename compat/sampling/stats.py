@@ -45,6 +45,7 @@ class SampleStats:
     memory_baseline_bytes: int = 0
     memory_method: str = ""
     estimate: dict[str, Any] = field(default_factory=dict)
+    retries: list[dict[str, str]] = field(default_factory=list)  # out-of-memory retries: stage, error, what changed
     problems: list[Problem] = field(default_factory=list)
     plan: OptimizationPlan | None = None  # the plan applied for this run (made for its size)
 
@@ -91,3 +92,12 @@ class SampleStats:
             lines.append(f"experts: only {self.experts[0] if self.experts else '?'} ran (boundary_ratio {self.boundary_ratio})")
         lines.extend(p.text() for p in self.problems)
         return "\n".join(lines)
+
+
+@dataclass
+class SampleResult:
+    """What one generation gives: IMAGE frames, (videos * num_frames, H, W, 3) float32 in [0, 1] and
+    marked with its videos' lengths (frames/boundaries.py), and the run's statistics."""
+
+    frames: Any
+    stats: SampleStats

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..core.errors import SecurityError
 
@@ -131,21 +131,74 @@ def run_sandboxed(
     env: dict[str, str] | None = None,
     timeout_s: float = 600.0,
     check: bool = True,
+    on_line: Callable[[str], None] | None = None,
 ) -> SandboxResult:
-    """Run `command` in the sandbox; SANDBOX_UNAVAILABLE where there is none (never unsandboxed)."""
+    """Run `command` in the sandbox; SANDBOX_UNAVAILABLE where there is none (never unsandboxed).
+
+    `on_line` is called with each line the command prints, while it runs (progress); whatever it
+    raises (an interrupt) ends the sandboxed process and is raised unchanged. `timeout_s` ends it
+    either way (SANDBOX_TIMEOUT)."""
     bwrap = require_sandbox()
     argv = bwrap_argv(command, read_only=read_only, writable=writable, env=env, bwrap=bwrap)
     started = time.perf_counter()
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout_s, env={}, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise SecurityError("SANDBOX_TIMEOUT", " ".join(command[:3]), seconds=timeout_s) from None
-    result = SandboxResult(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
+    if on_line is None:
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=timeout_s, env={}, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise _timed_out(command, timeout_s) from None
+        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
+    else:
+        returncode, stdout, stderr = _streamed(argv, command, timeout_s, on_line)
+    result = SandboxResult(returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"),
                            round(time.perf_counter() - started, 3))
     if check and result.returncode != 0:
         tail = (result.stderr.strip() or result.stdout.strip())[-1500:]
         raise SecurityError("SANDBOX_FAILED", f"exit code {result.returncode}: {tail}")
     return result
+
+
+def _timed_out(command: Sequence[str], timeout_s: float) -> SecurityError:
+    what = next((Path(a).name for a in command if str(a).endswith(".py")), " ".join(map(str, command[:3])))
+    return SecurityError("SANDBOX_TIMEOUT", f"{what}: stopped after {timeout_s:g} s (security.sandbox_timeout_s)", seconds=timeout_s)
+
+
+def _streamed(argv: list[str], command: Sequence[str], timeout_s: float, on_line: Callable[[str], None]) -> tuple[int, bytes, bytes]:
+    """Run `argv`, handing each stdout line to `on_line` as it comes; (returncode, stdout, stderr)."""
+    import selectors
+    import tempfile
+
+    deadline = time.monotonic() + timeout_s
+    with tempfile.TemporaryFile() as errors:  # stderr to a file: a pipe nobody reads could fill and block the child
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, env={})
+        out, pending = bytearray(), b""
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise _timed_out(command, timeout_s)
+                    if not selector.select(timeout=min(left, 1.0)):
+                        continue
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        on_line(line.decode(errors="replace"))
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise _timed_out(command, timeout_s) from None
+        finally:
+            if process.poll() is None:  # an interrupt, the time limit or an error here: the sandbox ends too
+                process.kill()
+                process.wait()
+            process.stdout.close()
+            errors.seek(0)
+            stderr = errors.read()
+    return process.returncode, bytes(out), stderr
 
 
 def run_python(

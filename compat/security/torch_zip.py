@@ -32,10 +32,15 @@ class ZipView:
 
 def _python_view(data: IO[bytes]) -> tuple[dict[str, zipfile.ZipInfo], list[str]]:
     """zipfile's members by name with the archive folder stripped, and the disagreements it shows
-    on its own (a name twice, names equal but for case)."""
+    on its own (a name twice, names equal but for case, bytes before the first member)."""
     notes: list[str] = []
     archive = zipfile.ZipFile(data)
     infos = archive.infolist()
+    first = min((i.header_offset for i in infos), default=0)
+    if first:  # the end record points at an archive that starts later: what lies before (another
+        # archive with its own central directory) is what a reader searching from the front would load
+        notes.append(f"the archive's first member starts {first} bytes into the file: two central directories, "
+                     "or data before the archive, which readers resolve differently")
     names = [i.filename for i in infos]
     if len(set(names)) != len(names):
         notes.append("a member name appears twice in the central directory")

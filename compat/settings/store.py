@@ -110,12 +110,12 @@ class Settings(_Section):
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
 
     def pipeline_override_for(self, model_path: str | os.PathLike[str]) -> PipelineOverride | None:
-        """The first override whose glob matches the model's path or its name."""
-        from fnmatch import fnmatch
+        """The first override whose glob matches the model's path or its name (what detection and
+        loading apply: detect/overrides.py)."""
+        from ..detect.overrides import override_for
 
-        text = str(model_path)
-        name = Path(text).name
-        return next((o for o in self.advanced.pipeline_overrides if fnmatch(text, o.match) or fnmatch(name, o.match)), None)
+        found = override_for(self.advanced.pipeline_overrides, str(model_path))
+        return found[1] if found else None
 
 
 # ---------------------------------------------------------------------------------- migration

@@ -76,7 +76,7 @@ def uses_tiling(vae: Any, latents: Any) -> bool:
     return latents.shape[-1] > vae.tile_sample_min_width // scale or latents.shape[-2] > vae.tile_sample_min_height // scale
 
 
-def decode_chunks(vae: Any, latents: Any, chunk_latent_frames: int = 1) -> Iterator[Any]:
+def decode_chunks(vae: Any, latents: Any, chunk_latent_frames: int = 1, onload: bool = True) -> Iterator[Any]:
     """Yield IMAGE chunks (frames, H, W, C) of ONE video's VAE latents (1, z, T, h, w), in order.
 
     The causal cache lives on the VAE (`clear_cache`, `_feat_map`, `_conv_idx`) exactly as in
@@ -90,7 +90,8 @@ def decode_chunks(vae: Any, latents: Any, chunk_latent_frames: int = 1) -> Itera
         raise ValueError("decode_chunks takes one video; loop over the batch")
     step = max(1, int(chunk_latent_frames))
     patch = vae.config.patch_size
-    _onload(vae)
+    if onload:  # not for a decode moved to the CPU on purpose (decode_retry.py)
+        _onload(vae)
     with torch.no_grad():
         vae.clear_cache()
         try:
@@ -140,7 +141,7 @@ def vae_flags(vae: Any, options: DecodeOptions) -> Iterator[None]:
 
 
 def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = None,
-                     on_chunk: Callable[[int, int], None] | None = None) -> tuple[Any, str]:
+                     on_chunk: Callable[[int, int], None] | None = None, onload: bool = True) -> tuple[Any, str]:
     """VAE latents (B, z, T, h, w) -> (IMAGE frames (B*F, H, W, C), the mode used).
 
     Chunked decode writes every chunk into one preallocated frame tensor, videos one after the
@@ -160,7 +161,7 @@ def decode_to_frames(vae: Any, latents: Any, options: DecodeOptions | None = Non
     out: Any = None
     written = done = 0
     for b in range(batch):
-        with closing(decode_chunks(vae, latents[b : b + 1], step)) as chunks:  # the cache is cleared even if on_chunk raises
+        with closing(decode_chunks(vae, latents[b : b + 1], step, onload=onload)) as chunks:  # the cache is cleared even if on_chunk raises
             for chunk in chunks:
                 if out is None:
                     with torch.inference_mode(False):  # as in to_image

@@ -7,16 +7,18 @@ not changed here); the pipeline object is rebuilt around a replaced VAE.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..core.errors import CompatibilityError, Problem, UsageError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
 from . import checks, swap
 from .decode import DecodeOptions
 
+log = logging.getLogger("wan_compat.vae")
 CHOICES = ("auto", "on", "off")
 # Findings a replacement VAE can cure (it fits, has the right stats and scale, and loads from a checked file).
 CURABLE = ("VAE_MISSING", "WRONG_VAE", "VAE_NOT_3D", "VAE_LATENT_STATS_INVALID", "VAE_SCALE_INVALID",
@@ -45,6 +47,8 @@ class VaeFixReport:
 
     def summary(self) -> str:
         f = self.found
+        if not self.checks:  # nothing was checked (a sandboxed pipeline): say only why
+            return "\n".join([f"VAE: {f.get('class')}"] + [p.text() for p in self.problems])
         lines = [f"VAE: {f.get('class')} z_dim {f.get('z_dim')}, {f.get('spatial')}x spatial / {f.get('temporal')}x temporal, {f.get('dtype')}"]
         if self.swapped:
             lines.append(f"replaced by {self.swapped['path']} ({self.swapped['reason']})")
@@ -95,6 +99,7 @@ def fix_vae(
     config_source: str | Path | None = None,
     policy: Any = None,
     roots: list[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Any:
     """Check (and if needed replace) the VAE; returns a new handle with `vae_report` and `decode`.
 
@@ -102,9 +107,12 @@ def fix_vae(
     `search`: where to look for a replacement when the pipeline's VAE does not fit (ComfyUI's
     models/vae files); the model folder's own `vae/` is always looked at first.
     Raises CompatibilityError (VAE_CHOICE_WRONG, VAE_NOT_AVAILABLE naming the right file),
-    LoadError for weights that were never loaded, UsageError for bad options.
+    LoadError for weights that were never loaded, UsageError for bad options. `on_progress(done,
+    total)`: the bytes of a VAE swapped in as they are read, then the checks done.
     """
     started = time.perf_counter()
+    if getattr(handle, "sandboxed", False):
+        return _sandboxed(handle, vae)
     pipeline = require_wan_pipeline(handle, "Wan VAE Fix")
     info = handle.model_info
     options, choices = decode_options(handle.decode, tiling=tiling, slicing=slicing,
@@ -113,7 +121,7 @@ def fix_vae(
     z_dim = next((t.config.out_channels for _, t in checks.transformers_of(pipeline)), None)
     needed = checks.needed_vae(info)
     right = checks.right_vae(pipeline, info)
-    source = dict(policy=policy, roots=roots, config_source=Path(config_source) if config_source else None)
+    source = dict(policy=policy, roots=roots, config_source=Path(config_source) if config_source else None, on_progress=on_progress)
 
     if vae is not None:
         candidate = swap.judge(swap.inspect(Path(vae)), z_dim, needed)
@@ -150,8 +158,26 @@ def fix_vae(
     report.found = describe_vae(pipeline.vae)
     report.decode = options.to_dict()
     report.seconds = time.perf_counter() - started
+    if report.swapped:
+        log.info("VAE replaced by %s (%s)", report.swapped["path"], report.swapped["reason"])
+    log.debug("VAE checked: %s", "; ".join(report.checks))
+    if on_progress is not None:
+        on_progress(1, 1)
     # A plan made before carries the decode options it was made with: Wan Sample makes a new one.
     return replace(handle, pipeline=pipeline, vae_report=report, decode=options, plan=None)
+
+
+def _sandboxed(handle: Any, vae: str | Path | None) -> Any:
+    """A trusted custom pipeline runs only in the sandbox: its VAE is built and run by its own code,
+    out of reach. Passed on unchanged, with a report saying so; a VAE to swap in is refused."""
+    if vae is not None:
+        raise UsageError("PIPELINE_UNSUPPORTED", f"Wan VAE Fix: {Path(vae).name} cannot be swapped into a sandboxed pipeline, "
+                         "whose code builds its own VAE", stage="Wan VAE Fix", pipeline_class=str(handle.pipeline_class))
+    report = VaeFixReport(found={"class": "the pipeline's own (in the sandbox)"}, checks=[])
+    report.problems.append(problem("SANDBOX_STAGE_LIMITED", "Wan VAE Fix cannot check or replace the VAE of a sandboxed pipeline, "
+                                   "and tiling, slicing and chunked decode do not apply; the pipeline is passed on unchanged",
+                                   severity="info", stage="Wan VAE Fix"))
+    return replace(handle, vae_report=report)
 
 
 def _findings(pipeline: Any, info: Any) -> list[Problem]:
@@ -165,7 +191,13 @@ def _swap_in(pipeline: Any, candidate: swap.VaeCandidate, report: VaeFixReport, 
 
     old = pipeline.vae
     first = next(old.parameters(), None) if old is not None else None
-    replacement = swap.load(candidate, dtype=first.dtype if first is not None else torch.float32, **source)
+    from ..loading.report import LoadReport
+
+    reading = LoadReport(source={"vae": str(candidate.path)})
+    reading.track(source.get("on_progress"))  # the replacement's bytes as they are read
+    replacement = swap.load(candidate, dtype=first.dtype if first is not None else torch.float32, report=reading,
+                            **{k: v for k, v in source.items() if k != "on_progress"})
+    reading.finish()  # the bar is full: the header bytes are read too
     if first is not None and first.device.type != "meta":
         replacement = replacement.to(first.device)
     report.swapped = {"path": str(candidate.path), "z_dim": candidate.z_dim, "version": candidate.version, "reason": reason,

@@ -131,13 +131,17 @@ def load(candidate: VaeCandidate, *, dtype: Any, policy: Any = None, roots: list
     if candidate.is_folder:
         folder = paths.resolve_inside(candidate.path, allowed, expect="folder")
         paths.check_tree(folder, allowed)
+        report.expect(sum(f.stat().st_size for f in folder.glob("*.safetensors")))
         for file in sorted(folder.glob("*.safetensors")):
             sources.preflight_safetensors(file, report, "vae", policy)
         weights = read_folder(folder)
         if weights is None:
             raise LoadError("LOAD_FAILED", f"{folder} holds no .safetensors weights", component="vae")
-        return components.load_from_folder(AutoencoderKLWan, folder.parent, folder.name, weights.shapes, dtype=dtype, report=report)
+        loaded = components.load_from_folder(AutoencoderKLWan, folder.parent, folder.name, weights.shapes, dtype=dtype, report=report)
+        report.advance(weights.file_bytes)
+        return loaded
     path = paths.resolve_inside(candidate.path, allowed, expect="file")
+    report.expect(path.stat().st_size)
     config = _config_for_file(candidate, config_source)
     tensors, _ = sources.read_state_dict(path, "vae", policy, report)
     facts = classify({k: tuple(v.shape) for k, v in tensors.items()})
