@@ -296,7 +296,10 @@ def test_cancel_in_the_file_check_stops_the_queue_like_the_frontends_validation(
     else:  # 1.58 flags the nodes of a refused prompt (both canvas modes) and lists them in its errors panel
         page.wait_for_function("() => app.graph.getNodeById(39).has_errors === true", timeout=10_000)
     ui_page.screenshot(tmp_path, f"cancel_no_toast_{frontend}_{mode}")
-    assert not ui_page.ours(), ui_page.ours()
+    # The frontend logs every refused prompt with console.error (its own validation's too), and the
+    # refusal is the pack's on purpose: exactly that one line is expected, anything else is a fault.
+    refused = [m for m in ui_page.ours() if m["text"].startswith("PromptExecutionError: Prompt execution failed")]
+    assert len(refused) <= 1 and not [m for m in ui_page.ours() if m not in refused], ui_page.ours()
 
 
 def test_a_shipped_workflow_opens_readable(ui_page: Page, tmp_path: Path) -> None:

@@ -30,18 +30,22 @@ def test_a_single_frame_run_is_an_image(tiny_path, private_settings: Path) -> No
 
 def test_the_queue_check_never_delays_queueing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The on-prompt handler hands the prompt back while the check has not finished (here: cannot,
-    until released), so a slow check (a cold disk, a big workflow) never holds the queue."""
-    from wan_compat.nodes import comfy_routes
+    until released), so a slow check (a cold disk, a big workflow) never holds the queue. The slow
+    step is the first the pool's thread runs for a queued prompt: reading it."""
+    from wan_compat.nodes import comfy_env, comfy_routes
 
     entered, release, finished = threading.Event(), threading.Event(), threading.Event()
+    real_bytes = comfy_routes._prompt_bytes
 
-    def slow_check(body: object) -> dict:
+    def slow_read(prompt: dict, json_data: object = None) -> bytes:
         entered.set()
         release.wait(60)
         finished.set()
-        return {"files": [], "problems": []}
+        return real_bytes(prompt, json_data)
 
-    monkeypatch.setattr(comfy_routes, "check", slow_check)
+    monkeypatch.setattr(comfy_routes, "_prompt_bytes", slow_read)
+    monkeypatch.setattr(comfy_routes, "folder_spec", lambda: {})  # outside ComfyUI: no model folders
+    monkeypatch.setattr(comfy_env, "prompt_queued", lambda prompt_id: True)  # ComfyUI queued it
     body = {"prompt": {"1": {"class_type": "VAELoader", "inputs": {"vae_name": "x.safetensors"}}}}
     assert comfy_routes.on_prompt(body) is body
     assert entered.wait(60) and not finished.is_set()  # queued while the check is still running

@@ -188,8 +188,10 @@ class PipelineFolderDetection:
         if fallback is not None:
             declared, info.pipeline_class = info.pipeline_class, fallback
             info.evidence.append(f"model_index.json names {declared}, which diffusers does not ship; standard Wan parts -> {fallback}")
-            info.add(problem("PIPELINE_CLASS_FALLBACK", f"model_index.json names {declared}; loaded as {fallback}", severity="warning",
-                             declared=declared, used=fallback))
+            from .pipeline_releases import explain
+
+            info.add(problem("PIPELINE_CLASS_FALLBACK", f"model_index.json names {declared}; loaded as {fallback}; {explain(declared)}",
+                             severity="warning", declared=declared, used=fallback))
         for p in validate.check_pipeline_class(info.pipeline_class, info.task):
             info.add(p)
         if "vae" in parts:
