@@ -100,7 +100,9 @@ def test_second_run_with_other_settings_equals_a_fresh_load(tiny_loaded, variant
     assert two.stats.dtype == {"fp32": "float32", "bf16": "bfloat16"}[two.stats.plan.precision]
 
 
-def test_group_offload_really_runs_block_by_block_and_leaves_nothing(tiny_loaded) -> None:
+def test_group_offload_really_runs_block_by_block_and_leaves_nothing(tiny_loaded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A temp folder of the test's own: another run's offload folders come and go in the shared one.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     cached = tiny_loaded("wan2.2-t2v-a14b")
     before = tensors(cached)
     seen: list[dict] = []
