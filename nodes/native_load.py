@@ -92,19 +92,20 @@ class WanSafeLoadNative:
         from ..compat.loading.verified_state import verified_state_dicts
 
         parts: dict[str, Path | None] = {"vae": _resolve(vae, ""), "text_encoder": _resolve(text_encoder, ""), "clip_vision": _resolve(clip_vision, "")}
-        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
+        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # each file read once, by ComfyUI
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
                                        policy=_policy(), roots=comfy_env.model_roots())
         built: dict[str, Any] = {}
-        for part in ("model", *PARTS):
-            state = checked.tensors.pop(part, None)
-            if state is None:
-                built[part] = None
-                continue
-            label, constructor = BUILDERS[part]
-            args = (weight_dtype,) if part == "model" else ()
-            built[part] = comfy_native.build(label, constructor, state, *args)
-            del state
+        with checked:  # the tensors map the checked files: each is verified unchanged after ComfyUI read it
+            for part in ("model", *PARTS):
+                state = checked.tensors.pop(part, None)
+                if state is None:
+                    built[part] = None
+                    continue
+                label, constructor = BUILDERS[part]
+                args = (weight_dtype,) if part == "model" else ()
+                built[part] = comfy_native.build(label, constructor, state, *args)
+                del state
         text = checked.summary()
         ui = verdict_ui(checked.info)
         ui["text"] = [text]

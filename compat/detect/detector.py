@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import configs, fingerprint, hints, registry, validate
 from ..core.errors import ModelFileError, WanCompatError, problem
-from .facts import Facts, classify
+from .facts import Facts, classify, is_scaled_fp8_marker
 from .lora import apply as apply_lora, lora_facts
 from .model_info import ModelInfo
 from .safetensors_header import read_header
@@ -160,7 +160,7 @@ class ArchitectureDetector(PipelineFolderDetection):
         facts = classify(weights.shapes)
         info.kind, info.naming, info.key_prefix = facts.kind, facts.naming, facts.prefix
         info.evidence += facts.evidence
-        if "scaled_fp8" in weights.tensors or any(k.endswith(".scale_weight") for k in weights.tensors):
+        if any(k.endswith(".scale_weight") or is_scaled_fp8_marker(k) for k in weights.tensors):
             info.quantization = "fp8_scaled"
             info.evidence.append("scaled_fp8 / .scale_weight tensors -> ComfyUI scaled-fp8 checkpoint")
         elif info.dtype and info.dtype.startswith("fp8"):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 Shapes = dict[str, tuple[int, ...]]
+SCALED_FP8_MARKER = "scaled_fp8"
 
 # Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo; ref_conv: Wan 2.2 Fun Control).
 SPECIAL_MARKERS = ("motion_encoder.", "face_adapter.", "casual_audio_encoder.", "control_adapter.", "audio_proj.", "ref_conv.")
@@ -40,6 +41,16 @@ class Facts:
         self.naming, self.prefix = naming, prefix
         self.evidence = evidence if evidence is not None else []
         self.family = family  # set when the weights are recognisably not Wan
+
+
+def is_scaled_fp8_marker(key: str) -> bool:
+    """ComfyUI's scaled-fp8 marker, bare (`scaled_fp8`) or after a wrapper prefix: ComfyUI strips
+    the prefix its keys carry and then looks for `scaled_fp8` (comfy/sd.py
+    `load_diffusion_model_state_dict`, comfy/model_detection.py `model_config_from_unet`), so the
+    Comfy-Org files whose keys carry `model.diffusion_model.` carry the marker with it."""
+    if key == SCALED_FP8_MARKER:
+        return True
+    return key.endswith("." + SCALED_FP8_MARKER) and key[: -len(SCALED_FP8_MARKER)] in registry.naming()["prefixes"]
 
 
 def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -47,6 +48,23 @@ def meta_model(cls: type, config: Mapping[str, Any]) -> Any:
         if is_diffusers_class(cls):
             return cls.from_config(dict(config))
         return cls(cls.config_class(**{k: v for k, v in config.items() if not k.startswith("_")}))
+
+
+def expectation(cls: type, config: Mapping[str, Any]) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    """(names -> shapes, tied names) of the model a config describes, from `meta_model`, kept for
+    the process: a long-lived host (ComfyUI) checks the next file of the same model for free."""
+    import json
+
+    return _expectation(cls, json.dumps(dict(config), sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=16)
+def _expectation(cls: type, config_json: str) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    import json
+    from types import MappingProxyType
+
+    model = meta_model(cls, json.loads(config_json))
+    return MappingProxyType(checks.expected_shapes(model)), MappingProxyType(checks.tied_keys(model))
 
 
 def _translate(exc: Exception, component: str) -> WanCompatError:
