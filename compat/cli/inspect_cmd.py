@@ -35,7 +35,7 @@ def cli_policy() -> object:
 def run(args: argparse.Namespace) -> int:
     info = inspect_checked(args.path, lambda: ArchitectureDetector().inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    ), cli_policy())
+    ), cli_policy)  # read only for a pickle or a folder: a safetensors file needs no settings (nor pydantic)
     if args.json:
         emit_json(info.to_dict())
     else:
