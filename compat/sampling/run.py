@@ -25,7 +25,7 @@ from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..lora.apply import lora_applied
 from ..optimize.manager import OptimizationPlan, plan_for_run
-from ..optimize.memory import ModelShape, Sizes, estimate
+from ..optimize.memory import ModelShape, Sizes, estimate, transformer_tokens
 from ..optimize.runtime import applied
 from ..vae.checks import check_pipeline_vae
 from ..vae.decode import decode_to_frames, unnormalize
@@ -167,7 +167,10 @@ def sample(
     total = r.steps + chunks
     watch: _StepWatch | None = None
     try:
-        with applied(run, plan, decode), lora_applied(run, handle.loras):  # cast, offload, device and VAE flags for this run only
+        calls = 2 if r.cfg > 1 or (resolved.cfg_2 or 0) > 1 else 1  # guidance: a second transformer call per step
+        tokens = transformer_tokens(ModelShape.from_pipeline(run), sizes) * calls if handle.loras else None
+        lora_ways: dict[str, str] = {}
+        with applied(run, plan, decode), lora_applied(run, handle.loras, steps=r.steps, tokens=tokens, chosen=lora_ways):  # for this run only
             device = run._execution_device
             estimate = _estimate(plan, run, sizes, device)
             transformer = run.transformer if run.transformer is not None else run.transformer_2
@@ -198,6 +201,7 @@ def sample(
     check_frames(frames, (r.videos * r.num_frames, r.height, r.width, 3))
     stats = _stats(handle, run, resolved, watch, frames, mode, peak, estimate, device, dtype)
     stats.plan = plan
+    stats.loras = lora_ways
     stats.problems[:0] = plan_problems
     stats.prepare_seconds = (watch.started or denoised) - started
     stats.decode_seconds = finished - denoised
