@@ -40,14 +40,28 @@ def is_diffusers_class(cls: type) -> bool:
 
 
 def meta_model(cls: type, config: Mapping[str, Any]) -> Any:
-    """The model a config describes, parameters on the meta device (no memory, no random init);
-    buffers are built for real, since non-persistent ones (rotary tables) are never in a file."""
+    """The model a config describes, parameters on the meta device (no memory) and never
+    initialised (the libraries' own `no_init_weights`, as their `from_pretrained` does: initialising
+    meta tensors runs torch's Python decompositions, seconds for a 14B model); buffers are built
+    for real, since non-persistent ones (rotary tables) are never in a file."""
     from accelerate import init_empty_weights
 
-    with init_empty_weights(include_buffers=False):
+    with init_empty_weights(include_buffers=False), no_init(cls):
         if is_diffusers_class(cls):
             return cls.from_config(dict(config))
         return cls(cls.config_class(**{k: v for k, v in config.items() if not k.startswith("_")}))
+
+
+def no_init(cls: type) -> Any:
+    """The library's context that skips torch.nn.init while a model is built."""
+    if is_diffusers_class(cls):
+        from diffusers.models.modeling_utils import no_init_weights
+    else:
+        try:
+            from transformers.initialization import no_init_weights
+        except ImportError:  # transformers < 5
+            from transformers.modeling_utils import no_init_weights
+    return no_init_weights()
 
 
 def expectation(cls: type, config: Mapping[str, Any]) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
