@@ -64,20 +64,27 @@ def no_init(cls: type) -> Any:
     return no_init_weights()
 
 
-def expectation(cls: type, config: Mapping[str, Any]) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
-    """(names -> shapes, tied names) of the model a config describes, from `meta_model`, kept for
-    the process: a long-lived host (ComfyUI) checks the next file of the same model for free."""
+def expectation(library: str, class_name: str, config: Mapping[str, Any]) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    """(names -> shapes, tied names) of the model a config describes: the shipped data for the
+    registry's components (`expected_weights.py`: no import of diffusers or transformers), else
+    built on `meta` and kept for the process (a long-lived host checks the next file for free)."""
     import json
 
-    return _expectation(cls, json.dumps(dict(config), sort_keys=True, default=str))
+    from . import expected_weights
+
+    found = expected_weights.lookup(class_name, config)
+    if found is not None:
+        return found
+    return _expectation(library, class_name, json.dumps(dict(config), sort_keys=True, default=str))
 
 
 @lru_cache(maxsize=16)
-def _expectation(cls: type, config_json: str) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+def _expectation(library: str, class_name: str, config_json: str) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    import importlib
     import json
     from types import MappingProxyType
 
-    model = meta_model(cls, json.loads(config_json))
+    model = meta_model(getattr(importlib.import_module(library), class_name), json.loads(config_json))
     return MappingProxyType(checks.expected_shapes(model)), MappingProxyType(checks.tied_keys(model))
 
 

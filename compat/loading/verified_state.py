@@ -105,20 +105,18 @@ def _file_names(diff: checks.KeyDiff, back: Callable[[list[str]], list[str]], to
     )
 
 
-def _model_class(part: str, configs: component_configs.PipelineConfigs, names: dict[str, Any]) -> tuple[type, dict[str, Any]]:
-    import diffusers
-    import transformers
-
+def _model_spec(part: str, configs: component_configs.PipelineConfigs, names: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(library, class name, config) of the model one part must fit; nothing is imported."""
     if part == "model":
-        return getattr(diffusers, configs.transformer_class), configs.transformer
+        return "diffusers", configs.transformer_class, configs.transformer
     if part == "vae":
-        return diffusers.AutoencoderKLWan, configs.vae
+        return "diffusers", "AutoencoderKLWan", configs.vae
     if part == "text_encoder":
-        return transformers.UMT5EncoderModel, configs.text_encoder
+        return "transformers", "UMT5EncoderModel", configs.text_encoder
     if configs.image_encoder is None:
         raise LoadError("SINGLE_FILE_CONFIG_UNKNOWN", "CLIP vision was given but the config source has no image_encoder", matched=configs.origin)
     with_projection = "visual_projection.weight" in names
-    return (transformers.CLIPVisionModelWithProjection if with_projection else transformers.CLIPVisionModel), configs.image_encoder
+    return "transformers", "CLIPVisionModelWithProjection" if with_projection else "CLIPVisionModel", configs.image_encoder
 
 
 def check_part(part: str, tensors: Mapping[str, Any], configs: component_configs.PipelineConfigs) -> int:
@@ -130,8 +128,7 @@ def check_part(part: str, tensors: Mapping[str, Any], configs: component_configs
     renamed = forward(names)
     to_file = dict(zip(renamed, names))
     found = {new: tuple(tensors[old].shape) for new, old in to_file.items()}
-    cls, config = _model_class(part, configs, found)
-    expected, tied = components.expectation(cls, config)
+    expected, tied = components.expectation(*_model_spec(part, configs, found))
     diff = checks.compare_keys(expected, found, tied=tied)
     _file_names(diff, back, to_file, list(expected)).raise_if_any(part)
     return len(found)
