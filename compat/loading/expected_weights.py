@@ -37,6 +37,8 @@ def _runs(names: list[str], container: str) -> dict[int, list[str]]:
     """index -> names of `container<index>.` in order (only when every such name is well formed)."""
     found: dict[int, list[str]] = {}
     for name in names:
+        if not name.startswith(container):
+            continue
         index, _, rest = name[len(container):].partition(".")
         if index.isdigit() and rest:
             found.setdefault(int(index), []).append(name)
