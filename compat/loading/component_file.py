@@ -20,16 +20,14 @@ from ..detect.sniff import FileFormat, sniff_bytes
 from ..security import paths
 from ..security.policy import SecurityPolicy
 from . import components, dtypes, fp8, gguf_file, key_naming, sources
-from .file_read import read_beside
 from .report import LoadReport
 from .transformer_config import transformer_config
 
 
 def transformer_from_tensors(cls: type, config: dict[str, Any], tensors: dict[str, Any], name: str, facts: Facts, *,
-                             dtype: Any, report: LoadReport, storage: Any = None, model: Any = None) -> Any:
+                             dtype: Any, report: LoadReport, storage: Any = None) -> Any:
     """A Wan transformer from a single file's tensors (original or diffusers naming, any wrapper
-    prefix, plain or ComfyUI scaled fp8), into `model` when it was built on `meta` already. Errors
-    name keys as the file names them."""
+    prefix, plain or ComfyUI scaled fp8). Errors name keys as the file names them."""
     old = list(tensors)
     if facts.naming == "original":
         tensors = key_naming.transformer_to_diffusers(tensors, facts.prefix or None, strict=False)
@@ -43,7 +41,7 @@ def transformer_from_tensors(cls: type, config: dict[str, Any], tensors: dict[st
     if scales:
         report.allow(name, f"ComfyUI scaled fp8: {len(scales)} weights stay fp8, each multiplied by its scale_weight at compute time as ComfyUI does")
     return components.load_from_state_dict(cls, config, tensors, name, dtype=dtype, report=report, storage=storage,
-                                           scales=scales, file_names=names, model=model)
+                                           scales=scales, file_names=names)
 
 
 @dataclass
@@ -116,12 +114,10 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
     _require_transformer(info, target)
     config, cls_name = transformer_config(info, config_source, allowed, policy, report)
     with report.timed("transformer"):
-        # The file is read while diffusers' model class is imported and the model built on meta.
-        tensors, model = read_beside(lambda: pickled if pickled is not None else sources.read_state_dict(target, "transformer", policy, report)[0],
-                                     lambda: components.meta_model(_model_class(cls_name), config))
+        tensors = pickled if pickled is not None else _read_while(lambda: _model_class(cls_name), target, policy, report)
         facts = classify({k: tuple(v.shape) for k, v in tensors.items() if not k.endswith(fp8.SCALE_SUFFIXES)})
         model = transformer_from_tensors(_model_class(cls_name), config, tensors, "transformer", facts,
-                                         dtype=dtypes.torch_dtype(dtype), report=report, storage=storage, model=model)
+                                         dtype=dtypes.torch_dtype(dtype), report=report, storage=storage)
         del tensors
     report.finish()
     return LoadedComponent(model, info, report, str(target), target.stat().st_size, time.perf_counter() - started)
@@ -131,6 +127,20 @@ def _model_class(name: str) -> type:
     import diffusers
 
     return getattr(diffusers, name)
+
+
+def _read_while(work: Any, target: Path, policy: SecurityPolicy, report: LoadReport) -> dict[str, Any]:
+    """The file's tensors (`sources.read_state_dict`), read in a second thread while this one runs
+    `work`: importing diffusers' model class takes seconds of Python (its loaders import
+    transformers and torch._dynamo) and reading a file is a system call that releases the GIL, so
+    on two cores a load costs about the longer of the two instead of their sum."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="wan-compat-read") as pool:
+        reading = pool.submit(sources.read_state_dict, target, "transformer", policy, report)
+        with report.timed("class import (beside the read)"):
+            work()
+        return reading.result()[0]
 
 
 def _require_transformer(info: ModelInfo, target: Path) -> None:

@@ -149,15 +149,14 @@ def load_from_folder(cls: type, folder: Path, name: str, found: Mapping[str, tup
 
 def load_from_state_dict(cls: type, config: Mapping[str, Any], tensors: dict[str, Any], name: str, *,
                          dtype: Any, report: LoadReport, storage: Any = None, scales: Mapping[str, Any] | None = None,
-                         file_names: Callable[[str], str] | None = None, model: Any = None) -> Any:
-    """A component from tensors already in the model's naming, strictly, into a meta-built model
-    (`model`, when the caller built it already: `meta_model(cls, config)`).
+                         file_names: Callable[[str], str] | None = None) -> Any:
+    """A component from tensors already in the model's naming, strictly, into a meta-built model.
 
     Each tensor is converted to its final dtype and copied before it is assigned (`materialize`),
     so the model owns its memory; `tensors` is emptied on the way. `scales`: ComfyUI scaled-fp8
     scales by weight name. `file_names` names keys in errors as the file names them."""
     started = time.perf_counter()
-    model = meta_model(cls, config) if model is None else model
+    model = meta_model(cls, config)
     for key in IGNORABLE:
         tensors.pop(key, None)
     found = {k: tuple(v.shape) for k, v in tensors.items()}

@@ -14,14 +14,11 @@ afterwards that the file did not change (`PinnedFile.verify_unchanged`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from ..core.errors import ModelFileError
 from ..detect.safetensors_header import SafetensorsHeader
 from ..security.pinned import PinnedFile
-
-T = TypeVar("T")
-U = TypeVar("U")
 
 TORCH_DTYPES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "F8_E5M2": "float8_e5m2", "F8_E4M3": "float8_e4m3fn",
                 "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz", "I16": "int16", "U16": "uint16",
@@ -75,16 +72,3 @@ def mapped_tensors(pinned: PinnedFile, header: SafetensorsHeader) -> dict[str, A
         pinned.verify_unchanged()
         raise ModelFileError("SAFETENSORS_HEADER_INVALID", f"{pinned.path.name}: safetensors could not map it: {type(exc).__name__}: {str(exc)[:300]}",
                              path=str(pinned.path)) from None
-
-
-def read_beside(read: Callable[[], T], work: Callable[[], U]) -> tuple[T, U]:
-    """(read(), work()), `read` in a second thread while this one runs `work`: reading a file is
-    system calls that release the GIL, while importing diffusers' model class and building the
-    model on `meta` are seconds of Python, so on two cores a load costs about the longer of the two
-    instead of their sum. An error of either is raised after both ended."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="wan-compat-read") as pool:
-        reading = pool.submit(read)
-        done = work()
-        return reading.result(), done

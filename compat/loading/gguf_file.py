@@ -22,7 +22,6 @@ from ..detect.facts import classify
 from ..detect.gguf_header import GGML_TYPES, read_gguf_header
 from ..security.pinned import PinnedFile
 from . import checks, components, key_naming, materialize
-from .file_read import read_beside
 from .report import FileRecord, LoadReport
 
 PLAIN = {"F32": "float32", "F16": "float16"}
@@ -106,14 +105,8 @@ def load_gguf_transformer(path: Path, config: dict[str, Any], cls_name: str, *, 
     from diffusers.quantizers.gguf.utils import _replace_with_gguf_linear
 
     started = time.perf_counter()
-
-    def read() -> dict[str, Any]:
-        with report.timed(f"{name} read"):
-            return read_gguf(path)
-
-    # The file is read while diffusers' model class is imported and the model built on meta.
-    tensors, model = read_beside(read, lambda: components.meta_model(getattr(diffusers, cls_name), config))
-    cls = type(model)
+    with report.timed(f"{name} read"):
+        tensors = read_gguf(path)
     report.files.append(FileRecord(name, str(path), "gguf", path.stat().st_size))
     facts = classify({k: logical_shape(v) for k, v in tensors.items()})
     old = list(tensors)
@@ -124,6 +117,8 @@ def load_gguf_transformer(path: Path, config: dict[str, Any], cls_name: str, *, 
         tensors = {k[len(facts.prefix):] if facts.prefix and k.startswith(facts.prefix) else k: v for k, v in tensors.items()}
         to_file = (lambda key: facts.prefix + key)
     names = key_naming.file_namer(dict(zip(tensors, old)), to_file)
+    cls = getattr(diffusers, cls_name)
+    model = components.meta_model(cls, config)
     found = {k: logical_shape(v) for k, v in tensors.items()}
     checks.compare_keys(checks.expected_shapes(model), found).raise_if_any(name, file_names=names)
     quantized = {k: v for k, v in tensors.items() if hasattr(v, "quant_type")}
