@@ -113,34 +113,16 @@ def load_component(path: str | Path, *, dtype: str = "bf16", weight_storage: str
             info = ArchitectureDetector().inspect(target)
     _require_transformer(info, target)
     config, cls_name = transformer_config(info, config_source, allowed, policy, report)
+    import diffusers
+
     with report.timed("transformer"):
-        tensors = pickled if pickled is not None else _read_while(lambda: _model_class(cls_name), target, policy, report)
+        tensors = pickled if pickled is not None else sources.read_state_dict(target, "transformer", policy, report)[0]
         facts = classify({k: tuple(v.shape) for k, v in tensors.items() if not k.endswith(fp8.SCALE_SUFFIXES)})
-        model = transformer_from_tensors(_model_class(cls_name), config, tensors, "transformer", facts,
+        model = transformer_from_tensors(getattr(diffusers, cls_name), config, tensors, "transformer", facts,
                                          dtype=dtypes.torch_dtype(dtype), report=report, storage=storage)
         del tensors
     report.finish()
     return LoadedComponent(model, info, report, str(target), target.stat().st_size, time.perf_counter() - started)
-
-
-def _model_class(name: str) -> type:
-    import diffusers
-
-    return getattr(diffusers, name)
-
-
-def _read_while(work: Any, target: Path, policy: SecurityPolicy, report: LoadReport) -> dict[str, Any]:
-    """The file's tensors (`sources.read_state_dict`), read in a second thread while this one runs
-    `work`: importing diffusers' model class takes seconds of Python (its loaders import
-    transformers and torch._dynamo) and reading a file is a system call that releases the GIL, so
-    on two cores a load costs about the longer of the two instead of their sum."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="wan-compat-read") as pool:
-        reading = pool.submit(sources.read_state_dict, target, "transformer", policy, report)
-        with report.timed("class import (beside the read)"):
-            work()
-        return reading.result()[0]
 
 
 def _require_transformer(info: ModelInfo, target: Path) -> None:
