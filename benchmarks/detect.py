@@ -1,6 +1,13 @@
 """Detection benchmark: `wan-compat inspect` against the bare header read (the floor) and against
 diffusers' own single-file detection on the same headers, plus an accuracy table of both.
 
+Whole processes are timed twice: without cached bytecode (PYTHONDONTWRITEBYTECODE=1, as these
+machines run: the pack's modules are compiled at every start) and with it (a private
+PYTHONPYCACHEPREFIX, filled by a first run). Goals: inspect <= 2 x the floor with bytecode, <= 3 x
+without. Also the pack's import as ComfyUI imports a custom node (after torch, numpy and PIL, which
+ComfyUI has imported by then), with and without bytecode, in ComfyUI's Python when COMFYUI_DIR is
+set: goal <= 5 ms with bytecode. The load average is printed with each table.
+
 Run: python benchmarks/detect.py [--runs 15]
 Everything is built in a temp folder as sparse files (a few MB on disk); nothing is downloaded.
 """
@@ -8,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,15 +55,58 @@ def diffusers_infer(path: Path) -> str:
     return infer_diffusers_model_type(checkpoint)
 
 
-def process_times(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
-    """Median wall time of each command as a whole process, runs interleaved to share the noise."""
+def bytecode_env(cached: bool, cache: str) -> dict[str, str]:
+    """The environment of a process with the pack's bytecode cached in `cache` or never written."""
+    env = dict(os.environ)
+    if cached:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = cache
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
+def process_times(cmds: dict[str, list[str]], runs: int, env: dict[str, str] | None = None) -> dict[str, float]:
+    """Median wall time of each command as a whole process, runs interleaved to share the noise
+    (one untimed round first: the page cache, and with a bytecode cache its files)."""
     samples: dict[str, list[float]] = {name: [] for name in cmds}
-    for _ in range(runs):
+    for run in range(runs + 1):
         for name, cmd in cmds.items():
             start = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            samples[name].append((time.perf_counter() - start) * 1000)
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            if run:
+                samples[name].append((time.perf_counter() - start) * 1000)
     return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def pack_import_ms(runs: int, cache: str) -> list[tuple[str, float, float]]:
+    """(mode, the pack's import ms, an empty pack's ms) as ComfyUI imports custom nodes, medians."""
+    sys.path.insert(0, str(HERE))
+    from comfyui import LOAD_LIKE_COMFYUI
+
+    root = HERE.parent
+    python = sys.executable
+    comfy_dir = os.environ.get("COMFYUI_DIR")
+    if comfy_dir:
+        sys.path.insert(0, str(root / "tools"))
+        from comfyui_server import comfy_python
+
+        python = comfy_python(Path(comfy_dir)) or python
+    empty = Path(cache).parent / "empty_pack"
+    empty.mkdir(exist_ok=True)
+    (empty / "__init__.py").write_text("NODE_CLASS_MAPPINGS = {}\n")
+    out = []
+    for cached in (False, True):
+        env = bytecode_env(cached, cache)
+        found: dict[str, list[float]] = {"pack": [], "empty": []}
+        for run in range(runs + 1):
+            for label, path in (("pack", root), ("empty", empty)):
+                done = subprocess.run([python, "-c", LOAD_LIKE_COMFYUI, str(path)], capture_output=True, text=True, check=True, env=env)
+                if run:
+                    found[label].append(float(done.stdout.split()[0]))
+        out.append(("with bytecode" if cached else "without bytecode", statistics.median(found["pack"]), statistics.median(found["empty"])))
+    return out
 
 
 def in_process_ms(fn, repeat: int = 30) -> float:
@@ -135,6 +186,7 @@ def main() -> None:
         print(f"inputs: single file {gib:.1f} GiB; A14B diffusers folder with {shards} safetensors files "
               f"({sum(p.stat().st_size for p in folder.rglob('*.safetensors')) / 2**30:.1f} GiB)\n")
         diffusers_cmd = [py, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import detect; print(detect.diffusers_infer(__import__('pathlib').Path({str(single)!r})))"]
+        cache = str(root / "pycache")
         for label, target in (("single file", single), ("A14B folder", folder)):
             cmds = {
                 "bare header read (floor)": [py, str(HERE / "bare_header_read.py"), str(target)],
@@ -143,14 +195,23 @@ def main() -> None:
             }
             if target is single:
                 cmds["diffusers infer_diffusers_model_type"] = diffusers_cmd
-            times = process_times(cmds, args.runs)
-            floor = times["bare header read (floor)"]
-            print(f"## whole processes, {label} (median of {args.runs})")
-            print(f"| {'command':<40} | {'ms':>8} | {'x floor':>8} |")
-            print(f"|{'-' * 42}|{'-' * 10}|{'-' * 10}|")
-            for name, ms in times.items():
-                print(f"| {name:<40} | {ms:8.1f} | {ms / floor:8.2f} |")
-            print()
+            for cached in (False, True):
+                times = process_times(cmds, args.runs, bytecode_env(cached, cache))
+                floor = times["bare header read (floor)"]
+                load = os.getloadavg()
+                print(f"## whole processes, {label}, {'with' if cached else 'without'} cached bytecode (median of {args.runs}; "
+                      f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+                print(f"| {'command':<40} | {'ms':>8} | {'x floor':>8} |")
+                print(f"|{'-' * 42}|{'-' * 10}|{'-' * 10}|")
+                for name, ms in times.items():
+                    print(f"| {name:<40} | {ms:8.1f} | {ms / floor:8.2f} |")
+                print()
+        load = os.getloadavg()
+        print(f"## importing the pack as ComfyUI does, ms (median of {args.runs}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+        print("| bytecode | comfyui-wan-compat | an empty pack (floor) | goal |\n|---|---:|---:|---:|")
+        for mode, ours, empty in pack_import_ms(args.runs, cache):
+            print(f"| {mode} | {ours:.1f} | {empty:.1f} | {'5.0' if mode == 'with bytecode' else ''} |")
+        print()
         detector = ArchitectureDetector()
         bare = in_process_ms(lambda: _header(single))
         ours = in_process_ms(lambda: detector.inspect(single))

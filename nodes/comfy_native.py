@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compat.core.errors import LoadError
-
 # UNETLoader's weight_dtype choices, passed to ComfyUI the same way.
 WEIGHT_DTYPES = ("default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")
 
@@ -18,7 +16,7 @@ WEIGHT_DTYPES = ("default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")
 def build(component: str, constructor: Any, state: dict[str, Any], *args: Any) -> Any:
     """`constructor(state, *args)`, with ComfyUI's raw errors (size mismatches of its fixed configs,
     asserts) as NATIVE_BUILD_FAILED naming the part."""
-    from ..compat.core.errors import WanCompatError
+    from ..compat.core.errors import LoadError, WanCompatError
 
     try:
         return constructor(state, *args)
@@ -47,6 +45,8 @@ def diffusion_model(state: dict[str, Any], weight_dtype: str = "default") -> Any
 
     model = comfy.sd.load_diffusion_model_state_dict(state, model_options=_model_options(weight_dtype))
     if model is None:
+        from ..compat.core.errors import LoadError
+
         raise LoadError("NATIVE_BUILD_FAILED", "ComfyUI detected no model config from the state dict", component="diffusion model")
     return model
 
@@ -75,5 +75,7 @@ def clip_vision(state: dict[str, Any]) -> Any:
 
     built = comfy.clip_vision.load_clipvision_from_sd(state)
     if built is None:
+        from ..compat.core.errors import LoadError
+
         raise LoadError("NATIVE_BUILD_FAILED", "ComfyUI knows no CLIP vision config for these keys", component="CLIP vision")
     return built

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compat.frames.handler import SIZE_MODES, VALUE_RANGES
+from ..compat.frames.options import SIZE_MODES, VALUE_RANGES
 
 CATEGORY = "Wan Compat/Frames"
 KEEP_APART, MERGE = "keep videos apart", "merge into one video"

@@ -98,20 +98,21 @@ class WanSafeLoadNative:
 
         parts: dict[str, Path | None] = {"vae": _resolve(vae, "", "vae"), "text_encoder": _resolve(text_encoder, "", "text_encoder"),
                                          "clip_vision": _resolve(clip_vision, "", "clip_vision")}
-        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # read whole, then built
+        comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # each file read once, by ComfyUI
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
                                        policy=_settings().security, roots=comfy_env.model_roots(),
-                                       on_progress=comfy_env.progress_reporter())  # the weight bytes read
+                                       on_progress=comfy_env.progress_reporter())  # file by file, as each is checked
         built: dict[str, Any] = {}
-        for part in ("model", *PARTS):
-            state = checked.tensors.pop(part, None)
-            if state is None:
-                built[part] = None
-                continue
-            label, constructor = BUILDERS[part]
-            args = (weight_dtype,) if part == "model" else ()
-            built[part] = comfy_native.build(label, constructor, state, *args)
-            del state
+        with checked:  # the tensors map the checked files: each is verified unchanged after ComfyUI read it
+            for part in ("model", *PARTS):
+                state = checked.tensors.pop(part, None)
+                if state is None:
+                    built[part] = None
+                    continue
+                label, constructor = BUILDERS[part]
+                args = (weight_dtype,) if part == "model" else ()
+                built[part] = comfy_native.build(label, constructor, state, *args)
+                del state
         text = shown_paths.relative(checked.summary())
         said = ", ".join(f"{BUILDERS[part][0]} ({n} tensors)" for part, n in checked.checked.items())
         ui = verdict_ui(checked.info, f"Every weight name and shape checked before ComfyUI built them: {said}")

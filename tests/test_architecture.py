@@ -65,11 +65,13 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return found
 
 
-def _imports(name: str, path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
-    """(pack modules this module imports at run time, absolute top-level names it imports)."""
+def _imports(name: str, path: Path, modules: dict[str, Path], annotations: bool = False) -> tuple[set[str], set[str]]:
+    """(pack modules this module imports at run time, absolute top-level names it imports);
+    `annotations`: also the imports made for annotations only (`if TYPE_CHECKING:`)."""
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     inside, outside = set(), set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for node in (ast.walk(tree) if annotations else _runtime_nodes(tree)):
         if isinstance(node, ast.ImportFrom) and node.level:
             base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
             targets = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules] or [base]
@@ -87,9 +89,12 @@ def _layer(module: str) -> tuple[str, int]:
     return folder, LAYERS[folder]
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(annotations: bool = True) -> dict[str, set[str]]:
+    """module -> the pack modules it imports; by default with the imports made for annotations:
+    a type-only import that closes a circle is still a circle in the design (a lower stage naming
+    a later stage's types), only hidden from the interpreter."""
     modules = _modules()
-    return {name: _imports(name, path, modules)[0] for name, path in modules.items()}
+    return {name: _imports(name, path, modules, annotations)[0] for name, path in modules.items()}
 
 
 def test_compat_root_holds_only_stage_folders() -> None:

@@ -165,3 +165,28 @@ def test_load_refuses_a_file_that_is_not_a_transformer(tiny_pipelines, tmp_path)
     with pytest.raises(LoadError) as err:
         load_component(files["vae"], config_source=tiny_pipelines["wan2.1-t2v"], roots=[str(tmp_path), str(tiny_pipelines["wan2.1-t2v"])])
     assert err.value.code == "MODEL_NOT_LOADABLE" and "vae" in err.value.detail
+
+
+def test_a_file_truncated_while_it_is_read_is_a_typed_error(tiny, weights, tmp_path, monkeypatch) -> None:
+    """The tensors are read with `readinto` from the file held open, never through a memory map: a
+    file cut short after its table was checked (another process truncating it, a download restarting)
+    ends the load with FILE_CHANGED_DURING_LOAD, not a SIGBUS that kills the process. The cut is made
+    right after the table is read, as another process would make it."""
+    import os
+
+    from wan_compat.compat.core.errors import WanCompatError
+    from wan_compat.compat.loading import gguf_file
+
+    path = tmp_path / "cut.gguf"
+    _write_gguf(path, weights)
+    real = gguf_file.read_gguf_header
+
+    def read_then_cut(target):  # noqa: ANN001, ANN202
+        header = real(target)
+        os.truncate(target, header.file_size // 2)
+        return header
+
+    monkeypatch.setattr(gguf_file, "read_gguf_header", read_then_cut)
+    with pytest.raises(WanCompatError) as err:
+        load_component(path, config_source=tiny, roots=[str(tmp_path), str(tiny)])
+    assert err.value.code == "FILE_CHANGED_DURING_LOAD" and "cut.gguf" in err.value.message()

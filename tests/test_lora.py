@@ -140,13 +140,18 @@ def test_a14b_lora_aimed_at_one_expert_changes_only_that_expert(tiny_loaded, tmp
     specs = prepare_lora(handle, path, 1.0, "transformer_2")
     assert [s.target for s in specs] == ["transformer_2"]
     assert [s.target for s in prepare_lora(handle, path, 1.0, "both")] == ["transformer", "transformer_2"]
-    seen = {}
     from wan_compat.compat.lora import lora_applied
 
-    with lora_applied(handle.pipeline, specs):
-        seen["high"] = sum(len(m._forward_hooks) for m in high.modules())
-        seen["low"] = sum(len(m._forward_hooks) for m in low.modules())
-    assert seen == {"high": 0, "low": len(specs[0].deltas)}
+    linears = {name: [m for m in model.modules() if isinstance(m, torch.nn.Linear)] for name, model in (("high", high), ("low", low))}
+    pointers = {name: [m.weight.data_ptr() for m in found] for name, found in linears.items()}
+    for steps, way in ((1, "hooks"), (1000, "merge")):  # a tiny run's tokens: hooks for one step, a merge for many
+        chosen: dict[str, str] = {}
+        with lora_applied(handle.pipeline, specs, steps=steps, tokens=16, chosen=chosen):
+            hooks = {name: sum(len(m._forward_hooks) for m in model.modules()) for name, model in (("high", high), ("low", low))}
+            replaced = {name: sum(m.weight.data_ptr() != ptr for m, ptr in zip(found, pointers[name])) for name, found in linears.items()}
+        assert chosen == {"transformer_2": way}
+        assert hooks == {"high": 0, "low": len(specs[0].deltas) if way == "hooks" else 0}
+        assert replaced == {"high": 0, "low": len(specs[0].deltas) if way == "merge" else 0}
     before = (_bits(high), _bits(low))
     plain = sample(handle, _request()).frames
     ours = sample(with_loras(handle, specs), _request()).frames
@@ -219,3 +224,67 @@ def test_node_applies_several_loras_and_returns_a_new_handle(tiny_loaded, tmp_pa
     unchanged, text = WanLoRA().apply(handle)
     assert unchanged.loras == () and "no LoRA" in text
     assert WanLoRA.VALIDATE_INPUTS(lora_1_path=str(tmp_path / "missing.safetensors")) != True  # noqa: E712
+
+
+def test_merged_and_hooked_give_the_same_outputs_and_the_weights_come_back_bit_exact_however_the_run_ends(tiny_loaded, tmp_path) -> None:
+    """Both ways compute the same layer outputs (within one fp32 kernel's rounding: the merge sums
+    in another order); after either, and after a run that raised inside the `with` (an interrupt,
+    a NaN, OOM), every weight is the very tensor it was, bit for bit, with no hook left."""
+    from wan_compat.compat.lora import lora_applied
+
+    handle = tiny_loaded("wan2.1-t2v")
+    t = handle.pipeline.transformer
+    specs = prepare_lora(handle, _write(tmp_path / "l.safetensors", _pairs(t, 5), "comfyui"), 0.7)
+    block = t.blocks[0].attn1.to_q
+    x = torch.randn(3, block.in_features, generator=torch.Generator().manual_seed(0))
+    before = _bits(t)
+    outputs = {}
+    for steps, way in ((1, "hooks"), (1000, "merge")):
+        chosen: dict[str, str] = {}
+        with torch.no_grad(), lora_applied(handle.pipeline, specs, steps=steps, tokens=16, chosen=chosen):
+            outputs[way] = block(x)
+        assert chosen == {"transformer": way}
+        _same_bits(t, before)
+        with pytest.raises(RuntimeError, match="interrupted"):
+            with lora_applied(handle.pipeline, specs, steps=steps, tokens=16):
+                raise RuntimeError("interrupted")
+        _same_bits(t, before)
+    assert_frames_close(outputs["merge"], outputs["hooks"], dtype=torch.float32, path="kernel")
+    with torch.no_grad():
+        assert_frames_differ(outputs["merge"], block(x), dtype=torch.float32, path="kernel")  # the LoRA changed the layer
+
+
+def test_an_interrupted_sample_run_leaves_the_weights_bit_exact(tiny_loaded, tmp_path) -> None:
+    handle = tiny_loaded("wan2.1-t2v")
+    t = handle.pipeline.transformer
+    with_lora = with_loras(handle, prepare_lora(handle, _write(tmp_path / "l.safetensors", _pairs(t, 6), "peft"), 1.0))
+    before = _bits(t)
+    calls = []
+
+    def interrupt() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("cancelled")
+
+    with pytest.raises(KeyboardInterrupt):
+        sample(with_lora, _request(steps=6), check_interrupt=interrupt)
+    _same_bits(t, before)
+    stats = sample(with_lora, _request(steps=3)).stats
+    assert stats.loras == {"transformer": "merge"} and "merged for the run" in stats.summary()
+    _same_bits(t, before)
+
+
+def test_the_cost_model_merges_real_runs_and_hooks_tiny_ones() -> None:
+    """Wan 2.1 1.3B at 480x832x81 (32760 tokens, cfg): one step of hooks already costs more than
+    the merge; a 16-token run needs many steps before a merge pays."""
+    from wan_compat.compat.lora.apply import _LayerHook, costs
+
+    layers = []
+    for out_f, in_f in [(1536, 1536)] * 8 + [(8960, 1536), (1536, 8960)]:
+        hook = _LayerHook()
+        hook.add(torch.empty(32, in_f, device="meta"), torch.empty(out_f, 32, device="meta"), 1.0, None, None)
+        layers.append((torch.nn.Linear(in_f, out_f, device="meta"), hook))
+    merge, per_step = costs(layers, 2 * 32760)
+    assert per_step > merge
+    merge, per_step = costs(layers, 16)
+    assert 50 * per_step < merge

@@ -202,3 +202,86 @@ def test_a_config_folder_linked_into_models_diffusers_is_read_as_wan_safe_load_r
     with pytest.raises(WanCompatError) as err:
         verified_state_dicts(files["transformer"], **parts, config_source=diffusers / "Wan2.1-T2V-1.3B-Diffusers", roots=roots)
     assert err.value.code == "PATH_OUTSIDE_ROOTS" and "secret_place" not in str(err.value) and "other_disk" not in str(err.value)
+
+
+MARKER_FORMS = {  # form -> (rename of the keys of a scaled file with bare keys and a bare marker, prefix ComfyUI strips)
+    "comfy_org_prefixed_marker": (lambda k: "model.diffusion_model." + k, "model.diffusion_model."),
+    "bare_keys_bare_marker": (lambda k: k, ""),
+    "prefixed_keys_bare_marker": (lambda k: k if k == "scaled_fp8" else "model.diffusion_model." + k, "model.diffusion_model."),
+    "bare_keys_prefixed_marker": (lambda k: "model.diffusion_model." + k if k == "scaled_fp8" else k, ""),
+    "scales_without_marker": (lambda k: None if k == "scaled_fp8" else k, ""),
+}
+
+
+@pytest.mark.parametrize("form", sorted(MARKER_FORMS))
+def test_every_scaled_fp8_marker_form_is_accepted_and_handed_on_where_comfyui_looks(exported, tiny_path, form: str) -> None:
+    """ComfyUI strips the prefix its keys carry, then looks for `scaled_fp8`: the Comfy-Org files
+    carry `model.diffusion_model.scaled_fp8`. Every form passes the check, the marker reaches
+    ComfyUI beside the keys it goes with (one is made for scales without a marker), and every other
+    tensor is handed on as the file holds it."""
+    import torch
+    from safetensors.torch import load_file
+
+    from wan_compat.compat.fixtures.filled import renamed_copy
+    from wan_compat.compat.fixtures.scaled_fp8 import write_scaled_fp8
+
+    files = exported("wan2.1-t2v")
+    folder = files["transformer"].parent
+    scaled = write_scaled_fp8(files["transformer"], folder / "scaled_base.safetensors")
+    rename, prefix = MARKER_FORMS[form]
+    model = renamed_copy(scaled, folder / f"{form}.safetensors", rename)
+    with _verify(files, tiny_path("wan2.1-t2v"), model=model) as checked:
+        handed = checked.tensors["model"]
+        markers = [k for k in handed if k.endswith("scaled_fp8")]
+        assert markers == [prefix + "scaled_fp8"] and handed[markers[0]].dtype == torch.float8_e4m3fn
+        on_disk = load_file(model)
+        assert {k for k in on_disk if not k.endswith("scaled_fp8")} == {k for k in handed if not k.endswith("scaled_fp8")}
+        assert all(torch.equal(handed[k].reshape(-1).view(torch.uint8), v.reshape(-1).view(torch.uint8)) for k, v in on_disk.items() if not k.endswith("scaled_fp8"))
+        assert ("handed to ComfyUI" in checked.report.text() or "so that it applies them" in checked.report.text()) == (form not in ("comfy_org_prefixed_marker", "bare_keys_bare_marker"))
+
+
+def test_plain_fp8_without_a_marker_is_handed_on_unchanged(exported, tiny_path) -> None:
+    """kijai's fp8 files: fp8 matrices, no scales, no marker; nothing is added."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    files = exported("wan2.1-t2v", prefix="model.diffusion_model.")
+    tensors = {k: v.to(torch.float8_e4m3fn) if ".blocks." in f".{k}" and v.dim() == 2 else v for k, v in load_file(files["transformer"]).items()}
+    plain = files["transformer"].parent / "plain_fp8.safetensors"
+    save_file(tensors, plain, metadata={"format": "pt"})
+    with _verify(files, tiny_path("wan2.1-t2v"), model=plain) as checked:
+        assert set(checked.tensors["model"]) == set(tensors)
+        assert any(t.dtype == torch.float8_e4m3fn for t in checked.tensors["model"].values())
+
+
+def _mapped_inode(address: int) -> int | None:
+    """The inode of the file mapped at `address` in this process (/proc/self/maps), None for anonymous memory."""
+    with open("/proc/self/maps") as fh:
+        for line in fh:
+            fields = line.split()
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            if start <= address < end:
+                return int(fields[4]) or None
+    return None
+
+
+def test_the_tensors_map_the_checked_file_and_a_change_before_the_end_is_refused(exported, tiny_path) -> None:
+    """No second copy: every tensor handed on lies in one mapping of the file (the host reads the
+    bytes once). A file rewritten while the host reads it is FILE_CHANGED_DURING_LOAD at the end."""
+    import os
+
+    files = exported("wan2.1-t2v")
+    checked = _verify(files, tiny_path("wan2.1-t2v"))
+    with checked:
+        inode = files["transformer"].stat().st_ino
+        assert all(_mapped_inode(t.data_ptr()) == inode for t in checked.tensors["model"].values() if t.numel())
+    assert checked.held == []  # released
+    again = _verify(files, tiny_path("wan2.1-t2v"))
+    with pytest.raises(WanCompatError) as err:
+        with again:
+            with open(files["vae"], "r+b") as fh:  # an in-place rewrite of one byte of the data
+                fh.seek(-1, os.SEEK_END)
+                last = fh.read(1)
+                fh.seek(-1, os.SEEK_END)
+                fh.write(bytes([last[0] ^ 1]))
+    assert err.value.code == "FILE_CHANGED_DURING_LOAD" and "vae" in err.value.message()

@@ -33,12 +33,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """argparse's formatter, told the terminal width as argparse would find it (COLUMNS, then the
+    terminal, else 80): left to itself it imports shutil (and with it bz2 and lzma) for that, which
+    costs more than `inspect`'s own work on a single file."""
+    import os
+
+    try:
+        width = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (ValueError, OSError, AttributeError):
+        width = 80
+    return argparse.HelpFormatter(prog, width=max(width - 2, 11))
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, only the command named there has its module imported (the others
     need just their one-line help), so each run pays for one command's imports."""
     parser = argparse.ArgumentParser(
         prog="wan-compat",
         description="Detect, check, load and run Wan 2.1 / 2.2 video models; see README.md.",
+        formatter_class=_formatter,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     parser.add_argument("--comfyui", metavar="DIR", help="the ComfyUI folder whose settings (DIR/user/wan-compat/settings.json) "
@@ -46,7 +60,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None if argv is None else next((a for a in argv if a in COMMANDS), None)
     for name, (module_name, help_text) in COMMANDS.items():
-        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_formatter)
         if argv is None or name == wanted:
             _module(module_name).add_arguments(command_parser)
     return parser

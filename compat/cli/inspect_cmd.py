@@ -31,11 +31,25 @@ def cli_settings() -> object:
         return Settings()
 
 
+def cli_overrides() -> tuple:
+    """The settings' pipeline overrides; none, without reading settings (or importing pydantic),
+    when no settings file and no WAN_COMPAT__ variable exist: the common case stays fast."""
+    from ..settings.location import settings_are_default
+
+    if settings_are_default():
+        return ()
+    return tuple(cli_settings().advanced.pipeline_overrides)
+
+
+def cli_policy() -> object:
+    """The security policy of the CLI's settings, read only when a pickle or a folder needs it."""
+    return cli_settings().security
+
+
 def run(args: argparse.Namespace) -> int:
-    settings = cli_settings()
-    info = inspect_checked(args.path, lambda: LinkCheckedDetector(settings.advanced.pipeline_overrides).inspect(
+    info = inspect_checked(args.path, lambda: LinkCheckedDetector(cli_overrides()).inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    ), settings.security)
+    ), cli_policy)  # read only for a pickle or a folder: a safetensors file needs no settings (nor pydantic)
     if args.json:
         emit_json(info.to_dict())
     else:

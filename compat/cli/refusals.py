@@ -47,7 +47,8 @@ def _empty(path: str | os.PathLike[str]) -> Any:
 
 def inspect_checked(path: str | os.PathLike[str], detect: Callable[[], Any], policy: Any = None) -> Any:
     """Detection plus refusals, links first: a folder with a link that leads out of it (or dangles)
-    is reported without being read, so nothing outside the folder is opened."""
+    is reported without being read, so nothing outside the folder is opened. `policy`: a
+    SecurityPolicy, or a function giving one, called only when a pickle or a folder needs it."""
     from ..security.link_rule import link_problem, refused_info
 
     found = link_problem(path)
@@ -57,10 +58,8 @@ def inspect_checked(path: str | os.PathLike[str], detect: Callable[[], Any], pol
 
 
 def add_refusals(info: Any, path: str | os.PathLike[str], policy: Any = None) -> Any:
-    """`info` with the loader's refusals of `path` added as problems (errors make the exit 1)."""
-    from ..security.policy import SecurityPolicy
-
-    policy = policy or SecurityPolicy()
+    """`info` with the loader's refusals of `path` added as problems (errors make the exit 1);
+    `policy` as in `inspect_checked`."""
     target = Path(path)
     try:
         found = _folder(target, policy) if target.is_dir() else _file(target, policy, target.name)
@@ -77,17 +76,30 @@ def add_refusals(info: Any, path: str | os.PathLike[str], policy: Any = None) ->
     return info
 
 
+def _policy(policy: Any) -> Any:
+    """The SecurityPolicy `policy` stands for (strict defaults for None), made only when needed:
+    the policy is a pydantic model, which a safetensors file never needs."""
+    if callable(policy):
+        policy = policy()
+    if policy is None:
+        from ..security.policy import SecurityPolicy
+
+        policy = SecurityPolicy()
+    return policy
+
+
 def _file(path: Path, policy: Any, shown: str) -> list[Problem]:
     """A single file: a pickle is scanned; one behind a safetensors name is called disguised."""
     from ..detect.sniff import sniff
-    from ..security.pickle_scan import scan_file
-    from ..security.pinned import sha256_of
 
     if not path.is_file():
         return []
     fmt = sniff(path)
     if not fmt.is_pickle:
         return []
+    from ..security.pickle_scan import scan_file
+    from ..security.pinned import sha256_of
+
     scan = scan_file(path)
     imports = ", ".join(scan.imports()) or "nothing"
     found: list[Problem] = []
@@ -100,7 +112,7 @@ def _file(path: Path, policy: Any, shown: str) -> list[Problem]:
         return found
     with open_regular(path) as fh:
         digest = sha256_of(fh)
-    if not policy.allows_pickle(digest):
+    if not _policy(policy).allows_pickle(digest):
         found.append(problem("PICKLE_NOT_ALLOWED", f"{shown}: sha256 {digest}; it would import {imports}", sha256=digest, path=str(path)))
     return found
 
@@ -126,6 +138,7 @@ def _folder(folder: Path, policy: Any) -> list[Problem]:
             index = doc if isinstance(doc, dict) else {}
         except (OSError, ValueError):
             index = {}  # the detector reports MODEL_INDEX_INVALID
+    policy = _policy(policy)
     for check in (lambda: check_slots(folder, index), lambda: decide_folder_code(folder, index, policy)):
         try:
             check()

@@ -1,7 +1,9 @@
 """A component's config.json against the facts its weight headers show."""
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the `wan-compat inspect` path
+    from typing import Any
 
 
 def config_vs_weights(kind: str, config: dict[str, Any], facts: dict[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import configs, fingerprint, hints, registry, validate
 from ..core.errors import ModelFileError, WanCompatError, problem
-from .facts import Facts, classify
+from .facts import Facts, classify, is_scaled_fp8_marker
 from .lora import apply as apply_lora, lora_facts
 from .model_info import ModelInfo
 from .safetensors_header import read_header
@@ -192,7 +192,7 @@ class ArchitectureDetector(PipelineFolderDetection):
         kijai's `_scaled_KJ` files: `.scale_weight` per layer), ComfyUI's per-layer quantisation
         (`.comfy_quant` + `.weight_scale`: int8 / fp8 / nvfp4, e.g. the `int8_convrot` files), plain fp8."""
         names = weights.tensors
-        if "scaled_fp8" in names or any(k.endswith(("scaled_fp8", ".scale_weight")) for k in names):
+        if any(k.endswith(".scale_weight") or is_scaled_fp8_marker(k) for k in names):
             info.quantization = "fp8_scaled"
             info.evidence.append("scaled_fp8 / .scale_weight tensors -> ComfyUI scaled-fp8 checkpoint")
         elif any(k.endswith(".comfy_quant") for k in names):

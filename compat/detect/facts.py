@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+SCALED_FP8_MARKER = "scaled_fp8"
 
 # Wan transformers with these modules are other tasks (Animate, S2V, camera, HuMo; ref_conv: Wan 2.2 Fun Control).
 # SCAIL / SCAIL-2 / WanDancer by the keys ComfyUI's model_detection.py reads (patch_embedding_pose,
@@ -28,6 +29,16 @@ _ANCHORS = ("patch_embedding.", "blocks.", "encoder.", "decoder.", "vision_model
 _BLOCK = "blocks."
 _VACE_BLOCK = "vace_blocks."
 _PREFIXES = ("", "model.diffusion_model.", "diffusion_model.", "model.", "transformer.", "net.", "text_encoders.clip_l.transformer.", "text_encoders.t5xxl.transformer.")
+
+
+def is_scaled_fp8_marker(key: str) -> bool:
+    """ComfyUI's scaled-fp8 marker, bare (`scaled_fp8`) or after a wrapper prefix: ComfyUI strips
+    the prefix its keys carry and then looks for `scaled_fp8` (comfy/sd.py
+    `load_diffusion_model_state_dict`, comfy/model_detection.py `model_config_from_unet`), so the
+    Comfy-Org files whose keys carry `model.diffusion_model.` carry the marker with it."""
+    if key == SCALED_FP8_MARKER:
+        return True
+    return key.endswith("." + SCALED_FP8_MARKER) and key[: -len(SCALED_FP8_MARKER)] in registry.naming()["prefixes"]
 
 
 def strip_prefix(shapes: Shapes) -> tuple[str, Shapes]:

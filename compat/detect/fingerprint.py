@@ -13,7 +13,6 @@ be listed completely (more than MAX_FILES entries, unreadable) gets no fingerpri
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import time
@@ -34,7 +33,10 @@ _HEAD = 64 << 10  # other files: detection reads at most their first bytes
 
 
 def _digest(path: str) -> str:
-    """sha256 of the bytes detection reads of `path`."""
+    """sha256 of the bytes detection reads of `path` (only for files with racy timestamps, so
+    hashlib, which loads OpenSSL, is imported only then)."""
+    import hashlib
+
     digest = hashlib.sha256()
     with open_regular(path) as fh:
         if path.endswith(".safetensors"):

@@ -6,7 +6,10 @@ A mixin of `ArchitectureDetector`, which supplies `_verdict_transformer` (one tr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs import time on the `wan-compat inspect` path
+    from typing import Any
 
 from . import configs, hints, registry, validate
 from ..core.errors import WanCompatError, problem

@@ -20,11 +20,10 @@ from ..core.errors import FrameError, Problem, problem
 from .arrays import CHANNELS, chunk_frames, first_non_finite, is_float, is_torch, is_uint8, iter_chunks, numpy_chunk, value_bounds
 from .boundaries import mark_videos, spans
 from .checked import checked_bounds, mark_checked
+from .options import SIZE_MODES, VALUE_RANGES
 
 ValueRange = Literal["auto", "0..1", "-1..1", "0..255"]
 SizeMode = Literal["keep", "pad", "resize"]
-VALUE_RANGES: tuple[str, ...] = ("auto", "0..1", "-1..1", "0..255")
-SIZE_MODES: tuple[str, ...] = ("keep", "pad", "resize")
 _RANGES = {"0..1": (0.0, 1.0), "-1..1": (-1.0, 1.0), "0..255": (0.0, 255.0)}
 # Overshoot accepted (and clipped) on the [0, 1] scale before values count as another range.
 _TOLERANCE = 0.05

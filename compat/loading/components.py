@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -30,14 +31,52 @@ def is_diffusers_class(cls: type) -> bool:
 
 
 def meta_model(cls: type, config: Mapping[str, Any]) -> Any:
-    """The model a config describes, parameters on the meta device (no memory, no random init);
-    buffers are built for real, since non-persistent ones (rotary tables) are never in a file."""
+    """The model a config describes, parameters on the meta device (no memory) and never
+    initialised (the libraries' own `no_init_weights`, as their `from_pretrained` does: initialising
+    meta tensors runs torch's Python decompositions, seconds for a 14B model); buffers are built
+    for real, since non-persistent ones (rotary tables) are never in a file."""
     from accelerate import init_empty_weights
 
-    with init_empty_weights(include_buffers=False):
+    with init_empty_weights(include_buffers=False), no_init(cls):
         if is_diffusers_class(cls):
             return cls.from_config(dict(config))
         return cls(cls.config_class(**{k: v for k, v in config.items() if not k.startswith("_")}))
+
+
+def no_init(cls: type) -> Any:
+    """The library's context that skips torch.nn.init while a model is built."""
+    if is_diffusers_class(cls):
+        from diffusers.models.modeling_utils import no_init_weights
+    else:
+        try:
+            from transformers.initialization import no_init_weights
+        except ImportError:  # transformers < 5
+            from transformers.modeling_utils import no_init_weights
+    return no_init_weights()
+
+
+def expectation(library: str, class_name: str, config: Mapping[str, Any]) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    """(names -> shapes, tied names) of the model a config describes: the shipped data for the
+    registry's components (`expected_weights.py`: no import of diffusers or transformers), else
+    built on `meta` and kept for the process (a long-lived host checks the next file for free)."""
+    import json
+
+    from . import expected_weights
+
+    found = expected_weights.lookup(class_name, config)
+    if found is not None:
+        return found
+    return _expectation(library, class_name, json.dumps(dict(config), sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=16)
+def _expectation(library: str, class_name: str, config_json: str) -> tuple[Mapping[str, tuple[int, ...]], Mapping[str, str | None]]:
+    import importlib
+    import json
+    from types import MappingProxyType
+
+    model = meta_model(getattr(importlib.import_module(library), class_name), json.loads(config_json))
+    return MappingProxyType(checks.expected_shapes(model)), MappingProxyType(checks.tied_keys(model))
 
 
 def _translate(exc: Exception, component: str) -> WanCompatError:

@@ -33,7 +33,7 @@ from .verdict import apply_forced, model_verdict, refuse_on_errors, variant_tran
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .loader import LoadOptions
+    from .options import LoadOptions
 
 # Folder slot -> the Wan Safe Load input that replaces it, and what to put there.
 REPLACEABLE = {

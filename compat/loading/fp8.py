@@ -20,8 +20,9 @@ from __future__ import annotations
 import types
 from typing import Any, Mapping
 
+from ..detect.facts import SCALED_FP8_MARKER as MARKER, is_scaled_fp8_marker
+
 SCALE = "scale_weight"
-MARKER = "scaled_fp8"
 DROPPED_SUFFIXES = (".scale_input",)
 SCALE_SUFFIXES = (".scale_weight", ".scale_input", MARKER)
 FP8_NAMES = ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
@@ -33,13 +34,13 @@ def is_fp8(dtype: Any) -> bool:
 
 def split_scales(tensors: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(weights, scales): the `.scale_weight` tensors by the name of the weight they scale; the
-    `scaled_fp8` marker and `.scale_input` tensors are left out (see the module doc)."""
+    `scaled_fp8` marker (bare or prefixed) and `.scale_input` tensors are left out (see the module doc)."""
     weights: dict[str, Any] = {}
     scales: dict[str, Any] = {}
     for key, value in tensors.items():
         if key.endswith("." + SCALE):
             scales[key[: -len(SCALE)] + "weight"] = value
-        elif key != MARKER and not key.endswith(DROPPED_SUFFIXES):
+        elif not is_scaled_fp8_marker(key) and not key.endswith(DROPPED_SUFFIXES):
             weights[key] = value
     return weights, scales
 

@@ -1,13 +1,15 @@
 """GGUF transformers (ComfyUI-GGUF's Wan files) through diffusers' GGUF support.
 
-The file is read with llama.cpp's `gguf` package as diffusers' `load_gguf_checkpoint` reads it
-(quantized tensors become diffusers' `GGUFParameter`s that keep their ggml bytes and type; F16/F32
-tensors plain tensors; all copied out of the memory map), in one parse that also reads
-ComfyUI-GGUF's shape fields, and computed with diffusers' `GGUFLinear`, which dequantizes a weight
-for each call. Here that is wrapped in the pack's checks: the names (original naming and
-ComfyUI-GGUF's `comfy.gguf.orig_shape.*` for tensors flattened to 4 dims are undone first), then
-every name and *logical* shape against the model, before anything is assigned. A missing `gguf`
-package is GGUF_PACKAGE_MISSING, which names it.
+The file's table is read with the pack's own header reader (`detect/gguf_header.py`: names, ggml
+types, logical shapes with ComfyUI-GGUF's `comfy.gguf.orig_shape.*` applied, byte spans checked
+against the file size), and each tensor's bytes with one `readinto` from the file held open from
+the first check to the last, into a buffer of its own: no memory map, so a file truncated while it
+is read is a typed error (GGUF_INVALID), never a SIGBUS, and a file changed meanwhile is
+FILE_CHANGED_DURING_LOAD. Quantized tensors become diffusers' `GGUFParameter`s (their ggml bytes
+and type), F16/F32 plain tensors, as diffusers' `load_gguf_checkpoint` gives them; they are computed
+with diffusers' `GGUFLinear`, which dequantizes a weight for each call. Around that, the pack's
+checks: the names (original naming undone) and every *logical* shape against the model, before
+anything is assigned. A missing `gguf` package is GGUF_PACKAGE_MISSING, which names it.
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ from typing import Any
 
 from ..core.errors import LoadError, ModelFileError
 from ..detect.facts import classify
+from ..detect.gguf_header import GGML_TYPES, read_gguf_header
+from ..security.pinned import PinnedFile
 from . import checks, components, key_naming, materialize
 from .report import FileRecord, LoadReport
 
-ORIG_SHAPE = "comfy.gguf.orig_shape."
+PLAIN = {"F32": "float32", "F16": "float16"}
 
 
 def require_gguf() -> Any:
@@ -34,39 +38,46 @@ def require_gguf() -> Any:
 
 def read_gguf(path: Path) -> dict[str, Any]:
     """name -> tensor as diffusers' `load_gguf_checkpoint` gives it (GGUFParameter for quantized
-    types, copied out of the memory map), read with one parse of the file, and ComfyUI-GGUF's
-    flattened shapes undone."""
+    types, plain F16/F32 tensors in their logical shape), each in memory of its own."""
     gguf = require_gguf()
     import torch
     from diffusers.quantizers.gguf.utils import SUPPORTED_GGUF_QUANT_TYPES, GGUFParameter
 
-    reader = gguf.GGUFReader(str(path))
-    plain_types = (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16)
-    shapes = {name[len(ORIG_SHAPE):]: tuple(int(field.parts[i][0]) for i in field.data)
-              for name, field in reader.fields.items() if name.startswith(ORIG_SHAPE)}
-    tensors: dict[str, Any] = {}
-    with open(path, "rb") as fh:  # one readinto per tensor into a fresh buffer: no page faults on the map
-        for tensor in sorted(reader.tensors, key=lambda t: t.data_offset):
-            kind = tensor.tensor_type
-            if kind not in plain_types and kind not in SUPPORTED_GGUF_QUANT_TYPES:
-                raise ModelFileError("GGUF_QUANT_UNSUPPORTED", f"{tensor.name}: {kind.name}", quant=kind.name)
-            tensors[tensor.name] = (kind, _read(fh, tensor, torch))
-    for name, (kind, value) in list(tensors.items()):
-        if kind in plain_types:
-            tensors[name] = value.reshape(shapes[name]) if name in shapes else value
-        else:
-            tensors[name] = GGUFParameter(value, quant_type=kind)
+    with PinnedFile(path) as pinned:
+        header = read_gguf_header(path)
+        tensors: dict[str, Any] = {}
+        for name, info in sorted(header.tensors.items(), key=lambda kv: kv[1].start):
+            if info.dtype in PLAIN:
+                tensors[name] = _read(pinned, name, info).view(getattr(torch, PLAIN[info.dtype])).reshape(info.shape)
+                continue
+            kind = getattr(gguf.GGMLQuantizationType, info.dtype, None)
+            if kind is None or kind not in SUPPORTED_GGUF_QUANT_TYPES:
+                raise ModelFileError("GGUF_QUANT_UNSUPPORTED", f"{name}: {info.dtype}", quant=info.dtype)
+            tensors[name] = GGUFParameter(_read(pinned, name, info).reshape(_byte_shape(path, name, info)), quant_type=kind)
+        pinned.verify_unchanged()
     return tensors
 
 
-def _read(fh: Any, tensor: Any, torch: Any) -> Any:
-    """The bytes of one GGUF tensor in a buffer of its own, as the dtype and shape the reader gives."""
-    buffer = torch.empty(int(tensor.n_bytes), dtype=torch.uint8)
-    fh.seek(int(tensor.data_offset))
-    if fh.readinto(memoryview(buffer.numpy())) != buffer.numel():
-        raise ModelFileError("GGUF_INVALID", f"{tensor.name} ends past the end of the file")
-    dtype = {"float16": torch.float16, "float32": torch.float32}.get(str(tensor.data.dtype), torch.uint8)
-    return buffer.view(dtype).reshape(tuple(int(d) for d in tensor.data.shape))
+def _byte_shape(path: Path, name: str, info: Any) -> tuple[int, ...]:
+    """The shape diffusers gives a quantized tensor's bytes: its rows, then the bytes of one row."""
+    _, block, block_bytes = GGML_TYPES[next(k for k, v in GGML_TYPES.items() if v[0] == info.dtype)]
+    *rows, columns = info.shape
+    if not rows or columns % block:
+        raise ModelFileError("GGUF_INVALID", f"{path.name}: {name} is {info.dtype} with shape {list(info.shape)}, "
+                             f"whose rows do not split into blocks of {block}", path=str(path))
+    return (*rows, columns // block * block_bytes)
+
+
+def _read(pinned: PinnedFile, name: str, info: Any) -> Any:
+    """The bytes of one tensor in a buffer of its own (one readinto; a short read is a typed error)."""
+    import torch
+
+    buffer = torch.empty(info.nbytes, dtype=torch.uint8)
+    pinned.fh.seek(info.start)
+    if buffer.numel() and pinned.fh.readinto(memoryview(buffer.numpy())) != buffer.numel():
+        pinned.verify_unchanged()
+        raise ModelFileError("GGUF_INVALID", f"{pinned.path.name}: {name} ends past the end of the file", path=str(pinned.path))
+    return buffer
 
 
 def logical_shape(tensor: Any) -> tuple[int, ...]:
@@ -94,7 +105,8 @@ def load_gguf_transformer(path: Path, config: dict[str, Any], cls_name: str, *, 
     from diffusers.quantizers.gguf.utils import _replace_with_gguf_linear
 
     started = time.perf_counter()
-    tensors = read_gguf(path)
+    with report.timed(f"{name} read"):
+        tensors = read_gguf(path)
     report.files.append(FileRecord(name, str(path), "gguf", path.stat().st_size))
     facts = classify({k: logical_shape(v) for k, v in tensors.items()})
     old = list(tensors)
@@ -110,7 +122,10 @@ def load_gguf_transformer(path: Path, config: dict[str, Any], cls_name: str, *, 
     found = {k: logical_shape(v) for k, v in tensors.items()}
     checks.compare_keys(checks.expected_shapes(model), found).raise_if_any(name, file_names=names)
     quantized = {k: v for k, v in tensors.items() if hasattr(v, "quant_type")}
-    _replace_with_gguf_linear(model, dtype, quantized)
+    from accelerate import init_empty_weights
+
+    with init_empty_weights(include_buffers=False), components.no_init(cls):  # the GGUF linears' weights come from the file
+        _replace_with_gguf_linear(model, dtype, quantized)
     plain = materialize.materialize(model, {k: v for k, v in tensors.items() if k not in quantized}, dtype, keep_fp8=False)
     for key, value in list(quantized.items()) + list(plain.items()):
         _assign(model, key, value)

@@ -8,16 +8,24 @@ copied) and are changed only for the duration of one Wan Sample run (`compat.opt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..detect.model_info import ModelInfo
 from .report import LoadReport
 
-if TYPE_CHECKING:  # types of later stages: imported for annotations only, never at run time
-    from ..optimize.manager import OptimizationPlan
-    from ..settings.store import OptimizationPreferences
-    from ..vae.decode import DecodeOptions
-    from ..vae.fix import VaeFixReport
+
+class StageResult(Protocol):
+    """What a later stage leaves on the handle (Wan VAE Fix's `VaeFixReport` and `DecodeOptions`,
+    Wan Optimize's `OptimizationPlan`): described by what the handle uses of it, so this module
+    names no later stage and the stages that take and give handles import it without a circle."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Preferences(Protocol):
+    """Wan Optimize's preferences (`settings.store.OptimizationPreferences`, a pydantic model)."""
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,10 +44,10 @@ class PipelineHandle:
     report: LoadReport
     dtype: str = "bf16"
     sandboxed: bool = False
-    vae_report: VaeFixReport | None = None
-    decode: DecodeOptions | None = None
-    preferences: OptimizationPreferences | None = None
-    plan: OptimizationPlan | None = None
+    vae_report: StageResult | None = None  # compat.vae.fix.VaeFixReport
+    decode: StageResult | None = None  # compat.vae.decode.DecodeOptions
+    preferences: Preferences | None = None  # compat.settings.store.OptimizationPreferences
+    plan: StageResult | None = None  # compat.optimize.manager.OptimizationPlan
     loras: tuple[Any, ...] = ()  # compat.lora.LoraSpec: active only inside a Wan Sample run
 
     @property

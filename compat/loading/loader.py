@@ -19,7 +19,6 @@ The result is a `PipelineHandle` (the `WAN_PIPELINE` type): pipeline, verdict an
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,8 +26,8 @@ from ..core.errors import UsageError
 from ..detect.model_info import ModelInfo
 from ..security import paths
 from ..security.policy import SecurityPolicy
-from . import dtypes
 from .folder_loader import FolderLoader
+from .options import LoadOptions  # noqa: F401 - part of this module's API
 from .handle import PipelineHandle
 from .report import LoadReport
 from .single_loader import SingleFileLoader
@@ -37,22 +36,6 @@ from .verdict import load_target
 log = logging.getLogger("wan_compat.load")
 # Wan Safe Load's inputs that replace a diffusers folder's part, and the folder slot each replaces.
 FOLDER_SLOTS = {"vae": "vae", "text_encoder": "text_encoder", "clip_vision": "image_encoder", "transformer_2": "transformer_2"}
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """Precision: `dtype` for the transformer(s) and text encoder; `vae_dtype` for the VAE and CLIP
-    vision (fp32 as in the official Wan examples); fp8 `weight_storage` for the transformer(s)."""
-
-    dtype: str = "bf16"
-    vae_dtype: str = "fp32"
-    weight_storage: str = "default"
-
-    def check(self) -> None:
-        """DTYPE_UNSUPPORTED before anything is read."""
-        dtypes.torch_dtype(self.dtype)
-        dtypes.torch_dtype(self.vae_dtype)
-        dtypes.storage_dtype(self.weight_storage)
 
 
 def load_pipeline(

@@ -27,7 +27,7 @@ from .verdict import apply_forced, model_verdict, refuse_on_errors, variant_tran
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .loader import LoadOptions
+    from .options import LoadOptions
 
 
 class SingleFileLoader:

@@ -1,50 +1,76 @@
 """Verified state dicts of single files, for hosts that build the models themselves (ComfyUI).
 
 ComfyUI's own constructors load a Wan file non-strictly: a missing tensor stays random. This module
-gives them only what passed the pack's checks: each file is path-checked, format-sniffed and read
-under the security policy, the model set is detected (the verdict), and every key and shape of
-every file is compared with the model its config describes (built on `meta`, no memory), in the
+gives them only what passed the pack's checks: each file is path-checked, format-sniffed and opened
+once under the security policy, the model set is detected (the verdict), and every key and shape
+of every file is compared with the model its config describes (built on `meta`, no memory), in the
 diffusers naming the configs use. Missing, unexpected and mismatched weights are refused by name,
-exactly as Wan Safe Load refuses them. The tensors come back as they are in the file (original
-naming, scaled fp8 kept): the host converts them with its own code.
+exactly as Wan Safe Load refuses them.
+
+All of that reads headers only. The bytes are then read once, by the host: the tensors handed on
+are the file's own, mapped from the very file that was checked (held open, `/proc/self/fd/N`) the
+way ComfyUI's `load_torch_file` maps them, in the file's naming with scaled fp8 kept (the host
+converts them with its own code). `VerifiedSet` is a context manager: at the end of its `with`
+(after the host copied the tensors into its models) FILE_CHANGED_DURING_LOAD is raised if a file
+changed meanwhile. Allowlisted pickles, which have no header, are loaded (into memory of their own)
+before detection instead.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-import logging
 from typing import Any, Callable, Mapping
 
 from ..core.errors import LoadError
-from ..detect.facts import classify
+from ..detect.facts import SCALED_FP8_MARKER, classify, is_scaled_fp8_marker
 from ..detect.model_info import ModelInfo
-from ..detect.safetensors_header import read_header
+from ..detect.safetensors_header import SafetensorsHeader, read_header
 from ..detect.sniff import sniff_bytes
 from ..security import paths
-from ..security.pinned import snapshot, verify_snapshot
+from ..security.pinned import PinnedFile
 from ..security.policy import SecurityPolicy
-from . import checks, component_configs, components, key_naming, sources
+from . import checks, component_configs, components, file_read, key_naming, sources
 from .detect_tensors import TensorAwareDetector
-from .report import LoadReport
+from .report import FileRecord, LoadReport
 from .verdict import model_verdict, refuse_on_errors
-from ..core.regular_file import open_regular
 
 PARTS = ("model", "vae", "text_encoder", "clip_vision")
 
 
 @dataclass
 class VerifiedSet:
-    """What passed: part -> tensors (as in the file), the verdict on the set, and the report."""
+    """What passed: part -> tensors (as in the file, mapped), the verdict on the set, the report,
+    and the checked files, held open until `close()` (the end of a `with`) verifies that none of
+    them changed while the host read the tensors."""
 
     tensors: dict[str, dict[str, Any]]
     info: ModelInfo
     report: LoadReport
     checked: dict[str, int] = field(default_factory=dict)  # part -> number of keys compared
+    held: list[PinnedFile] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"verdict: {self.info.variant or 'unknown'} ({self.info.pipeline_class or 'no pipeline class'})"]
         lines += [f"{part}: {n} tensors, every name and shape checked" for part, n in self.checked.items()]
         return "\n".join(lines + [self.report.text()])
+
+    def close(self, verify: bool = True) -> None:
+        """Release the files; with `verify`, first raise FILE_CHANGED_DURING_LOAD if one changed."""
+        try:
+            if verify:
+                for pinned in self.held:
+                    pinned.verify_unchanged()
+        finally:
+            for pinned in self.held:
+                pinned.close()
+            self.held = []
+
+    def __enter__(self) -> "VerifiedSet":
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.close(verify=exc_type is None)
 
 
 def _renamer(part: str, shapes: dict[str, tuple[int, ...]], configs: component_configs.PipelineConfigs) -> tuple[Callable[[list[str]], list[str]], Callable[[list[str]], list[str]]]:
@@ -80,48 +106,92 @@ def _file_names(diff: checks.KeyDiff, back: Callable[[list[str]], list[str]], to
     )
 
 
-def _model_class(part: str, configs: component_configs.PipelineConfigs, names: dict[str, Any]) -> tuple[type, dict[str, Any]]:
-    import diffusers
-    import transformers
-
+def _model_spec(part: str, configs: component_configs.PipelineConfigs, names: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(library, class name, config) of the model one part must fit; nothing is imported."""
     if part == "model":
-        return getattr(diffusers, configs.transformer_class), configs.transformer
+        return "diffusers", configs.transformer_class, configs.transformer
     if part == "vae":
-        return diffusers.AutoencoderKLWan, configs.vae
+        return "diffusers", "AutoencoderKLWan", configs.vae
     if part == "text_encoder":
-        return transformers.UMT5EncoderModel, configs.text_encoder
+        return "transformers", "UMT5EncoderModel", configs.text_encoder
     if configs.image_encoder is None:
         raise LoadError("SINGLE_FILE_CONFIG_UNKNOWN", "CLIP vision was given but the config source has no image_encoder", matched=configs.origin)
     with_projection = "visual_projection.weight" in names
-    return (transformers.CLIPVisionModelWithProjection if with_projection else transformers.CLIPVisionModel), configs.image_encoder
+    return "transformers", "CLIPVisionModelWithProjection" if with_projection else "CLIPVisionModel", configs.image_encoder
 
 
 def check_part(part: str, tensors: Mapping[str, Any], configs: component_configs.PipelineConfigs) -> int:
     """Raise LOAD_MISSING_KEYS / LOAD_UNEXPECTED_KEYS / LOAD_MISMATCHED_SHAPES for one file, naming
-    the keys as the file names them. Only names and shapes are read (meta tensors do)."""
-    names = [k for k in tensors if k != "scaled_fp8" and not k.endswith((".scale_weight", ".scale_input")) and k not in components.IGNORABLE]
+    the keys as the file names them. Only names and shapes are read (header entries or meta
+    tensors do); the scaled-fp8 marker (bare or prefixed) and scales are not weights."""
+    names = [k for k in tensors if not is_scaled_fp8_marker(k) and not k.endswith((".scale_weight", ".scale_input")) and k not in components.IGNORABLE]
     forward, back = _renamer(part, {k: tuple(tensors[k].shape) for k in names}, configs)
     renamed = forward(names)
     to_file = dict(zip(renamed, names))
     found = {new: tuple(tensors[old].shape) for new, old in to_file.items()}
-    cls, config = _model_class(part, configs, found)
-    model = components.meta_model(cls, config)
-    expected = checks.expected_shapes(model)
-    diff = checks.compare_keys(expected, found, tied=checks.tied_keys(model))
+    expected, tied = components.expectation(*_model_spec(part, configs, found))
+    diff = checks.compare_keys(expected, found, tied=tied)
     _file_names(diff, back, to_file, list(expected)).raise_if_any(part)
     return len(found)
 
 
-def _read(part: str, given: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport) -> tuple[Path, dict[str, Any], bool]:
+@dataclass
+class _Opened:
+    """One checked file: its names and shapes (header entries, or a pickle's loaded tensors), and
+    the open file with its validated header (safetensors) or the loaded tensors (pickles)."""
+
+    path: Path
+    shapes: Mapping[str, Any]
+    pinned: PinnedFile | None = None
+    header: SafetensorsHeader | None = None
+    loaded: dict[str, Any] | None = None
+
+
+def _open(part: str, given: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport) -> _Opened:
+    """Path policy, format, then the header (safetensors, the file held open) or the allowlisted
+    pickle loaded; no tensor byte of a safetensors file is read here."""
     path = paths.resolve_inside(given, allowed, expect="file")
     report.allow(str(path), f"{part}: inside the allowed roots")
-    with open_regular(path) as fh:
-        fmt = sniff_bytes(fh.read(16), path.stat().st_size)
-    sources.check_format(path, fmt, report, part)
-    if not fmt.is_pickle:
-        read_header(path)  # the precise error for a truncated or malformed file
-    tensors, _ = sources.read_state_dict(path, part, policy, report)
-    return path, tensors, fmt.is_pickle
+    pinned = PinnedFile(path)
+    try:
+        fmt = sniff_bytes(pinned.head(16), pinned.size)
+        sources.check_format(path, fmt, report, part)
+        if fmt.is_pickle:
+            tensors, _ = sources.read_state_dict(path, part, policy, report)
+            pinned.close()
+            return _Opened(path, tensors, loaded=tensors)
+        header = read_header(path)  # the precise error for a truncated or malformed file
+        file_read.torch_dtypes(pinned, header)  # DTYPE_UNSUPPORTED before any library's prose
+        digest = pinned.sha256() if policy.hash_safetensors else None
+        report.files.append(FileRecord(part, str(path), "safetensors", header.file_size, digest))
+        return _Opened(path, header.tensors, pinned, header)
+    except BaseException:
+        pinned.close()
+        raise
+
+
+def comfy_marker(tensors: dict[str, Any], prefix: str) -> tuple[dict[str, Any], str | None]:
+    """The diffusion model's tensors with the scaled-fp8 marker where ComfyUI looks for it: after
+    the prefix the other keys carry (it strips that prefix, then looks for `scaled_fp8`). A marker
+    with another prefix than the keys (which ComfyUI would miss or take for the only key) is moved
+    there, and `.scale_weight` tensors without any marker (which ComfyUI would leave unused, so
+    the fp8 weights would compute unscaled) get one of their weights' fp8 dtype, as the Comfy-Org
+    files carry it. Returns (tensors, what was changed or None)."""
+    markers = [k for k in tensors if is_scaled_fp8_marker(k)]
+    wanted = prefix + SCALED_FP8_MARKER
+    scaled = [k for k in tensors if k.endswith(".scale_weight")]
+    if markers == [wanted] or not (markers or scaled):
+        return tensors, None
+    out = {k: v for k, v in tensors.items() if k not in markers}
+    if markers:
+        out[wanted] = tensors[markers[0]]
+        return out, f"scaled_fp8 marker {markers[0]} handed to ComfyUI as {wanted}, beside the keys it goes with"
+    import torch
+
+    weight = tensors.get(scaled[0][: -len("scale_weight")] + "weight")
+    dtype = weight.dtype if weight is not None and weight.element_size() == 1 else torch.float8_e4m3fn
+    out[wanted] = torch.empty(0, dtype=dtype)
+    return out, f"{len(scaled)} scale_weight tensors without a scaled_fp8 marker: ComfyUI is given {wanted} so that it applies them"
 
 
 def _configs(info: ModelInfo, config_source: Path | None, allowed: list[str], policy: SecurityPolicy,
@@ -147,11 +217,13 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
                          clip_vision: Path | None = None, config_source: Path | None = None,
                          model_info: ModelInfo | None = None, policy: SecurityPolicy | None = None,
                          roots: list[str] | None = None, on_progress: Callable[[int, int], None] | None = None) -> VerifiedSet:
-    """Read, detect and check a set of single files; raise a WanCompatError for anything refused.
+    """Open, detect and check a set of single files; raise a WanCompatError for anything refused.
 
     `roots`: the folders models may come from (None: the given paths themselves, as on the command
     line). `config_source`: a diffusers folder whose configs describe a size the registry lacks.
-    `on_progress(bytes read, bytes to read)`: the weights read so far, tensor by tensor.
+    `on_progress(bytes checked, bytes to check)`: file by file, as each is checked (the bytes
+    themselves are read once, by the host's loader, from the mapped tensors).
+    Use the result in a `with` around the host's build, so the files are verified unchanged after it.
     """
     policy = policy or SecurityPolicy()
     given = {k: Path(str(v)).expanduser() for k, v in
@@ -163,30 +235,37 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
     report.track(on_progress)
     given = {part: paths.resolve_inside(path, allowed, expect="file") for part, path in given.items()}  # before anything is read
     report.expect(sum(path.stat().st_size for path in given.values()))
-    tensors: dict[str, dict[str, Any]] = {}
-    files: dict[str, Path] = {}
-    pickled: dict[Path, dict[str, Any]] = {}  # no header to detect from: the loaded tensors instead
-    with report.timed("read"):
-        for part, path in given.items():
-            files[part], tensors[part], is_pickle = _read(part, path, allowed, policy, report)
-            if is_pickle:
-                pickled[files[part]] = tensors[part]
-        before = snapshot(files.values())
-    with report.timed("detect"):
-        detector = TensorAwareDetector(pickled)
-        info = model_verdict(detector, files["model"], model_info, report, **{p: files[p] for p in given if p != "model"})
-        refuse_on_errors(info, report)
-        if info.kind != "transformer":
-            raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {files['model'].name} is a {info.kind}, not a diffusion model (transformer)")
-    configs = _configs(info, Path(str(config_source)).expanduser() if config_source else None, allowed, policy, report)
-    components.expected_class("transformer", configs.transformer_class)
-    checked: dict[str, int] = {}
-    with report.timed("checks"):
-        for part in given:
-            checked[part] = check_part(part, tensors[part], configs)
-            report.allow(str(files[part]), f"{part}: {checked[part]} keys, names and shapes as {configs.origin} expects")
-    verify_snapshot(before)
+    opened: dict[str, _Opened] = {}
+    try:
+        with report.timed("open"):
+            for part, path in given.items():
+                opened[part] = _open(part, path, allowed, policy, report)
+        with report.timed("detect"):
+            detector = TensorAwareDetector({o.path: o.loaded for o in opened.values() if o.loaded is not None})
+            info = model_verdict(detector, opened["model"].path, model_info, report, **{p: opened[p].path for p in given if p != "model"})
+            refuse_on_errors(info, report)
+            if info.kind != "transformer":
+                raise LoadError("MODEL_NOT_LOADABLE", f"[COMPONENT_KIND_MISMATCH] {opened['model'].path.name} is a {info.kind}, not a diffusion model (transformer)")
+        configs = _configs(info, Path(str(config_source)).expanduser() if config_source else None, allowed, policy, report)
+        components.expected_class("transformer", configs.transformer_class)
+        checked: dict[str, int] = {}
+        with report.timed("checks"):
+            for part, found in opened.items():
+                checked[part] = check_part(part, found.shapes, configs)
+                report.allow(str(found.path), f"{part}: {checked[part]} keys, names and shapes as {configs.origin} expects")
+                if found.loaded is None:  # a pickle's bytes were counted as they were read
+                    report.advance(found.pinned.size)
+        tensors = {part: found.loaded if found.loaded is not None else file_read.mapped_tensors(found.pinned, found.header)
+                   for part, found in opened.items()}
+        tensors["model"], moved = comfy_marker(tensors["model"], classify({k: tuple(v.shape) for k, v in opened["model"].shapes.items()}).prefix)
+        if moved:
+            report.allow(str(opened["model"].path), moved)
+    except BaseException:
+        for found in opened.values():
+            if found.pinned is not None:
+                found.pinned.close()
+        raise
     report.finish()
-    logging.getLogger("wan_compat.load").info("verified %d file(s) of %s for ComfyUI's loaders in %.1f s", len(files),
+    logging.getLogger("wan_compat.load").info("verified %d file(s) of %s for ComfyUI's loaders in %.1f s", len(opened),
                                               info.variant or info.task or "the model", report.timings_ms.get("total", 0.0) / 1000)
-    return VerifiedSet(tensors, info, report, checked)
+    return VerifiedSet(tensors, info, report, checked, [o.pinned for o in opened.values() if o.pinned is not None])

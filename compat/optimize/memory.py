@@ -177,11 +177,18 @@ def weight_bytes(shape: ModelShape, precision: str, vae_precision: str = "fp32",
     return out
 
 
+def transformer_tokens(shape: ModelShape, sizes: Sizes) -> int:
+    """The rows one transformer call processes: latent frames x patches per frame x videos."""
+    latent_frames = (sizes.num_frames - 1) // shape.vae_temporal + 1
+    lat_h, lat_w = sizes.height // shape.vae_spatial, sizes.width // shape.vae_spatial
+    return latent_frames * (lat_h // shape.patch[1]) * (lat_w // shape.patch[2]) * sizes.videos
+
+
 def activation_bytes(shape: ModelShape, sizes: Sizes, precision: str, vae_precision: str = "fp32") -> dict[str, int]:
     compute = DTYPE_BYTES[precision]
     latent_frames = (sizes.num_frames - 1) // shape.vae_temporal + 1
     lat_h, lat_w = sizes.height // shape.vae_spatial, sizes.width // shape.vae_spatial
-    tokens = latent_frames * (lat_h // shape.patch[1]) * (lat_w // shape.patch[2]) * sizes.videos
+    tokens = transformer_tokens(shape, sizes)
     per_token = (2 * shape.ffn_dim + 5 * shape.hidden) * compute + 2 * shape.hidden * 4 + 2 * shape.head_dim * 4
     if shape.expand_timesteps:
         per_token += 7 * shape.hidden * 4

@@ -27,7 +27,7 @@ from ..core.errors import SampleError, WanCompatError, problem
 from ..loading.pipeline_checks import require_wan_pipeline
 from ..lora.apply import lora_applied
 from ..optimize.manager import OptimizationPlan, next_offload, plan_for_run
-from ..optimize.memory import ModelShape, Sizes, estimate
+from ..optimize.memory import ModelShape, Sizes, estimate, transformer_tokens
 from ..optimize.runtime import applied
 from ..vae.checks import check_pipeline_vae
 from ..vae.decode import unnormalize
@@ -190,6 +190,7 @@ def sample(
     mark_videos(frames, [r.num_frames] * r.videos)  # the videos stay apart on the IMAGE link (frames/boundaries.py)
     stats = _stats(handle, run, resolved, watch, frames, mode, done.peak, done.estimate, done.device, done.dtype)
     stats.plan = plan
+    stats.loras = done.loras
     stats.problems[:0] = plan_problems
     for retry in retries + done.retries:
         stats.retries.append(retry.to_dict())
@@ -218,6 +219,7 @@ class _Done:
     dtype: str
     watch: _StepWatch
     denoised: float
+    loras: dict[str, str]
 
 
 class _Run:
@@ -234,7 +236,10 @@ class _Run:
 
         run, r = self.run, self.resolved.request
         self.watch = None
-        with applied(run, plan, plan.decode), lora_applied(run, self.handle.loras):  # cast, offload, device and VAE flags for this run only
+        calls = 2 if r.cfg > 1 or (self.resolved.cfg_2 or 0) > 1 else 1  # guidance: a second transformer call per step
+        tokens = transformer_tokens(ModelShape.from_pipeline(run), self.sizes) * calls if self.handle.loras else None
+        lora_ways: dict[str, str] = {}  # expert -> merged / hooked, as lora_applied chose for this run
+        with applied(run, plan, plan.decode), lora_applied(run, self.handle.loras, steps=r.steps, tokens=tokens, chosen=lora_ways):  # this run only
             device = run._execution_device
             estimate = _estimate(plan, run, self.sizes, device)
             transformer = run.transformer if run.transformer is not None else run.transformer_2
@@ -256,7 +261,7 @@ class _Run:
                     del latents
             finally:
                 watch.remove()
-        return _Done(frames, mode, retries, peak, estimate, device, dtype, watch, denoised)
+        return _Done(frames, mode, retries, peak, estimate, device, dtype, watch, denoised, lora_ways)
 
 
 def _stats(handle: Any, run: Any, resolved: Resolved, watch: _StepWatch, frames: Any, mode: str, peak: PeakMemory,

@@ -48,6 +48,7 @@ class SampleStats:
     retries: list[dict[str, str]] = field(default_factory=list)  # out-of-memory retries: stage, error, what changed
     problems: list[Problem] = field(default_factory=list)
     plan: OptimizationPlan | None = None  # the plan applied for this run (made for its size)
+    loras: dict[str, str] = field(default_factory=dict)  # expert -> how its LoRAs ran: "merge" (for the run) or "hooks"
 
     @property
     def seconds_per_step(self) -> float:
@@ -90,6 +91,8 @@ class SampleStats:
                          f"(boundary_ratio {self.boundary_ratio})")
         elif self.boundary_ratio is not None:
             lines.append(f"experts: only {self.experts[0] if self.experts else '?'} ran (boundary_ratio {self.boundary_ratio})")
+        if self.loras:
+            lines.append("LoRAs: " + ", ".join(f"{expert} {'merged for the run' if way == 'merge' else 'as hooks'}" for expert, way in self.loras.items()))
         lines.extend(p.text() for p in self.problems)
         return "\n".join(lines)
 

@@ -18,6 +18,8 @@ from ..core.errors import SettingsError
 COMFYUI_DIR_ENV = "WAN_COMPAT_COMFYUI_DIR"
 CONFIG_DIR_ENV = "WAN_COMPAT_CONFIG_DIR"
 SUB_FOLDER = "wan-compat"
+FILE_NAME = "settings.json"
+ENV_PREFIX = "WAN_COMPAT__"  # WAN_COMPAT__SECTION__FIELD variables override the file
 
 
 def is_comfyui_folder(folder: Path) -> bool:
@@ -76,3 +78,15 @@ def settings_dir(user_dir: str | os.PathLike[str] | None = None, environ: Mappin
         return Path(user_dir) / SUB_FOLDER
     base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / SUB_FOLDER
+
+
+def settings_are_default(environ: Mapping[str, str] | None = None) -> bool:
+    """True when no settings file exists and no WAN_COMPAT__ variable is set: the effective
+    settings are the defaults, known without reading them (or importing pydantic)."""
+    env = os.environ if environ is None else environ
+    if any(name.upper().startswith(ENV_PREFIX) for name in env):
+        return False
+    try:
+        return not (settings_dir(None, env) / FILE_NAME).exists()
+    except SettingsError:  # a refused $WAN_COMPAT_CONFIG_DIR: let the loader say so
+        return False

@@ -29,12 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..core import safe_json
 from ..core.errors import SettingsError, WanCompatError
 from ..core.regular_file import open_regular
-from .location import CONFIG_DIR_ENV, SUB_FOLDER, settings_dir  # noqa: F401 - settings_dir is part of this module's API
+from .location import CONFIG_DIR_ENV, ENV_PREFIX, FILE_NAME, SUB_FOLDER, settings_dir  # noqa: F401 - part of this module's API
 from ..security.policy import SecurityPolicy
 
 CURRENT_VERSION = 3
-FILE_NAME = "settings.json"
-ENV_PREFIX = "WAN_COMPAT__"
 SETTINGS_MAX_BYTES = 1024 * 1024  # a settings file is a few kilobytes
 
 

@@ -12,33 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import problem
 from .conditioning import NODES as CONDITIONING
 from .execution import Run, missing_inputs
 from .file_checks import check_file
+from .findings import Findings
 from .graph import Graph
 from .pairs import Pairs
 from .picks import Pick
-
-
-class Findings:
-    """Problems with the nodes they concern; one entry per (code, nodes)."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._seen: set[tuple[str, tuple[str, ...]]] = set()
-
-    def add(self, code: str, node_ids: list[str], detail: str = "", severity: str | None = None, **context: Any) -> dict[str, Any] | None:
-        """The new entry, or None when the same problem on the same nodes was already added."""
-        ids = list(dict.fromkeys(i for i in node_ids if i))
-        key = (code, tuple(sorted(ids)))
-        if key in self._seen:
-            return None
-        self._seen.add(key)
-        entry = problem(code, detail, severity=severity, **context).to_dict()  # type: ignore[arg-type]
-        entry["node_ids"] = ids
-        self.items.append(entry)
-        return entry
 
 
 class Checker:

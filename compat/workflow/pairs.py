@@ -17,7 +17,7 @@ from .trace import Origin, lora_chain, origin, upstream_samplers
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .checks import Findings
+    from .findings import Findings
 
 
 def _identity(path: str) -> tuple:
