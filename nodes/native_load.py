@@ -101,7 +101,7 @@ class WanSafeLoadNative:
         comfy_memory.make_room(comfy_memory.file_bytes(_resolve(model, ""), *parts.values()))  # each file read once, by ComfyUI
         checked = verified_state_dicts(_resolve(model, ""), **parts, config_source=_path(config_path), model_info=model_info,
                                        policy=_settings().security, roots=comfy_env.model_roots(),
-                                       on_progress=comfy_env.progress_reporter())  # file by file, as each is checked
+                                       on_progress=comfy_env.progress_reporter())  # file by file, as ComfyUI reads each
         built: dict[str, Any] = {}
         with checked:  # the tensors map the checked files: each is verified unchanged after ComfyUI read it
             for part in ("model", *PARTS):
@@ -112,6 +112,7 @@ class WanSafeLoadNative:
                 label, constructor = BUILDERS[part]
                 args = (weight_dtype,) if part == "model" else ()
                 built[part] = comfy_native.build(label, constructor, state, *args)
+                checked.built(part)  # ComfyUI has read this file: the bar moves by its bytes
                 del state
         text = shown_paths.relative(checked.summary())
         said = ", ".join(f"{BUILDERS[part][0]} ({n} tensors)" for part, n in checked.checked.items())

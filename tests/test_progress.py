@@ -1,7 +1,7 @@
 """What the long stages report to a progress bar, in the backend (the real ComfyUI ProgressBar and
 websocket are in tests/test_comfyui_server.py and tests/test_native_server.py): the weight bytes
-Safe Load and Safe Load (native) read, tensor by tensor for single files and component by component
-for a folder; the bytes of a VAE that VAE Fix swaps in."""
+Safe Load reads, tensor by tensor for single files and component by component for a folder; Safe
+Load (native) file by file as ComfyUI builds each; the bytes of a VAE that VAE Fix swaps in."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,12 +41,22 @@ def test_safe_load_reports_the_bytes_it_reads(tiny_path, files: dict[str, Path],
     _assert_reads(bar, _weight_bytes(files["transformer"], files["vae"], files["text_encoder"]), at_least=50)  # tensor by tensor
 
 
-def test_safe_load_native_reports_the_bytes_it_reads(tiny_path, files: dict[str, Path]) -> None:
+def test_safe_load_native_moves_the_bar_as_the_host_reads_each_file(tiny_path, files: dict[str, Path]) -> None:
+    """The pack reads only headers; the host (ComfyUI) reads each file's bytes once, from the mapped
+    tensors, so the bar moves by a file's bytes when the host says it built that part, and ends at close."""
     from wan_compat.compat.loading.verified_state import verified_state_dicts
 
     bar = Bar()
-    verified_state_dicts(files["transformer"], vae=files["vae"], config_source=tiny_path("wan2.1-t2v"), on_progress=bar)
-    _assert_reads(bar, _weight_bytes(files["transformer"], files["vae"]), at_least=50)
+    model, vae = files["transformer"].stat().st_size, files["vae"].stat().st_size
+    with verified_state_dicts(files["transformer"], vae=files["vae"], config_source=tiny_path("wan2.1-t2v"), on_progress=bar) as checked:
+        assert bar.updates == [(0, model + vae)]  # checked, nothing read yet
+        checked.built("model")
+        assert bar.updates[-1] == (model, model + vae)
+        checked.built("vae")
+    _assert_reads(bar, model + vae, at_least=3)
+    bar.updates.clear()
+    checked.built("vae")  # after close: the report keeps no reference to the bar
+    assert bar.updates == []
 
 
 def test_vae_fix_reports_a_swap_and_the_checks(tiny_loaded, files: dict[str, Path], tmp_path: Path) -> None:

@@ -80,6 +80,12 @@ class LoadReport:
             self._bytes[0] = min(self._bytes[0] + int(nbytes), self._bytes[1])
             self._progress(*self._bytes)
 
+    def end_progress(self) -> None:
+        """The bar is full, and the report (cached by ComfyUI) keeps no reference to it."""
+        if self._progress is not None:
+            self._progress(self._bytes[1], self._bytes[1])
+            self._progress = None
+
     def allow(self, subject: str, reason: str) -> None:
         self.decisions.append(Decision(subject, "allowed", reason))
 
@@ -98,10 +104,11 @@ class LoadReport:
         finally:
             self.timings_ms[name] = round(self.timings_ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 3)
 
-    def finish(self) -> None:
-        if self._progress is not None:  # the bar is full, and the report (cached by ComfyUI) keeps no reference to it
-            self._progress(self._bytes[1], self._bytes[1])
-            self._progress = None
+    def finish(self, *, end_progress: bool = True) -> None:
+        """Total time and memory; the bar ends here unless `end_progress` is False (the host still
+        reads the weights: `end_progress()` then ends it)."""
+        if end_progress:
+            self.end_progress()
         self.timings_ms["total"] = round((time.perf_counter() - self._started) * 1000, 3)
         after = _rss()
         self.memory["rss_after"] = after

@@ -49,14 +49,21 @@ class VerifiedSet:
     report: LoadReport
     checked: dict[str, int] = field(default_factory=dict)  # part -> number of keys compared
     held: list[PinnedFile] = field(default_factory=list)
+    unread: dict[str, int] = field(default_factory=dict)  # part -> file bytes the host has yet to read (mapped parts)
 
     def summary(self) -> str:
         lines = [f"verdict: {self.info.variant or 'unknown'} ({self.info.pipeline_class or 'no pipeline class'})"]
         lines += [f"{part}: {n} tensors, every name and shape checked" for part, n in self.checked.items()]
         return "\n".join(lines + [self.report.text()])
 
+    def built(self, part: str) -> None:
+        """The host has read and built `part` from its mapped tensors: the progress bar moves by
+        that file's bytes (the pack reads no byte of them itself, so this is when they were read)."""
+        self.report.advance(self.unread.pop(part, 0))
+
     def close(self, verify: bool = True) -> None:
-        """Release the files; with `verify`, first raise FILE_CHANGED_DURING_LOAD if one changed."""
+        """Release the files and end the progress bar; with `verify`, first raise
+        FILE_CHANGED_DURING_LOAD if one changed."""
         try:
             if verify:
                 for pinned in self.held:
@@ -65,6 +72,7 @@ class VerifiedSet:
             for pinned in self.held:
                 pinned.close()
             self.held = []
+            self.report.end_progress()
 
     def __enter__(self) -> "VerifiedSet":
         return self
@@ -221,8 +229,9 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
 
     `roots`: the folders models may come from (None: the given paths themselves, as on the command
     line). `config_source`: a diffusers folder whose configs describe a size the registry lacks.
-    `on_progress(bytes checked, bytes to check)`: file by file, as each is checked (the bytes
-    themselves are read once, by the host's loader, from the mapped tensors).
+    `on_progress(bytes read, bytes to read)`: a pickle's bytes as the pack reads them, a mapped
+    file's when the host says it built that part (`VerifiedSet.built`): the bytes are read once,
+    by the host's loader, from the mapped tensors.
     Use the result in a `with` around the host's build, so the files are verified unchanged after it.
     """
     policy = policy or SecurityPolicy()
@@ -253,8 +262,6 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
             for part, found in opened.items():
                 checked[part] = check_part(part, found.shapes, configs)
                 report.allow(str(found.path), f"{part}: {checked[part]} keys, names and shapes as {configs.origin} expects")
-                if found.loaded is None:  # a pickle's bytes were counted as they were read
-                    report.advance(found.pinned.size)
         tensors = {part: found.loaded if found.loaded is not None else file_read.mapped_tensors(found.pinned, found.header)
                    for part, found in opened.items()}
         tensors["model"], moved = comfy_marker(tensors["model"], classify({k: tuple(v.shape) for k, v in opened["model"].shapes.items()}).prefix)
@@ -265,7 +272,8 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
             if found.pinned is not None:
                 found.pinned.close()
         raise
-    report.finish()
+    report.finish(end_progress=False)  # the bar moves on as the host builds each part (`built`) and ends at `close`
     logging.getLogger("wan_compat.load").info("verified %d file(s) of %s for ComfyUI's loaders in %.1f s", len(opened),
                                               info.variant or info.task or "the model", report.timings_ms.get("total", 0.0) / 1000)
-    return VerifiedSet(tensors, info, report, checked, [o.pinned for o in opened.values() if o.pinned is not None])
+    return VerifiedSet(tensors, info, report, checked, [o.pinned for o in opened.values() if o.pinned is not None],
+                       {part: o.pinned.size for part, o in opened.items() if o.pinned is not None})
