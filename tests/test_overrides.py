@@ -103,3 +103,38 @@ def test_a_forced_variant_decides_between_weight_identical_releases(sparse_file)
     wrong = ArchitectureDetector([PipelineOverride(match="my_finetune*", variant="wan2.1-t2v-1.3b")]).inspect(path)
     unfit = next(p for p in wrong.problems if p.code == "PIPELINE_OVERRIDE_UNFIT")
     assert "hidden size: Wan 2.1 T2V 1.3B has 1536, the weights 5120" in unfit.detail and wrong.variant is None
+
+
+def _inspect_process(path: Path) -> tuple[dict, bool]:
+    """`wan-compat inspect PATH --json` in a fresh process: (its JSON, whether it imported pydantic)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from wan_compat.compat.cli import main; main(['inspect', sys.argv[1], '--json']); "
+            "print('pydantic' in sys.modules, file=sys.stderr)")
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("WAN_COMPAT__")}
+    done = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, timeout=300)
+    return json.loads(done.stdout), done.stderr.strip().splitlines()[-1] == "True"
+
+
+def test_inspect_reads_the_settings_only_when_some_are_set(sparse_file, private_settings: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A safetensors file needs no settings while they are the defaults (no file, no WAN_COMPAT__
+    variable): `inspect` then imports no pydantic. Once a settings file forces a variant, the same
+    command applies it."""
+    from wan_compat.compat.settings.location import settings_are_default
+
+    path = sparse_file("wan2.1-t2v-14b", "bf16", name="my_finetune.safetensors")
+    assert settings_are_default()
+    doc, pydantic_imported = _inspect_process(path)
+    assert "AMBIGUOUS_VERSION" in {p["code"] for p in doc["problems"]} and not pydantic_imported
+
+    _force(match="my_finetune*", variant="wan2.2-t2v-a14b")
+    assert not settings_are_default()
+    doc, pydantic_imported = _inspect_process(path)
+    assert doc["variant"] == "wan2.2-t2v-a14b" and "PIPELINE_CLASS_FORCED" in {p["code"] for p in doc["problems"]} and pydantic_imported
+
+    shutil.rmtree(private_settings)
+    monkeypatch.setenv("WAN_COMPAT__SECURITY__HASH_SAFETENSORS", "true")  # a variable alone makes the settings non-default
+    assert not settings_are_default()
