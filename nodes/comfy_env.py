@@ -32,6 +32,22 @@ def prompt_server() -> Any | None:
     return getattr(PromptServer, "instance", None)
 
 
+_added_to_server: set[str] = set()
+
+
+def add_to_server(name: str, add: Any) -> bool:
+    """`add(server)` once per process for `name` (routes, handlers); False outside a running
+    server, where nothing is added."""
+    if name in _added_to_server:
+        return True
+    instance = prompt_server()
+    if instance is None:
+        return False
+    add(instance)
+    _added_to_server.add(name)
+    return True
+
+
 def prompt_queued(prompt_id: str) -> bool:
     """Whether ComfyUI has queued the prompt with this id (waiting, running or done), through the
     queue's cheap readers (no deep copies); False outside a running server."""

@@ -21,7 +21,6 @@ from . import comfy_env
 
 PREFIX = "/wan_compat/hub"
 _downloads: Any = None
-_registered = False
 
 
 def folder_dir(folder: str) -> Path:
@@ -109,15 +108,10 @@ def cancel(body: Any) -> dict[str, Any]:
 
 def register() -> bool:
     """Add the routes to ComfyUI's running server (once); False outside ComfyUI."""
-    global _registered
-    if _registered:
-        return True
-    instance = comfy_env.prompt_server()
-    if instance is None:
-        return False
-    from .comfy_routes import guarded_post
+    def add(instance: Any) -> None:
+        from .comfy_routes import guarded_post
 
-    for name, handler in (("plan", plan), ("download", download), ("jobs", jobs), ("cancel", cancel)):
-        guarded_post(instance, f"{PREFIX}/{name}", handler)
-    _registered = True
-    return True
+        for name, handler in (("plan", plan), ("download", download), ("jobs", jobs), ("cancel", cancel)):
+            guarded_post(instance, f"{PREFIX}/{name}", handler)
+
+    return comfy_env.add_to_server("hub routes", add)

@@ -36,7 +36,6 @@ FOLDER_KEYS = ("diffusion_models", "unet", "text_encoders", "clip", "vae", "clip
 MAX_BODY = 16 * 1024 * 1024
 PROMPT_STRING_MAX = 4096  # longer widget strings are not model names: left out of what the check reads
 log = logging.getLogger("wan_compat.workflow_check")
-_registered = False
 _pool_lock = threading.Lock()
 _pool: Any = None
 
@@ -267,14 +266,9 @@ def _answer(handler: Any, raw: bytes) -> bytes:
 
 def register() -> bool:
     """Add the routes and the on-prompt handler to ComfyUI's running server (once); False outside ComfyUI."""
-    global _registered
-    if _registered:
-        return True
-    instance = comfy_env.prompt_server()
-    if instance is None:
-        return False
-    _json_post(instance, ROUTE, "check")
-    _json_post(instance, EXPLAIN_ROUTE, "explain")
-    instance.add_on_prompt_handler(on_prompt)
-    _registered = True
-    return True
+    def add(instance: Any) -> None:
+        _json_post(instance, ROUTE, "check")
+        _json_post(instance, EXPLAIN_ROUTE, "explain")
+        instance.add_on_prompt_handler(on_prompt)
+
+    return comfy_env.add_to_server("check routes", add)
