@@ -195,7 +195,8 @@ def test_plain_pickle_checkpoint_is_reported_not_loaded(tmp_path: Path) -> None:
     ("wan2.1-i2v-14b-480p", "Q5_K", ("2.1", "i2v", "14B")),
 ])
 def test_gguf_quantizations_are_detected(tmp_path: Path, variant: str, quant: str, expected: tuple) -> None:
-    from wan_compat.compat.fixtures.sparse import original_transformer_names, write_sparse_gguf
+    from wan_compat.compat.fixtures.sparse import original_transformer_names
+    from wan_compat.compat.fixtures.sparse_gguf import write_sparse_gguf
 
     # ComfyUI-GGUF files use the original naming
     info = DETECT.inspect(write_sparse_gguf(tmp_path / f"model-{quant}.gguf", variant, quant, rename=original_transformer_names))
@@ -207,7 +208,7 @@ def test_gguf_quantizations_are_detected(tmp_path: Path, variant: str, quant: st
 
 
 def test_truncated_gguf(tmp_path: Path) -> None:
-    from wan_compat.compat.fixtures.sparse import write_sparse_gguf
+    from wan_compat.compat.fixtures.sparse_gguf import write_sparse_gguf
 
     path = write_sparse_gguf(tmp_path / "cut.gguf", "wan2.1-t2v-1.3b", "Q8_0")
     with open(path, "r+b") as fh:

@@ -108,9 +108,9 @@ def test_real_size_sparse_gguf_q8_0_loads(tmp_path) -> None:
     import json
     import subprocess
 
-    from wan_compat.compat.fixtures import sparse
+    from wan_compat.compat.fixtures import sparse, sparse_gguf
 
-    path = sparse.write_sparse_gguf(tmp_path / "wan2.1-t2v-1.3b-Q8_0.gguf", "wan2.1-t2v-1.3b", "Q8_0", rename=sparse.original_names("wan2.1-t2v-1.3b"))
+    path = sparse_gguf.write_sparse_gguf(tmp_path / "wan2.1-t2v-1.3b-Q8_0.gguf", "wan2.1-t2v-1.3b", "Q8_0", rename=sparse.original_names("wan2.1-t2v-1.3b"))
     done = subprocess.run([sys.executable, "-m", "wan_compat", "load", str(path), "--json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)

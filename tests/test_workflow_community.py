@@ -23,7 +23,8 @@ import pytest
 
 from ui_graph import CLIP, COND, LATENT, MODEL, VAE, UIGraph
 from wan_compat.compat.fixtures.community_files import kj_scaled_entries, write_gguf_t5
-from wan_compat.compat.fixtures.sparse import component_entries, original_names, original_transformer_names, write_sparse, write_sparse_gguf
+from wan_compat.compat.fixtures.sparse import component_entries, original_names, original_transformer_names, write_sparse
+from wan_compat.compat.fixtures.sparse_gguf import write_sparse_gguf
 from wan_compat.compat.fixtures.template_files import _original_shapes, lora_entries, write_template_file
 from wan_compat.compat.workflow.folders import ModelFolders
 from wan_compat.compat.workflow.report import check_workflow

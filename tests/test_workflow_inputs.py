@@ -120,7 +120,8 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
 
 
 def test_gguf_unet_is_checked_like_any_model(models: Path, tmp_path: Path) -> None:
-    from wan_compat.compat.fixtures.sparse import original_transformer_names, write_sparse_gguf
+    from wan_compat.compat.fixtures.sparse import original_transformer_names
+    from wan_compat.compat.fixtures.sparse_gguf import write_sparse_gguf
 
     write_sparse_gguf(models / "diffusion_models" / "wan2.2_ti2v_5B_Q8_0.gguf", "wan2.2-ti2v-5b", rename=original_transformer_names)
     prompt = api_prompt(vae="wan_2.1_vae.safetensors")

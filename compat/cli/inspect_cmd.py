@@ -31,25 +31,21 @@ def cli_settings() -> object:
         return Settings()
 
 
-def cli_overrides() -> tuple:
-    """The settings' pipeline overrides; none, without reading settings (or importing pydantic),
-    when no settings file and no WAN_COMPAT__ variable exist: the common case stays fast."""
+def run(args: argparse.Namespace) -> int:
+    from functools import cache
+
     from ..settings.location import settings_are_default
 
-    if settings_are_default():
-        return ()
-    return tuple(cli_settings().advanced.pipeline_overrides)
+    settings = cache(cli_settings)  # read at most once a run, and only when something needs it
 
+    def overrides() -> tuple:
+        """No overrides, without reading settings (or importing pydantic), when no settings file and no
+        WAN_COMPAT__ variable exist: the common case stays fast."""
+        return () if settings_are_default() else tuple(settings().advanced.pipeline_overrides)
 
-def cli_policy() -> object:
-    """The security policy of the CLI's settings, read only when a pickle or a folder needs it."""
-    return cli_settings().security
-
-
-def run(args: argparse.Namespace) -> int:
-    info = inspect_checked(args.path, lambda: LinkCheckedDetector(cli_overrides()).inspect(
+    info = inspect_checked(args.path, lambda: LinkCheckedDetector(overrides()).inspect(
         args.path, vae=args.vae, text_encoder=args.text_encoder, clip_vision=args.clip_vision
-    ), cli_policy)  # read only for a pickle or a folder: a safetensors file needs no settings (nor pydantic)
+    ), lambda: settings().security)  # the policy: read only for a pickle or a folder
     if args.json:
         emit_json(info.to_dict())
     else:

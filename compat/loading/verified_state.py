@@ -155,10 +155,9 @@ class _Opened:
     loaded: dict[str, Any] | None = None
 
 
-def _open(part: str, given: Path, allowed: list[str], policy: SecurityPolicy, report: LoadReport) -> _Opened:
-    """Path policy, format, then the header (safetensors, the file held open) or the allowlisted
-    pickle loaded; no tensor byte of a safetensors file is read here."""
-    path = paths.resolve_inside(given, allowed, expect="file")
+def _open(part: str, path: Path, policy: SecurityPolicy, report: LoadReport) -> _Opened:
+    """Format, then the header (safetensors, the file held open) or the allowlisted pickle loaded,
+    for a path the path policy resolved; no tensor byte of a safetensors file is read here."""
     report.allow(str(path), f"{part}: inside the allowed roots")
     pinned = PinnedFile(path)
     try:
@@ -248,7 +247,7 @@ def verified_state_dicts(model: Path, *, vae: Path | None = None, text_encoder: 
     try:
         with report.timed("open"):
             for part, path in given.items():
-                opened[part] = _open(part, path, allowed, policy, report)
+                opened[part] = _open(part, path, policy, report)
         with report.timed("detect"):
             detector = TensorAwareDetector({o.path: o.loaded for o in opened.values() if o.loaded is not None})
             info = model_verdict(detector, opened["model"].path, model_info, report, **{p: opened[p].path for p in given if p != "model"})
